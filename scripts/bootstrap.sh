@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Create or update the project venvs, idempotently (sourced by emulator.sh and scripts/test.sh).
+#   .venv        the service, its tests and tools (Python 3.12, or python3 where 3.12 is missing)
+#   .venv-tasks  the Cloud Tasks emulator (its protobuf pin clashes with the service's)
+# A venv is rebuilt only when its requirement files change (a hash stamp inside it says which it holds).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+find_python() {
+    local candidates=("${PYTHON:-}" python3.12)
+    if command -v pyenv >/dev/null 2>&1; then
+        candidates+=("$(pyenv root)/versions/3.12.1/bin/python3.12")
+    fi
+    candidates+=(/usr/bin/python3.12 python3)
+    for c in "${candidates[@]}"; do
+        [ -n "$c" ] || continue
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$c"; return 0
+        fi
+    done
+    echo "bootstrap: no Python >= 3.11 found (wanted 3.12; set PYTHON=/path/to/python3.12)" >&2
+    return 1
+}
+
+# ensure_venv DIR STAMP_INPUTS... -- PIP_ARGS...
+ensure_venv() {
+    local dir=$1; shift
+    local inputs=()
+    while [ "$1" != "--" ]; do inputs+=("$1"); shift; done; shift
+    local want; want=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
+    if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ] && [ -x "$dir/bin/python" ]; then
+        return 0
+    fi
+    local py; py=$(find_python)
+    echo "bootstrap: preparing $dir with $("$py" --version 2>&1)" >&2
+    [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+    echo "$want" > "$dir/.stamp"
+}
+
+ensure_venv "$ROOT/.venv" "$ROOT/requirements.lock" "$ROOT/pyproject.toml" -- \
+    --require-hashes -r "$ROOT/requirements.lock"
+# The project itself: the repo root on the venv's path (what an editable install does, without a build backend).
+site=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$ROOT" > "$site/execution_service.pth"
+ensure_venv "$ROOT/.venv-tasks" "$ROOT/scripts/tasks-emulator.requirements.txt" -- \
+    -r "$ROOT/scripts/tasks-emulator.requirements.txt"
