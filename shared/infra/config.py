@@ -1,0 +1,177 @@
+"""Service configuration: every environment variable the service reads, validated once per process.
+
+``settings()`` parses the environment on first use and caches the result. A bad value raises
+``ConfigError`` naming the variable and the expected form, so a function fails at start-up rather than
+on its first request.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+_RESOURCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
+_VENUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SECRET = {"API_KEYS"}
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+
+# The expected form of each variable, quoted in error messages.
+_EXPECTED = {
+    "GOOGLE_CLOUD_PROJECT": "a Google Cloud project id (6-30 lowercase letters, digits or hyphens)",
+    "PUBSUB_EMULATOR_HOST": "host:port",
+    "FIRESTORE_EMULATOR_HOST": "host:port",
+    "CLOUD_TASKS_EMULATOR_HOST": "host:port",
+    "REDIS_URL": "redis://[:password@]host:port/db or rediss://...",
+    "ADAPTER_ENDPOINTS": "name=url[,name=url...], e.g. binance=http://127.0.0.1:9101",
+    "MAX_RETRIES": "an integer from 0 to 100",
+    "EXECUTION_TIMEOUT": "a number of seconds greater than 0",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    "API_KEYS": "comma-separated API keys, each at least 16 characters",
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment holds a value the service cannot run with."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration, from environment variables of the same name in upper case."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    google_cloud_project: str = "execution-local"
+    pubsub_emulator_host: str | None = None
+    firestore_emulator_host: str | None = None
+    cloud_tasks_emulator_host: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    adapter_endpoints: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    max_retries: int = Field(default=5, ge=0, le=100)
+    execution_timeout: float = Field(default=300.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    # Messaging and scheduling resources (names, not paths; paths are built from the project).
+    signals_topic: str = "execution-signals"
+    order_events_topic: str = "order-events"
+    heartbeats_topic: str = "execution-heartbeats"
+    tasks_location: str = "us-central1"
+    submit_queue: str = "order-submit"
+    slices_queue: str = "algo-slices"
+    sync_queue: str = "order-sync"
+
+    @field_validator("google_cloud_project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not _PROJECT_ID.match(v):
+            raise ValueError("not a project id")
+        return v
+
+    @field_validator("pubsub_emulator_host", "firestore_emulator_host", "cloud_tasks_emulator_host")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not _HOST_PORT.match(v):
+            raise ValueError("not host:port")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str) -> str:
+        if not re.match(r"^(redis|rediss|unix)://", v):
+            raise ValueError("not a redis URL")
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("adapter_endpoints", mode="before")
+    @classmethod
+    def _endpoints(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        endpoints: dict[str, str] = {}
+        for item in _split_csv(v):
+            name, sep, url = item.partition("=")
+            name = name.strip()
+            if not sep or not _VENUE_NAME.match(name) or not url.strip():
+                raise ValueError(f"bad entry {item!r}")
+            if name in endpoints:
+                raise ValueError(f"venue {name!r} listed twice")
+            try:
+                _HTTP_URL.validate_python(url.strip())
+            except ValidationError:
+                raise ValueError(f"bad URL for venue {name!r}: {url.strip()!r}") from None
+            endpoints[name] = url.strip().rstrip("/")
+        return endpoints
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, v: object) -> object:
+        keys = _split_csv(v)
+        if isinstance(keys, list) and any(len(str(k)) < 16 for k in keys):
+            raise ValueError("key shorter than 16 characters")
+        return keys
+
+    @field_validator(
+        "signals_topic", "order_events_topic", "heartbeats_topic", "submit_queue", "slices_queue", "sync_queue"
+    )
+    @classmethod
+    def _resource(cls, v: str) -> str:
+        if not _RESOURCE_ID.match(v):
+            raise ValueError("not a valid resource id")
+        return v
+
+    # Derived names, so every caller builds them the same way.
+    def topic_path(self, topic: str) -> str:
+        return f"projects/{self.google_cloud_project}/topics/{topic}"
+
+    def queue_path(self, queue: str) -> str:
+        return f"projects/{self.google_cloud_project}/locations/{self.tasks_location}/queues/{queue}"
+
+    @staticmethod
+    def dead_letter_topic(topic: str) -> str:
+        return f"{topic}-dead-letter"
+
+    @property
+    def pubsub_max_delivery_attempts(self) -> int:
+        """Pub/Sub's dead-letter policy accepts 5..100 delivery attempts; MAX_RETRIES is clamped into it."""
+        return min(100, max(5, self.max_retries))
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        field = str(err["loc"][0]).upper() if err["loc"] else "?"
+        expected = _EXPECTED.get(field, err["msg"])
+        got = "<hidden>" if field in _SECRET else repr(err.get("input"))
+        lines.append(f"{field}: expected {expected}; got {got} ({err['msg']})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the environment (overrides win). Raises ConfigError with a readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,47 @@
+"""The service's deployment topology as data: its functions, what triggers each, its topics and queues.
+
+One place lists them; the local stack (scripts/localstack.py), the Terraform cross-check test and the
+functions' own code read it from here, so a function, topic or queue cannot exist in one and not the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.infra.config import Settings
+
+Trigger = Literal["http", "pubsub", "tasks"]
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Cloud Function: its entry point in functions/main.py and what invokes it."""
+
+    name: str  # entry point name and deployed function name suffix
+    trigger: Trigger
+    port_env: str  # local port override variable
+    default_port: int
+    topic: str | None = None  # for pubsub triggers: the settings attribute naming the topic
+    queue: str | None = None  # for tasks triggers: the settings attribute naming the queue
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function("api", "http", "API_PORT", 8080),
+    Function("signals", "pubsub", "SIGNALS_PORT", 8091, topic="signals_topic"),
+)
+
+# Topics the service owns (settings attribute names). Each pubsub-triggered function's topic gets a push
+# subscription and a dead-letter topic.
+TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_topic")
+QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue")
+
+
+def function(name: str) -> Function:
+    return next(f for f in FUNCTIONS if f.name == name)
+
+
+def subscription_name(settings: Settings, fn: Function) -> str:
+    """The push subscription that delivers fn's topic to fn."""
+    assert fn.topic is not None
+    return f"{getattr(settings, fn.topic)}-{fn.name}"
