@@ -1,0 +1,495 @@
+"""The local stack: Google's emulators, a Cloud Tasks emulator, Redis and every Cloud Function, on this machine.
+
+    python scripts/localstack.py start  [--state-dir DIR] [--free-ports] [--own-redis] [--timeout S]
+    python scripts/localstack.py stop   [--state-dir DIR]
+    python scripts/localstack.py status [--state-dir DIR]
+    python scripts/localstack.py logs   [--state-dir DIR] [NAME]
+
+``emulator.sh`` runs it with the state directory ``.local/`` and fixed, overridable ports; ``scripts/test.sh``
+runs it with a fresh temporary state directory, free ports and its own Redis, so a test run never touches a
+running stack. Every process is started in its own process group, recorded in ``STATE/pids/NAME.pid`` and
+logging to ``STATE/logs/NAME.log``; ``stop`` ends those groups and nothing else. ``STATE/env`` is a sourceable
+file describing the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared import topology  # noqa: E402
+from shared.infra.config import ConfigError, Settings, load_settings  # noqa: E402
+
+VENV_BIN = ROOT / ".venv" / "bin"
+TASKS_VENV_BIN = ROOT / ".venv-tasks" / "bin"
+DEFAULT_STATE = ROOT / ".local"
+
+# Default ports of the infrastructure; each overridable by the environment variable named here.
+INFRA_PORTS = {"pubsub": ("PUBSUB_PORT", 8681), "firestore": ("FIRESTORE_PORT", 8682), "tasks": ("TASKS_PORT", 8683)}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def sdk_root() -> Path:
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        try:
+            out = subprocess.run(
+                [gcloud, "info", "--format=value(installation.sdk_root)"],
+                capture_output=True, text=True, timeout=30, check=True,
+            ).stdout.strip()
+            if out:
+                return Path(out)
+        except (subprocess.SubprocessError, OSError):
+            pass
+    return Path(os.environ.get("CLOUDSDK_ROOT", "/usr/lib/google-cloud-sdk"))
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(url: str, expect: str | None = None, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            body = resp.read().decode(errors="replace")
+            return resp.status == 200 and (expect is None or body.strip() == expect)
+    except OSError:
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def redis_ping(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+@dataclass
+class Component:
+    name: str
+    port: int
+    port_env: str
+    command: list[str]
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+
+
+class Stack:
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.pids = state / "pids"
+        self.logs = state / "logs"
+        self.state_file = state / "state.json"
+
+    # ---- process bookkeeping -------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def pgid(self, name: str) -> int | None:
+        try:
+            pgid = int(self._pidfile(name).read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pgid
+
+    def spawn(self, comp: Component, base_env: dict[str, str]) -> None:
+        self.pids.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{comp.name}.log", "ab")
+        proc = subprocess.Popen(
+            comp.command,
+            cwd=ROOT,
+            env={**base_env, **comp.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop kills exactly it and its children
+        )
+        self._pidfile(comp.name).write_text(str(proc.pid))
+
+    def kill(self, name: str, grace: float = 5.0) -> bool:
+        pgid = self.pgid(name)
+        self._pidfile(name).unlink(missing_ok=True)
+        if pgid is None:
+            return False
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return True
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.pids.glob("*.pid")) if self.pids.exists() else []
+
+    def load(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save(self, data: dict) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(data, indent=2))
+
+
+# ---- what the stack is made of ---------------------------------------------------------------------------
+def choose_ports(free: bool, previous: dict[str, int]) -> dict[str, int]:
+    wanted = {name: (env, default) for name, (env, default) in INFRA_PORTS.items()}
+    wanted.update({fn.name: (fn.port_env, fn.default_port) for fn in topology.FUNCTIONS})
+    ports = {}
+    for name, (env, default) in wanted.items():
+        if name in previous:
+            ports[name] = previous[name]
+        elif free:
+            ports[name] = free_port()
+        else:
+            raw = os.environ.get(env, str(default))
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise StackError(f"{env}={raw!r}: expected a TCP port number (1-65535)")
+            ports[name] = int(raw)
+    return ports
+
+
+def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
+    pubsub = sdk / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+    firestore = sdk / "platform/cloud-firestore-emulator/cloud_firestore_emulator"
+    tasks = TASKS_VENV_BIN / "gcloud-tasks-emulator"
+    for path, package in (
+        (pubsub, "google-cloud-cli-pubsub-emulator"),
+        (firestore, "google-cloud-cli-firestore-emulator"),
+    ):
+        if not path.exists():
+            raise StackError(f"{path} is missing: install the Debian package {package} (Google Cloud CLI)")
+    if not tasks.exists():
+        raise StackError(f"{tasks} is missing: run scripts/bootstrap.sh (it installs gcloud-tasks-emulator)")
+    p = ports
+    return [
+        Component("pubsub", p["pubsub"], "PUBSUB_PORT",
+                  [str(pubsub), "--host=127.0.0.1", f"--port={p['pubsub']}"],
+                  lambda: http_ok(f"http://127.0.0.1:{p['pubsub']}/", "Ok")),
+        Component("firestore", p["firestore"], "FIRESTORE_PORT",
+                  [str(firestore), "start", "--host=127.0.0.1", f"--port={p['firestore']}"],
+                  lambda: http_ok(f"http://127.0.0.1:{p['firestore']}/", "Ok")),
+        # -r bounds delivery attempts (the emulator ignores the queue's retry config).
+        Component("tasks", p["tasks"], "TASKS_PORT",
+                  [str(tasks), "start", "-p", str(p["tasks"]), "-r", "10"],
+                  lambda: tcp_open(p["tasks"])),
+    ]
+
+
+def function_components(ports: dict[str, int]) -> list[Component]:
+    comps = []
+    for fn in topology.FUNCTIONS:
+        port = ports[fn.name]
+        ready_url = f"http://127.0.0.1:{port}/api/v1/health" if fn.name == "api" else None
+        comps.append(Component(
+            fn.name, port, fn.port_env,
+            [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"),
+             "--target", fn.name, "--host", "127.0.0.1", "--port", str(port)],
+            (lambda u=ready_url: http_ok(u)) if ready_url else (lambda pt=port: tcp_open(pt)),
+            env={"FUNCTION_TARGET": fn.name, "K_SERVICE": fn.name},
+        ))
+    return comps
+
+
+def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str) -> dict[str, str]:
+    env = {
+        "GOOGLE_CLOUD_PROJECT": cfg.google_cloud_project,
+        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports['pubsub']}",
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports['firestore']}",
+        "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{ports['tasks']}",
+        # gcloud itself (`gcloud pubsub ...`) talks to the emulator with this.
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://127.0.0.1:{ports['pubsub']}/",
+        "REDIS_URL": redis_url,
+        "API_URL": f"http://127.0.0.1:{ports['api']}/api/v1",
+        "API_KEY": api_key,
+        "API_KEYS": api_key,
+        "ADAPTER_ENDPOINTS": ",".join(f"{k}={v}" for k, v in cfg.adapter_endpoints.items()),
+        "MAX_RETRIES": str(cfg.max_retries),
+        "EXECUTION_TIMEOUT": f"{cfg.execution_timeout:g}",
+        "LOG_LEVEL": cfg.log_level,
+        "TASKS_LOCATION": cfg.tasks_location,
+    }
+    for attr in topology.TOPICS:
+        topic = getattr(cfg, attr)
+        env[attr.upper()] = topic
+    for attr in topology.QUEUES:
+        env[attr.upper()] = getattr(cfg, attr)
+    env["ORDER_EVENTS_SUBSCRIPTION"] = f"{cfg.order_events_topic}-local"
+    for fn in topology.FUNCTIONS:
+        env[f"{fn.name.upper()}_FUNCTION_URL"] = f"http://127.0.0.1:{ports[fn.name]}"
+        if fn.topic:
+            env[f"{fn.name.upper()}_SUBSCRIPTION"] = topology.subscription_name(cfg, fn)
+            env[f"{fn.topic.upper()}_DEAD_LETTER"] = cfg.dead_letter_topic(getattr(cfg, fn.topic))
+    return env
+
+
+def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
+    """Topics, push subscriptions with dead-letter topics, and queues; safe to run again."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1, tasks_v2
+    from google.cloud.pubsub_v1.types import DeadLetterPolicy, PushConfig
+
+    from shared.infra import clients
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    project = cfg.google_cloud_project
+
+    def topic(name: str) -> str:
+        path = cfg.topic_path(name)
+        try:
+            publisher.create_topic(name=path)
+        except AlreadyExists:
+            pass
+        return path
+
+    def subscription(name: str, topic_path: str, **kwargs) -> None:
+        path = subscriber.subscription_path(project, name)
+        try:
+            subscriber.create_subscription(request={"name": path, "topic": topic_path, **kwargs})
+        except AlreadyExists:
+            if "push_config" in kwargs:  # the function may have moved to another port
+                subscriber.modify_push_config(request={"subscription": path, "push_config": kwargs["push_config"]})
+
+    for attr in topology.TOPICS:
+        topic(getattr(cfg, attr))
+    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic))
+    for fn in topology.FUNCTIONS:
+        if fn.trigger != "pubsub":
+            continue
+        source = getattr(cfg, fn.topic)
+        dead_letter = topic(cfg.dead_letter_topic(source))
+        subscription(f"{cfg.dead_letter_topic(source)}-sub", dead_letter)
+        # The URL path names the topic, so functions-framework sets the CloudEvent source as Eventarc does.
+        endpoint = f"http://127.0.0.1:{ports[fn.name]}/projects/{project}/topics/{source}"
+        subscription(
+            topology.subscription_name(cfg, fn), cfg.topic_path(source),
+            push_config=PushConfig(push_endpoint=endpoint),
+            dead_letter_policy=DeadLetterPolicy(
+                dead_letter_topic=dead_letter, max_delivery_attempts=cfg.pubsub_max_delivery_attempts
+            ),
+            ack_deadline_seconds=60,
+        )
+    tasks = clients.tasks()
+    parent = f"projects/{project}/locations/{cfg.tasks_location}"
+    for attr in topology.QUEUES:
+        try:
+            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr))))
+        except AlreadyExists:
+            pass
+
+
+def wait_ready(stack: Stack, comps: list[Component], deadline_s: float) -> None:
+    pending = {c.name: c for c in comps}
+    start = time.monotonic()
+    while pending:
+        for name, comp in list(pending.items()):
+            if comp.ready():
+                pending.pop(name)
+            elif stack.pgid(name) is None:
+                raise StackError(f"{name} exited during start-up; see {stack.logs / (name + '.log')}")
+        if pending and time.monotonic() - start > deadline_s:
+            names = ", ".join(pending)
+            logs = ", ".join(str(stack.logs / f"{n}.log") for n in pending)
+            raise StackError(f"not ready after {deadline_s:g}s: {names}; see {logs}")
+        time.sleep(0.1)
+
+
+def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str, str]:
+    t0 = time.monotonic()
+    previous = stack.load()
+    # Ports of components still running are kept; the rest are chosen again.
+    running = {n for n in previous.get("ports", {}) if stack.pgid(n) is not None}
+    ports = choose_ports(free, {n: p for n, p in previous.get("ports", {}).items() if n in running})
+    try:
+        cfg = load_settings()
+    except ConfigError as exc:
+        raise StackError(str(exc)) from None
+
+    comps = infra_components(sdk_root(), ports) + function_components(ports)
+    for comp in comps:
+        if comp.name not in running and not port_free(comp.port):
+            raise StackError(
+                f"port {comp.port} for {comp.name} is taken by another program; set {comp.port_env} to a free port"
+            )
+
+    # Redis: reuse REDIS_URL when it answers (unless told to run our own), else start one on a free port.
+    redis_url = previous.get("redis_url") if "redis" in running else None
+    redis_comp = None
+    if redis_url is None:
+        if not own_redis and redis_ping(cfg.redis_url):
+            redis_url = cfg.redis_url
+        else:
+            server = shutil.which("redis-server")
+            if not server:
+                raise StackError("redis-server is missing: install the Debian package redis-server "
+                                 "(apt-get update && apt-get install -y redis-server) or set REDIS_URL")
+            rport = free_port() if free or own_redis else int(os.environ.get("REDIS_PORT", free_port()))
+            redis_comp = Component("redis", rport, "REDIS_PORT",
+                                   [server, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--daemonize", "no"],
+                                   lambda: redis_ping(f"redis://127.0.0.1:{rport}/0"))
+            redis_url = f"redis://127.0.0.1:{rport}/0"
+            ports["redis"] = rport
+
+    api_key = previous.get("api_key") or f"local-{secrets.token_hex(16)}"
+    env = stack_env(cfg, ports, redis_url, api_key)
+    stack.save({"ports": ports, "redis_url": redis_url, "api_key": api_key})
+    base_env = {**os.environ, **env}
+
+    infra = [c for c in comps if c.name in INFRA_PORTS] + ([redis_comp] if redis_comp else [])
+    for comp in infra:
+        if comp.name not in running:
+            stack.spawn(comp, base_env)
+    wait_ready(stack, infra, timeout)
+
+    os.environ.update(env)
+    create_resources(cfg, ports)
+
+    functions = [c for c in comps if c.name not in INFRA_PORTS]
+    for comp in functions:
+        if comp.name not in running:
+            stack.spawn(comp, base_env)
+    wait_ready(stack, functions, max(5.0, timeout - (time.monotonic() - t0)))
+
+    (stack.state / "env").write_text("".join(f"export {k}={_quote(v)}\n" for k, v in env.items()))
+    print(f"local stack up in {time.monotonic() - t0:.1f}s; state in {stack.state}", file=sys.stderr)
+    return env
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
+def stop(stack: Stack) -> None:
+    # Functions first (they hold client connections), then the infrastructure.
+    names = stack.names()
+    order = [n for n in names if n not in INFRA_PORTS and n != "redis"] + [n for n in names if n in INFRA_PORTS or n == "redis"]
+    for name in order:
+        if stack.kill(name):
+            print(f"stopped {name}", file=sys.stderr)
+    (stack.state / "env").unlink(missing_ok=True)
+
+
+def status(stack: Stack) -> int:
+    data = stack.load()
+    ports = data.get("ports", {})
+    names = stack.names()
+    if not names:
+        print("local stack: not running")
+        return 1
+    all_up = True
+    for name in names:
+        pgid = stack.pgid(name)
+        all_up &= pgid is not None
+        state = f"running (pgid {pgid})" if pgid else "DEAD"
+        print(f"{name:<10} {state:<22} 127.0.0.1:{ports.get(name, '?'):<6} log {stack.logs / (name + '.log')}")
+    if data.get("redis_url") and "redis" not in names:
+        print(f"{'redis':<10} {'external':<22} {data['redis_url']}")
+    api = ports.get("api")
+    if api:
+        print(f"API_URL    http://127.0.0.1:{api}/api/v1")
+    return 0 if all_up else 1
+
+
+def logs(stack: Stack, name: str | None, lines: int = 40) -> int:
+    files = [stack.logs / f"{name}.log"] if name else sorted(stack.logs.glob("*.log"))
+    for f in files:
+        if not f.exists():
+            print(f"no log for {name} in {stack.logs}", file=sys.stderr)
+            return 1
+        print(f"==> {f} <==")
+        print("\n".join(f.read_text(errors="replace").splitlines()[-lines:]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["start", "stop", "status", "logs"], nargs="?", default="start")
+    parser.add_argument("name", nargs="?", help="component name for logs")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    parser.add_argument("--free-ports", action="store_true", help="pick free ports for everything")
+    parser.add_argument("--own-redis", action="store_true", help="always start a private redis-server")
+    parser.add_argument("--timeout", type=float, default=float(os.environ.get("STACK_TIMEOUT", 60)))
+    args = parser.parse_args(argv)
+    stack = Stack(args.state_dir.resolve())
+    try:
+        if args.command == "start":
+            env = start(stack, args.free_ports, args.own_redis, args.timeout)
+            print(f"API_URL={env['API_URL']}")
+            print(f"source {stack.state / 'env'} to use the stack")
+            return 0
+        if args.command == "stop":
+            stop(stack)
+            return 0
+        if args.command == "status":
+            return status(stack)
+        return logs(stack, args.name)
+    except StackError as exc:
+        print(f"localstack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
