@@ -1,0 +1,132 @@
+"""Integration fixtures: the private local stack that scripts/test.sh started, and helpers to talk to it.
+
+These tests need real emulators, Redis and function processes. Without the stack (pytest run directly) the
+whole run stops with a message saying how to get it, rather than skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from google.cloud import pubsub_v1
+
+REQUIRED = ("LOCALSTACK_STATE", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST",
+            "REDIS_URL", "API_URL")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    state: Path
+    project: str
+    api_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackInfo:
+    missing = [v for v in REQUIRED if not os.environ.get(v)]
+    if missing:
+        pytest.exit(
+            f"integration tests need the local stack (missing {', '.join(missing)}): run ./scripts/test.sh",
+            returncode=4,
+        )
+    return StackInfo(Path(os.environ["LOCALSTACK_STATE"]), os.environ["GOOGLE_CLOUD_PROJECT"],
+                     os.environ["API_URL"], dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def publisher(stack: StackInfo) -> pubsub_v1.PublisherClient:
+    return pubsub_v1.PublisherClient()
+
+
+@pytest.fixture(scope="session")
+def subscriber(stack: StackInfo) -> pubsub_v1.SubscriberClient:
+    return pubsub_v1.SubscriberClient()
+
+
+class TopicTap:
+    """A private pull subscription on a topic: sees every message published after it was created."""
+
+    def __init__(self, subscriber: pubsub_v1.SubscriberClient, project: str, topic: str) -> None:
+        self._sub = subscriber
+        self.path = subscriber.subscription_path(project, f"tap-{topic}-{uuid.uuid4().hex[:8]}")
+        subscriber.create_subscription(request={"name": self.path, "topic": f"projects/{project}/topics/{topic}"})
+
+    def collect(self, until: Callable[[list[dict]], bool], timeout: float = 15.0) -> list[dict]:
+        """Pull until `until(messages)` holds or the timeout passes; returns the decoded JSON bodies with attributes."""
+        got: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(got):
+            resp = self._sub.pull(request={"subscription": self.path, "max_messages": 100}, timeout=5)
+            if resp.received_messages:
+                self._sub.acknowledge(request={"subscription": self.path,
+                                               "ack_ids": [m.ack_id for m in resp.received_messages]})
+            for m in resp.received_messages:
+                got.append({"data": json.loads(m.message.data), "attributes": dict(m.message.attributes)})
+        return got
+
+    def close(self) -> None:
+        self._sub.delete_subscription(request={"subscription": self.path})
+
+
+@pytest.fixture
+def tap(subscriber: pubsub_v1.SubscriberClient, stack: StackInfo) -> Iterator[Callable[[str], TopicTap]]:
+    taps: list[TopicTap] = []
+
+    def make(topic: str) -> TopicTap:
+        t = TopicTap(subscriber, stack.project, topic)
+        taps.append(t)
+        return t
+
+    yield make
+    for t in taps:
+        t.close()
+
+
+@pytest.fixture
+def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start an extra functions-framework process with environment overrides; returns its base URL."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from localstack import ROOT, VENV_BIN, free_port, tcp_open
+
+    procs: list[subprocess.Popen] = []
+
+    def spawn(target: str, **env: str) -> str:
+        port = free_port()
+        log = open(tmp_path / f"{target}-{port}.log", "wb")
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"),
+             "--target", target, "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        procs.append(proc)
+        deadline = time.monotonic() + 20
+        while not tcp_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{target} did not start: {(tmp_path / f'{target}-{port}.log').read_text()}")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield spawn
+    for proc in procs:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
