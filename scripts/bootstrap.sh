@@ -38,10 +38,13 @@ ensure_venv() {
     echo "$want" > "$dir/.stamp"
 }
 
+# The two venvs are independent: build them side by side (a fresh machine spends most of its first start here).
+ensure_venv "$ROOT/.venv-tasks" "$ROOT/scripts/tasks-emulator.requirements.txt" -- \
+    -r "$ROOT/scripts/tasks-emulator.requirements.txt" &
+tasks_pid=$!
 ensure_venv "$ROOT/.venv" "$ROOT/requirements.lock" "$ROOT/pyproject.toml" -- \
     --require-hashes -r "$ROOT/requirements.lock"
+wait "$tasks_pid" || { echo "bootstrap: could not prepare .venv-tasks (Cloud Tasks emulator)" >&2; exit 1; }
 # The project itself: the repo root on the venv's path (what an editable install does, without a build backend).
 site=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$site/execution_service.pth"
-ensure_venv "$ROOT/.venv-tasks" "$ROOT/scripts/tasks-emulator.requirements.txt" -- \
-    -r "$ROOT/scripts/tasks-emulator.requirements.txt"
