@@ -124,11 +124,11 @@ def run(n: int) -> float:
     return n / engine_seconds(make_ops(n))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ops = make_ops(args.ops)
     engine_s, noop_s = engine_seconds(ops, args.runs), baseline_seconds(ops, args.runs)
     print(f"engine:   {args.ops / engine_s:>12,.0f} orders/s  ({args.ops:,} operations, median of {args.runs})")

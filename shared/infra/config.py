@@ -11,14 +11,14 @@ import functools
 import re
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _RESOURCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
 _VENUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_SECRET = {"API_KEYS"}
+_SECRET = {"API_KEYS", "VENUE_API_KEY", "VENUE_API_SECRET", "VENUE_API_PASSWORD"}
 _HTTP_URL = TypeAdapter(AnyHttpUrl)
 
 # The expected form of each variable, quoted in error messages.
@@ -33,11 +33,30 @@ _EXPECTED = {
     "EXECUTION_TIMEOUT": "a number of seconds greater than 0",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "API_KEYS": "comma-separated API keys, each at least 16 characters",
+    "VENUE_NAME": "a venue name: lowercase letters, digits, underscores (e.g. binance)",
+    "VENUE_EXCHANGE_ID": "a ccxt exchange id (e.g. binance, kraken, okx)",
+    "VENUE_API_URL": "an http(s) base URL",
+    "VENUE_SANDBOX": "true or false",
+    "VENUE_TIMEOUT_MS": "milliseconds, 100 to 120000",
+    "VENUE_RATE_LIMIT_MS": "milliseconds between requests, 0 to 60000 (0 disables ccxt's throttle)",
 }
 
 
 class ConfigError(RuntimeError):
     """The environment holds a value the service cannot run with."""
+
+
+def _redis_url(v: str) -> str:
+    if not re.match(r"^(redis|rediss|unix)://", v):
+        raise ValueError("not a redis URL")
+    return v
+
+
+RedisUrl = Annotated[str, AfterValidator(_redis_url)]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+]
 
 
 def _split_csv(value: object) -> object:
@@ -55,11 +74,11 @@ class Settings(BaseSettings):
     pubsub_emulator_host: str | None = None
     firestore_emulator_host: str | None = None
     cloud_tasks_emulator_host: str | None = None
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
     adapter_endpoints: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     max_retries: int = Field(default=5, ge=0, le=100)
     execution_timeout: float = Field(default=300.0, gt=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_level: LogLevel = "INFO"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     # Messaging and scheduling resources (names, not paths; paths are built from the project).
@@ -86,18 +105,6 @@ class Settings(BaseSettings):
         if not _HOST_PORT.match(v):
             raise ValueError("not host:port")
         return v
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis(cls, v: str) -> str:
-        if not re.match(r"^(redis|rediss|unix)://", v):
-            raise ValueError("not a redis URL")
-        return v
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _level(cls, v: object) -> object:
-        return v.upper() if isinstance(v, str) else v
 
     @field_validator("adapter_endpoints", mode="before")
     @classmethod
@@ -153,6 +160,45 @@ class Settings(BaseSettings):
         return min(100, max(5, self.max_retries))
 
 
+class AdapterSettings(BaseSettings):
+    """Configuration of one venue adapter deployment (functions/adapter.py). Credentials come from the
+    environment; deployed, Secret Manager secrets are mounted as these variables."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    google_cloud_project: str = "execution-local"
+    venue_name: str
+    venue_exchange_id: str = "binance"
+    venue_api_key: SecretStr | None = None
+    venue_api_secret: SecretStr | None = None
+    venue_api_password: SecretStr | None = None
+    venue_sandbox: bool = False
+    venue_api_url: str | None = None
+    venue_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    # ccxt's per-venue throttle: None keeps ccxt's published rate for the venue; 0 turns it off (simulators only).
+    venue_rate_limit_ms: int | None = Field(default=None, ge=0, le=60_000)
+    redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    log_level: LogLevel = "INFO"
+
+    @field_validator("venue_name", "venue_exchange_id")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _VENUE_NAME.match(v):
+            raise ValueError("not a venue name")
+        return v
+
+    @field_validator("venue_api_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        try:
+            _HTTP_URL.validate_python(v)
+        except ValidationError:
+            raise ValueError("not an http(s) URL") from None
+        return v.rstrip("/")
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for err in error.errors():
@@ -163,10 +209,10 @@ def _describe(error: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings[T: BaseSettings](cls: type[T] = Settings, **overrides: object) -> T:  # type: ignore[assignment]
     """Read and validate the environment (overrides win). Raises ConfigError with a readable message."""
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 

@@ -1,0 +1,61 @@
+"""What every HTTP entry point shares: a Flask app whose errors are always JSON, and the dispatch from
+functions-framework's request into that app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import flask
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from shared.infra import log
+
+logger = logging.getLogger("http")
+
+
+def error_response(status: int, code: str, message: str, details: list[dict] | None = None,
+                   **extra: Any) -> flask.Response:
+    body = {"error": {"code": code, "message": message, "details": details or [], **extra}}
+    return flask.make_response(flask.jsonify(body), status)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    """pydantic's errors as [{"field": "a.b", "issue": "..."}]."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "issue": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def json_body() -> Any:
+    """The request's JSON body; a 400 naming the problem when there is none or it does not parse."""
+    data = flask.request.get_json(silent=True)
+    if data is None:
+        flask.abort(400, description="body: expected a JSON object (Content-Type: application/json)")
+    return data
+
+
+def create_app(name: str) -> flask.Flask:
+    app = flask.Flask(name)
+    app.json.sort_keys = False
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> flask.Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> flask.Response:
+        logger.exception("unhandled error on %s %s", flask.request.method, flask.request.path)
+        return error_response(500, "internal", "internal error; see the service logs")
+
+    return app
+
+
+def dispatch(app: flask.Flask, request: flask.Request, project: str) -> flask.Response:
+    """Route functions-framework's request through `app`, with the request's trace bound to every log line."""
+    with log.bind(trace=log.trace_from_headers(request.headers, project)):
+        with app.request_context(request.environ):
+            return app.full_dispatch_request()

@@ -1,0 +1,534 @@
+"""The exchange-adapter protocol implemented on ccxt, for any ccxt exchange id.
+
+``CcxtVenue`` wraps one ccxt exchange object (built once per process by ``build_exchange``) and turns the
+protocol's operations into ccxt calls, ccxt's answers into protocol models, and ccxt's exception hierarchy into
+the protocol's closed error set. Small per-venue differences live in ``VENUE_QUIRKS``, not in branches.
+
+Idempotent placement: a client order id is marked in a ``PlacedIds`` index (Redis) before it is sent. A second
+placement of a marked id looks the order up at the venue and returns it, so one client order id never makes two
+venue orders, even for venues (Binance) that only reject duplicates of still-open orders. Without the index
+(Redis down) every placement looks up first: slower, never unsafe.
+
+Markets are loaded once and cached (``MarketsCache``: Redis) so a cold start does not download them again
+(ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt
+
+from shared.adapters.protocol import (
+    ERROR_KIND,
+    AdapterHealth,
+    BookLevel,
+    CancelAllResult,
+    DeadMansSwitch,
+    ErrorCode,
+    Fill,
+    FillsPage,
+    OrderBook,
+    OrderType,
+    PlaceOrder,
+    PlaceResult,
+    RateLimit,
+    Side,
+    SymbolInfo,
+    TimeInForce,
+    VenueError,
+    VenueInfo,
+    VenueOrder,
+    VenueStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class AdapterError(Exception):
+    """A protocol error: carries the closed-set code and its kind."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.kind = ERROR_KIND[code]
+
+    def as_model(self) -> VenueError:
+        return VenueError(kind=self.kind, code=self.code, message=str(self))
+
+
+# Per-venue differences (Freqtrade style: one generic wrapper, small overrides).
+VENUE_QUIRKS: dict[str, dict[str, Any]] = {
+    "binance": {
+        # Binance only refuses a duplicate client id while the first order is open; it says so as -2010.
+        "duplicate_messages": ("Duplicate order sent",),
+        # ccxt would otherwise make signed margin and currency calls during load_markets.
+        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
+        "cancel_all_needs_symbol": True,
+    },
+}
+
+_DEFAULT_QUIRKS: dict[str, Any] = {"duplicate_messages": (), "options": {}, "cancel_all_needs_symbol": False}
+
+_CCXT_STATUS = {
+    "open": VenueStatus.OPEN,
+    "closed": VenueStatus.FILLED,
+    "canceled": VenueStatus.CANCELED,
+    "canceling": VenueStatus.OPEN,
+    "expired": VenueStatus.EXPIRED,
+    "rejected": VenueStatus.REJECTED,
+}
+
+_CCXT_TYPE = {
+    "market": OrderType.MARKET,
+    "limit": OrderType.LIMIT,
+    "limit_maker": OrderType.LIMIT,
+    "stop_loss": OrderType.STOP,
+    "stop_market": OrderType.STOP,
+    "stop": OrderType.STOP,
+    "stop_loss_limit": OrderType.STOP_LIMIT,
+    "stop_limit": OrderType.STOP_LIMIT,
+}
+
+
+def quirks(exchange_id: str) -> dict[str, Any]:
+    return {**_DEFAULT_QUIRKS, **VENUE_QUIRKS.get(exchange_id, {})}
+
+
+def build_exchange(
+    exchange_id: str,
+    *,
+    api_key: str | None = None,
+    secret: str | None = None,
+    password: str | None = None,
+    sandbox: bool = False,
+    api_url: str | None = None,
+    timeout_ms: int = 10_000,
+    rate_limit_ms: int | None = None,
+) -> ccxt.Exchange:
+    """A ccxt exchange object, throttled at the venue's published rate (or `rate_limit_ms`; 0 turns the throttle
+    off, for simulators only), optionally in sandbox mode or pointed at another base URL."""
+    if exchange_id not in ccxt.exchanges:
+        raise ValueError(f"unknown ccxt exchange id {exchange_id!r}")
+    config: dict[str, Any] = {
+        "enableRateLimit": rate_limit_ms != 0,
+        "timeout": timeout_ms,
+        "options": dict(quirks(exchange_id)["options"]),
+    }
+    for key, value in (("apiKey", api_key), ("secret", secret), ("password", password)):
+        if value:
+            config[key] = value
+    if rate_limit_ms:
+        config["rateLimit"] = rate_limit_ms
+    exchange = getattr(ccxt, exchange_id)(config)
+    if sandbox:
+        exchange.set_sandbox_mode(True)
+    if api_url:
+        exchange.urls["api"] = _rebase(exchange.urls["api"], api_url.rstrip("/"))
+    return exchange
+
+
+def _rebase(urls: Any, base: str) -> Any:
+    """Every URL of ccxt's api map moved to `base`, keeping its path (for a local or proxied venue)."""
+    if isinstance(urls, dict):
+        return {k: _rebase(v, base) for k, v in urls.items()}
+    if isinstance(urls, str) and urls.startswith("http"):
+        target = urlsplit(base)
+        parts = urlsplit(urls)
+        return urlunsplit((target.scheme, target.netloc, target.path + parts.path, parts.query, parts.fragment))
+    return urls
+
+
+class PlacedIds(Protocol):
+    def mark(self, client_order_id: str) -> bool:
+        """Record the id; True if it was not recorded before. Raises when the index is unavailable."""
+
+
+class MarketsCache(Protocol):
+    def get(self) -> dict | None: ...
+
+    def put(self, markets: dict) -> None: ...
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def _error_for(exc: Exception, *, writes: bool, duplicate_messages: tuple[str, ...] = ()) -> AdapterError:
+    """ccxt's exception hierarchy onto the protocol's closed set. `writes`: the call may have changed venue state."""
+    msg = str(exc)[:500]
+    if isinstance(exc, ccxt.DuplicateOrderId) or any(m in msg for m in duplicate_messages):
+        return AdapterError(ErrorCode.DUPLICATE, msg)
+    if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+        return AdapterError(ErrorCode.RATE_LIMITED, msg)
+    if isinstance(exc, ccxt.OnMaintenance):
+        return AdapterError(ErrorCode.VENUE_UNAVAILABLE, msg)
+    if isinstance(exc, ccxt.NetworkError):
+        # A write whose answer was lost may have happened (a 5xx from Binance means "status unknown" too).
+        if writes:
+            return AdapterError(ErrorCode.TIMEOUT, msg)
+        if isinstance(exc, ccxt.ExchangeNotAvailable):
+            return AdapterError(ErrorCode.VENUE_UNAVAILABLE, msg)
+        return AdapterError(ErrorCode.NETWORK, msg)
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return AdapterError(ErrorCode.INSUFFICIENT_FUNDS, msg)
+    if isinstance(exc, ccxt.OrderNotFound):
+        return AdapterError(ErrorCode.UNKNOWN_ORDER, msg)
+    if isinstance(exc, (ccxt.InvalidOrder, ccxt.BadSymbol)):
+        return AdapterError(ErrorCode.INVALID_ORDER, msg)
+    if isinstance(exc, ccxt.BadRequest):
+        return AdapterError(ErrorCode.BAD_REQUEST, msg)
+    if isinstance(exc, ccxt.ExchangeError):
+        return AdapterError(ErrorCode.REJECTED, msg)
+    return AdapterError(ErrorCode.NETWORK, f"{type(exc).__name__}: {msg}")
+
+
+class CcxtVenue:
+    """One venue behind the adapter protocol."""
+
+    def __init__(
+        self,
+        venue: str,
+        exchange: ccxt.Exchange,
+        *,
+        placed: PlacedIds | None = None,
+        markets_cache: MarketsCache | None = None,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.venue = venue
+        self.exchange = exchange
+        self._quirks = quirks(exchange.id)
+        self._placed = placed
+        self._markets_cache = markets_cache
+        self._clock_ms = clock_ms
+        self._markets_lock = threading.Lock()
+        self._watchdog_deadline_ms: int | None = None
+        self._watchdog_timeout_ms = 0
+
+    # ---- markets ---------------------------------------------------------------------------------------
+    def markets(self) -> dict:
+        """Markets, loaded once per process: from the cache if it has them, else from the venue."""
+        if self.exchange.markets:
+            return self.exchange.markets
+        with self._markets_lock:
+            if self.exchange.markets:
+                return self.exchange.markets
+            cached = self._cache_get()
+            if cached:
+                self.exchange.set_markets(cached)
+            else:
+                self._call(self.exchange.load_markets, writes=False)
+                self._apply_account_fees()
+                self._cache_put(self.exchange.markets)
+        return self.exchange.markets
+
+    def _apply_account_fees(self) -> None:
+        """The account's own maker/taker rates where the venue tells them (else ccxt's published defaults)."""
+        if not (self.exchange.has.get("fetchTradingFees") and self.exchange.apiKey):
+            return
+        try:
+            fees = self.exchange.fetch_trading_fees()
+        except Exception as exc:
+            logger.warning("trading fees unavailable on %s (%s); using published rates", self.venue, exc)
+            return
+        for symbol, fee in fees.items():
+            market = self.exchange.markets.get(symbol)
+            if market is not None and fee.get("maker") is not None and fee.get("taker") is not None:
+                market["maker"], market["taker"] = fee["maker"], fee["taker"]
+
+    def _cache_get(self) -> dict | None:
+        if self._markets_cache is None:
+            return None
+        try:
+            return self._markets_cache.get()
+        except Exception:
+            logger.warning("markets cache unavailable; loading from the venue")
+            return None
+
+    def _cache_put(self, markets: dict) -> None:
+        if self._markets_cache is None:
+            return
+        try:
+            self._markets_cache.put(markets)
+        except Exception:
+            logger.warning("markets cache unavailable; markets kept in this process only")
+
+    def _call(self, fn: Callable[..., Any], *args: Any, writes: bool, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise _error_for(exc, writes=writes, duplicate_messages=self._quirks["duplicate_messages"]) from exc
+
+    def _market(self, symbol: str) -> dict:
+        market = self.markets().get(symbol)
+        if market is None:
+            raise AdapterError(ErrorCode.INVALID_ORDER, f"{self.venue} does not list {symbol}")
+        return market
+
+    # ---- orders ----------------------------------------------------------------------------------------
+    def place(self, req: PlaceOrder) -> PlaceResult:
+        self._market(req.symbol)
+        first = self._mark(req.client_order_id)
+        if not first:
+            existing = self._find(req.client_order_id, req.symbol)
+            if existing is not None:
+                return PlaceResult(order=existing, created=False)
+        try:
+            raw = self._call(self.exchange.create_order, req.symbol, *self._order_args(req), writes=True)
+        except AdapterError as err:
+            if err.code is ErrorCode.DUPLICATE:
+                existing = self._find(req.client_order_id, req.symbol)
+                if existing is not None:
+                    return PlaceResult(order=existing, created=False)
+            raise
+        return PlaceResult(order=self._order(raw, req), created=True)
+
+    def _mark(self, client_order_id: str) -> bool:
+        """True when this id is new to the index; False when known or when the index cannot say."""
+        if self._placed is None:
+            return False
+        try:
+            return self._placed.mark(client_order_id)
+        except Exception:
+            logger.warning("placed-id index unavailable; looking the order up before placing")
+            return False
+
+    def _find(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        try:
+            return self.get(client_order_id=client_order_id, symbol=symbol)
+        except AdapterError as err:
+            if err.code is ErrorCode.UNKNOWN_ORDER:
+                return None
+            raise
+
+    def _order_args(self, req: PlaceOrder) -> tuple[str, str, float, float | None, dict]:
+        params: dict[str, Any] = {"clientOrderId": req.client_order_id}
+        ccxt_type = "market" if req.type in (OrderType.MARKET, OrderType.STOP) else "limit"
+        if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            params["stopPrice"] = self.exchange.price_to_precision(req.symbol, str(req.stop_price))
+        if ccxt_type == "limit" and not req.post_only:
+            params["timeInForce"] = req.time_in_force.value
+        if req.post_only:
+            params["postOnly"] = True
+        if req.reduce_only:
+            params["reduceOnly"] = True
+        amount = self.exchange.amount_to_precision(req.symbol, str(req.quantity))
+        price = self.exchange.price_to_precision(req.symbol, str(req.price)) if ccxt_type == "limit" else None
+        return ccxt_type, req.side.value, amount, price, params
+
+    def get(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
+            symbol: str) -> VenueOrder:
+        if not client_order_id and not venue_order_id:
+            raise AdapterError(ErrorCode.BAD_REQUEST, "client_order_id or venue_order_id is required")
+        self._market(symbol)
+        params = {"clientOrderId": client_order_id} if client_order_id else {}
+        raw = self._call(self.exchange.fetch_order, venue_order_id, symbol, params, writes=False)
+        return self._order(raw)
+
+    def cancel(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
+               symbol: str) -> VenueOrder:
+        """Idempotent: cancelling an order that is already terminal returns it as it is."""
+        if not client_order_id and not venue_order_id:
+            raise AdapterError(ErrorCode.BAD_REQUEST, "client_order_id or venue_order_id is required")
+        self._market(symbol)
+        params = {"clientOrderId": client_order_id} if client_order_id else {}
+        try:
+            raw = self._call(self.exchange.cancel_order, venue_order_id, symbol, params, writes=True)
+        except AdapterError as err:
+            if err.code not in (ErrorCode.UNKNOWN_ORDER, ErrorCode.REJECTED):
+                raise
+            # Unknown to cancel: either it never existed (the lookup raises unknown_order) or it is done already.
+            current = self.get(client_order_id=client_order_id, venue_order_id=venue_order_id, symbol=symbol)
+            if current.status is VenueStatus.OPEN:
+                raise
+            return current
+        order = self._order(raw)
+        if order.status is VenueStatus.OPEN or order.filled_quantity is None:
+            # Some venues answer a cancel with only an acknowledgement: read the order back.
+            return self.get(client_order_id=client_order_id, venue_order_id=order.venue_order_id, symbol=symbol)
+        return order
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        if symbol:
+            self._market(symbol)
+        else:
+            self.markets()
+        self.exchange.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
+        raws = self._call(self.exchange.fetch_open_orders, symbol, writes=False)
+        return [self._order(r) for r in raws]
+
+    def fills(self, symbol: str, since: str | None = None, limit: int = 500) -> FillsPage:
+        """Fills after the cursor (a venue trade id), oldest first."""
+        self._market(symbol)
+        params: dict[str, Any] = {}
+        if since:
+            params["fromId"] = int(since) + 1 if since.isdigit() else since
+        raws = self._call(self.exchange.fetch_my_trades, symbol, None, limit, params, writes=False)
+        fills = [self._fill(t) for t in raws]
+        if since and since.isdigit():
+            fills = [f for f in fills if not f.trade_id.isdigit() or int(f.trade_id) > int(since)]
+        cursor = fills[-1].trade_id if fills else since
+        return FillsPage(fills=fills, cursor=cursor)
+
+    def book(self, symbol: str, depth: int = 20) -> OrderBook:
+        self._market(symbol)
+        raw = self._call(self.exchange.fetch_order_book, symbol, depth, writes=False)
+        return OrderBook(
+            venue=self.venue,
+            symbol=symbol,
+            bids=[BookLevel(price=_dec(p), quantity=_dec(q)) for p, q, *_ in raw["bids"][:depth]],
+            asks=[BookLevel(price=_dec(p), quantity=_dec(q)) for p, q, *_ in raw["asks"][:depth]],
+            timestamp_ms=raw.get("timestamp") or self._clock_ms(),
+        )
+
+    def info(self) -> VenueInfo:
+        symbols = []
+        for symbol, m in sorted(self.markets().items()):
+            if not m.get("spot", True):
+                continue
+            limits = m.get("limits") or {}
+            symbols.append(SymbolInfo(
+                symbol=symbol,
+                base=m["base"],
+                quote=m["quote"],
+                tick_size=_dec(m["precision"]["price"]) or Decimal(0),
+                lot_size=_dec(m["precision"]["amount"]) or Decimal(0),
+                min_quantity=_dec((limits.get("amount") or {}).get("min")) or Decimal(0),
+                min_notional=_dec((limits.get("cost") or {}).get("min")),
+                maker_fee=_dec(m.get("maker")) or Decimal(0),
+                taker_fee=_dec(m.get("taker")) or Decimal(0),
+                active=bool(m.get("active", True)),
+            ))
+        return VenueInfo(
+            venue=self.venue,
+            exchange_id=self.exchange.id,
+            symbols=symbols,
+            rate_limit=RateLimit(requests_per_second=Decimal(1000) / Decimal(str(self.exchange.rateLimit or 1000))),
+            cancel_all_after="native" if self.native_cancel_after else "watchdog",
+        )
+
+    def cancel_all(self, symbol: str | None = None) -> CancelAllResult:
+        """Cancel every open order (of one symbol, or everywhere); returns them as they ended."""
+        before = self.open_orders(symbol)
+        if symbol is None and not self._quirks["cancel_all_needs_symbol"]:
+            batches = [None]
+        else:
+            batches = [symbol] if symbol else sorted({o.symbol for o in before})
+        answered: dict[str, VenueOrder] = {}
+        for sym in batches:
+            raws = self._call(self.exchange.cancel_all_orders, sym, writes=True)
+            for raw in raws if isinstance(raws, list) else []:
+                if isinstance(raw, dict) and raw.get("id") is not None:
+                    order = self._order(raw)
+                    answered[order.venue_order_id] = order
+        # Venues that answer without the orders: read back what was open.
+        canceled = [answered.get(o.venue_order_id) or self.get(venue_order_id=o.venue_order_id, symbol=o.symbol)
+                    for o in before]
+        return CancelAllResult(canceled=canceled)
+
+    # ---- dead man's switch -----------------------------------------------------------------------------
+    @property
+    def native_cancel_after(self) -> bool:
+        return bool(self.exchange.has.get("cancelAllOrdersAfter"))
+
+    def cancel_all_after(self, timeout_ms: int) -> DeadMansSwitch:
+        """Arm (or refresh) the switch for timeout_ms; 0 disarms. Native where the venue has it, else a watchdog."""
+        if self.native_cancel_after:
+            self._call(self.exchange.cancel_all_orders_after, timeout_ms, writes=True)
+            mode = "native"
+        else:
+            mode = "watchdog"
+        self._watchdog_timeout_ms = timeout_ms
+        self._watchdog_deadline_ms = self._clock_ms() + timeout_ms if timeout_ms else None
+        return self.switch_state(mode)
+
+    def switch_state(self, mode: str | None = None) -> DeadMansSwitch:
+        return DeadMansSwitch(
+            armed=self._watchdog_deadline_ms is not None,
+            mode=mode or ("native" if self.native_cancel_after else "watchdog"),
+            timeout_ms=self._watchdog_timeout_ms,
+            deadline_ms=self._watchdog_deadline_ms,
+        )
+
+    def watchdog_tick(self) -> CancelAllResult | None:
+        """For venues without a native switch: cancel everything once the deadline passes, then disarm."""
+        deadline = self._watchdog_deadline_ms
+        if self.native_cancel_after or deadline is None or self._clock_ms() < deadline:
+            return None
+        logger.warning("dead man's switch fired on %s: no refresh for %d ms", self.venue, self._watchdog_timeout_ms)
+        result = self.cancel_all()
+        self._watchdog_deadline_ms = None
+        return result
+
+    def restore_switch(self, state: DeadMansSwitch) -> None:
+        """Take over a switch armed by another instance (its state comes from shared storage)."""
+        self._watchdog_timeout_ms = state.timeout_ms
+        self._watchdog_deadline_ms = state.deadline_ms if state.armed else None
+
+    def health(self) -> AdapterHealth:
+        start = time.perf_counter()
+        try:
+            self._call(self.exchange.fetch_time, writes=False) if self.exchange.has.get("fetchTime") else None
+            self.markets()
+        except AdapterError as err:
+            return AdapterHealth(status="unavailable", venue=self.venue, exchange_id=self.exchange.id,
+                                 markets_loaded=bool(self.exchange.markets), error=f"{err.code}: {err}")
+        return AdapterHealth(status="ok", venue=self.venue, exchange_id=self.exchange.id, markets_loaded=True,
+                             venue_latency_ms=round((time.perf_counter() - start) * 1000, 2))
+
+    # ---- conversions -----------------------------------------------------------------------------------
+    def _order(self, raw: dict, req: PlaceOrder | None = None) -> VenueOrder:
+        amount = _dec(raw.get("amount")) if raw.get("amount") is not None else (req.quantity if req else Decimal(0))
+        filled = _dec(raw.get("filled")) or Decimal(0)
+        remaining = _dec(raw.get("remaining"))
+        status = _CCXT_STATUS.get(raw.get("status") or "open", VenueStatus.OPEN)
+        if remaining is None or status in (VenueStatus.CANCELED, VenueStatus.EXPIRED, VenueStatus.REJECTED):
+            remaining = amount - filled if status is VenueStatus.OPEN else Decimal(0)
+        raw_type = (raw.get("type") or (req.type.value if req else "limit")).lower()
+        order_type = _CCXT_TYPE.get(raw_type, req.type if req else OrderType.LIMIT)
+        tif = raw.get("timeInForce")
+        return VenueOrder(
+            venue=self.venue,
+            client_order_id=raw.get("clientOrderId") or (req.client_order_id if req else ""),
+            venue_order_id=str(raw.get("id")),
+            symbol=raw.get("symbol") or (req.symbol if req else ""),
+            side=Side(raw.get("side") or (req.side.value if req else "buy")),
+            type=order_type,
+            status=status,
+            quantity=amount,
+            filled_quantity=filled,
+            remaining_quantity=remaining,
+            price=_dec(raw.get("price")) if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
+            stop_price=_dec(raw.get("triggerPrice") or raw.get("stopPrice")),
+            average_price=_dec(raw.get("average")) if filled else None,
+            time_in_force=TimeInForce(tif) if tif in TimeInForce.__members__ else None,
+            post_only=bool(raw.get("postOnly")),
+            created_at_ms=raw.get("timestamp"),
+            updated_at_ms=raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp") or raw.get("timestamp"),
+        )
+
+    def _fill(self, t: dict) -> Fill:
+        fee = t.get("fee") or {}
+        return Fill(
+            trade_id=str(t["id"]),
+            venue_order_id=str(t.get("order")),
+            client_order_id=(t.get("info") or {}).get("clientOrderId"),
+            symbol=t["symbol"],
+            side=Side(t["side"]),
+            price=_dec(t["price"]),
+            quantity=_dec(t["amount"]),
+            fee=_dec(fee.get("cost")) or Decimal(0),
+            fee_currency=fee.get("currency"),
+            liquidity=t.get("takerOrMaker"),
+            timestamp_ms=int(t.get("timestamp") or 0),
+        )

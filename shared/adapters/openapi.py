@@ -1,0 +1,100 @@
+"""The adapter protocol as an OpenAPI 3.1 document, generated from the protocol's pydantic models.
+
+``python -m shared.adapters.openapi`` rewrites docs/adapter-openapi.json; a unit test fails when the committed
+file and the models disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.adapters import protocol as p
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "adapter-openapi.json"
+
+_SYMBOL = {"name": "symbol", "in": "query", "required": True, "schema": {"type": "string", "example": "BTC/USDT"}}
+_IDS = [
+    {"name": "client_order_id", "in": "query", "schema": {"type": "string"}},
+    {"name": "venue_order_id", "in": "query", "schema": {"type": "string"}},
+]
+
+
+def _ref(model: type[BaseModel]) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): _json(p.ErrorResponse, "protocol error (see ErrorResponse.error.kind)") for s in statuses}
+
+
+def document() -> dict:
+    models = [p.PlaceOrder, p.PlaceResult, p.VenueOrder, p.OpenOrders, p.FillsPage, p.OrderBook, p.VenueInfo,
+              p.CancelAll, p.CancelAllResult, p.CancelAllAfter, p.DeadMansSwitch, p.AdapterHealth, p.ErrorResponse]
+    _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template="#/components/schemas/{model}")
+    paths = {
+        "/health": {"get": {"summary": "Adapter and venue health", "responses": {
+            "200": _json(p.AdapterHealth, "healthy"), "503": _json(p.AdapterHealth, "venue unreachable")}}},
+        "/info": {"get": {"summary": "Symbols, tick and lot sizes, minimum notional, fees, rate limits",
+                          "responses": {"200": _json(p.VenueInfo, "venue info"), **_errors(502, 503)}}},
+        "/orders": {"post": {
+            "summary": "Place an order; the same client_order_id again returns the existing order",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(p.PlaceOrder)}}},
+            "responses": {"201": _json(p.PlaceResult, "placed"), "200": _json(p.PlaceResult, "already existed"),
+                          **_errors(400, 409, 422, 429, 502, 503, 504)}}},
+        "/order": {
+            "get": {"summary": "One order, by client or venue order id", "parameters": [_SYMBOL, *_IDS],
+                    "responses": {"200": _json(p.VenueOrder, "the order"), **_errors(400, 404, 429, 502, 503)}},
+            "delete": {"summary": "Cancel (idempotent: a terminal order is returned as it is)",
+                       "parameters": [_SYMBOL, *_IDS],
+                       "responses": {"200": _json(p.VenueOrder, "the order after the cancel"),
+                                     **_errors(400, 404, 429, 502, 503, 504)}},
+        },
+        "/open-orders": {"get": {"summary": "Open orders", "parameters": [{**_SYMBOL, "required": False}],
+                                 "responses": {"200": _json(p.OpenOrders, "open orders"), **_errors(429, 502, 503)}}},
+        "/fills": {"get": {"summary": "Own fills after a cursor (venue trade ids), oldest first", "parameters": [
+            _SYMBOL, {"name": "since", "in": "query", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "responses": {"200": _json(p.FillsPage, "fills"), **_errors(400, 429, 502, 503)}}},
+        "/book": {"get": {"summary": "Order book snapshot", "parameters": [
+            _SYMBOL, {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "responses": {"200": _json(p.OrderBook, "book"), **_errors(400, 429, 502, 503)}}},
+        "/cancel-all": {"post": {
+            "summary": "Cancel every open order (of one symbol, or all)",
+            "requestBody": {"content": {"application/json": {"schema": _ref(p.CancelAll)}}},
+            "responses": {"200": _json(p.CancelAllResult, "what was cancelled"), **_errors(429, 502, 503, 504)}}},
+        "/cancel-all-after": {
+            "post": {"summary": "Arm or refresh the venue-side dead man's switch (timeout_ms 0 disarms)",
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref(p.CancelAllAfter)}}},
+                     "responses": {"200": _json(p.DeadMansSwitch, "switch state"), **_errors(400, 429, 502, 503)}},
+            "get": {"summary": "The switch's state", "responses": {"200": _json(p.DeadMansSwitch, "switch state")}},
+        },
+        "/watchdog": {"post": {"summary": "One watchdog tick, for venues without a native switch",
+                               "responses": {"200": {"description": "whether the switch fired"}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Exchange adapter protocol", "version": "1",
+                 "description": (p.__doc__ or "").strip()},
+        "paths": paths,
+        "components": {"schemas": schemas["$defs"]},
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(render())
+    sys.stdout.write(f"wrote {OUT}\n")
