@@ -41,6 +41,7 @@ DEFAULT_STATE = ROOT / ".local"
 
 # Default ports of the infrastructure; each overridable by the environment variable named here.
 INFRA_PORTS = {"pubsub": ("PUBSUB_PORT", 8681), "firestore": ("FIRESTORE_PORT", 8682), "tasks": ("TASKS_PORT", 8683)}
+SIM_BASE_PORT = 9201
 
 
 class StackError(RuntimeError):
@@ -191,11 +192,32 @@ class Stack:
 
 
 # ---- what the stack is made of ---------------------------------------------------------------------------
-def choose_ports(free: bool, previous: dict[str, int]) -> dict[str, int]:
-    wanted = {name: (env, default) for name, (env, default) in INFRA_PORTS.items()}
-    wanted.update({fn.name: (fn.port_env, fn.default_port) for fn in topology.FUNCTIONS})
+def simulated_venues() -> list[str]:
+    raw = os.environ.get("SIMULATED_VENUES", "binance,coinbase,kraken")
+    venues = [v.strip() for v in raw.split(",") if v.strip()]
+    for v in venues:
+        if not v.isidentifier() or not v.islower():
+            raise StackError(f"SIMULATED_VENUES={raw!r}: expected comma-separated lowercase venue names")
+    return venues
+
+
+def port_plan(venues: list[str]) -> dict[str, tuple[str, int]]:
+    """Every component's name -> (port variable, default port)."""
+    plan = dict(INFRA_PORTS)
+    for i, venue in enumerate(venues):
+        plan[f"sim-{venue}"] = (f"SIM_{venue.upper()}_PORT", SIM_BASE_PORT + i)
+    for fn in topology.FUNCTIONS:
+        if fn.per_venue:
+            for i, venue in enumerate(venues):
+                plan[f"{fn.name}-{venue}"] = (f"{fn.name.upper()}_{venue.upper()}_PORT", fn.default_port + i)
+        else:
+            plan[fn.name] = (fn.port_env, fn.default_port)
+    return plan
+
+
+def choose_ports(plan: dict[str, tuple[str, int]], free: bool, previous: dict[str, int]) -> dict[str, int]:
     ports = {}
-    for name, (env, default) in wanted.items():
+    for name, (env, default) in plan.items():
         if name in previous:
             ports[name] = previous[name]
         elif free:
@@ -235,22 +257,56 @@ def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
     ]
 
 
-def function_components(ports: dict[str, int]) -> list[Component]:
+def _functions_framework(target: str, port: int) -> list[str]:
+    return [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"),
+            "--target", target, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def venue_components(venues: list[str], ports: dict[str, int], plan: dict[str, tuple[str, int]]) -> list[Component]:
+    """A simulated exchange per venue (Binance's REST dialect), each behind its own ccxt adapter."""
+    comps = []
+    for venue in venues:
+        sim, adapter = f"sim-{venue}", f"adapter-{venue}"
+        sim_port, adapter_port = ports[sim], ports[adapter]
+        comps.append(Component(
+            sim, sim_port, plan[sim][0],
+            [str(VENV_BIN / "python"), "-m", "shared.simulator.server", "--venue", venue,
+             "--host", "127.0.0.1", "--port", str(sim_port)],
+            lambda pt=sim_port: http_ok(f"http://127.0.0.1:{pt}/api/v3/ping"),
+        ))
+        comps.append(Component(
+            adapter, adapter_port, plan[adapter][0], _functions_framework("adapter", adapter_port),
+            lambda pt=adapter_port: http_ok(f"http://127.0.0.1:{pt}/health", timeout=5),
+            env={"FUNCTION_TARGET": "adapter", "K_SERVICE": adapter, "VENUE_NAME": venue,
+                 # Every simulator speaks Binance's dialect, so every adapter drives ccxt's binance class.
+                 "VENUE_EXCHANGE_ID": "binance", "VENUE_API_URL": f"http://127.0.0.1:{sim_port}",
+                 "VENUE_API_KEY": f"sim-{venue}-key", "VENUE_API_SECRET": f"sim-{venue}-secret",
+                 # Locally a lost answer should surface in seconds, not ccxt's default 10 s.
+                 "VENUE_TIMEOUT_MS": "2000",
+                 # The simulators enforce no rate limit; ccxt's binance throttle would add ~10 ms per order.
+                 "VENUE_RATE_LIMIT_MS": "0"},
+        ))
+    return comps
+
+
+def function_components(ports: dict[str, int], plan: dict[str, tuple[str, int]]) -> list[Component]:
     comps = []
     for fn in topology.FUNCTIONS:
+        if fn.per_venue:
+            continue
         port = ports[fn.name]
         ready_url = f"http://127.0.0.1:{port}/api/v1/health" if fn.name == "api" else None
         comps.append(Component(
-            fn.name, port, fn.port_env,
-            [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"),
-             "--target", fn.name, "--host", "127.0.0.1", "--port", str(port)],
-            (lambda u=ready_url: http_ok(u)) if ready_url else (lambda pt=port: tcp_open(pt)),
+            fn.name, port, plan[fn.name][0], _functions_framework(fn.name, port),
+            (lambda u=ready_url: http_ok(u, timeout=5)) if ready_url else (lambda pt=port: tcp_open(pt)),
             env={"FUNCTION_TARGET": fn.name, "K_SERVICE": fn.name},
         ))
     return comps
 
 
-def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str) -> dict[str, str]:
+def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str,
+              venues: list[str]) -> dict[str, str]:
+    adapters = {v: f"http://127.0.0.1:{ports[f'adapter-{v}']}" for v in venues} or cfg.adapter_endpoints
     env = {
         "GOOGLE_CLOUD_PROJECT": cfg.google_cloud_project,
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports['pubsub']}",
@@ -262,7 +318,8 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
         "API_URL": f"http://127.0.0.1:{ports['api']}/api/v1",
         "API_KEY": api_key,
         "API_KEYS": api_key,
-        "ADAPTER_ENDPOINTS": ",".join(f"{k}={v}" for k, v in cfg.adapter_endpoints.items()),
+        "ADAPTER_ENDPOINTS": ",".join(f"{k}={v}" for k, v in adapters.items()),
+        "SIMULATED_EXCHANGES": ",".join(f"{v}=http://127.0.0.1:{ports[f'sim-{v}']}" for v in venues),
         "MAX_RETRIES": str(cfg.max_retries),
         "EXECUTION_TIMEOUT": f"{cfg.execution_timeout:g}",
         "LOG_LEVEL": cfg.log_level,
@@ -275,6 +332,8 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
         env[attr.upper()] = getattr(cfg, attr)
     env["ORDER_EVENTS_SUBSCRIPTION"] = f"{cfg.order_events_topic}-local"
     for fn in topology.FUNCTIONS:
+        if fn.per_venue:
+            continue
         env[f"{fn.name.upper()}_FUNCTION_URL"] = f"http://127.0.0.1:{ports[fn.name]}"
         if fn.topic:
             env[f"{fn.name.upper()}_SUBSCRIPTION"] = topology.subscription_name(cfg, fn)
@@ -359,13 +418,16 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     previous = stack.load()
     # Ports of components still running are kept; the rest are chosen again.
     running = {n for n in previous.get("ports", {}) if stack.pgid(n) is not None}
-    ports = choose_ports(free, {n: p for n, p in previous.get("ports", {}).items() if n in running})
+    venues = simulated_venues()
+    plan = port_plan(venues)
+    ports = choose_ports(plan, free, {n: p for n, p in previous.get("ports", {}).items() if n in running})
     try:
         cfg = load_settings()
     except ConfigError as exc:
         raise StackError(str(exc)) from None
 
-    comps = infra_components(sdk_root(), ports) + function_components(ports)
+    comps = infra_components(sdk_root(), ports) + venue_components(venues, ports, plan) + \
+        function_components(ports, plan)
     for comp in comps:
         if comp.name not in running and not port_free(comp.port):
             raise StackError(
@@ -392,20 +454,22 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
             ports["redis"] = rport
 
     api_key = previous.get("api_key") or f"local-{secrets.token_hex(16)}"
-    env = stack_env(cfg, ports, redis_url, api_key)
+    env = stack_env(cfg, ports, redis_url, api_key, venues)
     stack.save({"ports": ports, "redis_url": redis_url, "api_key": api_key})
     base_env = {**os.environ, **env}
 
-    infra = [c for c in comps if c.name in INFRA_PORTS] + ([redis_comp] if redis_comp else [])
-    for comp in infra:
+    # First what has no dependency of ours (emulators, Redis, simulated exchanges), then the functions.
+    first = [c for c in comps if c.name in INFRA_PORTS or c.name.startswith("sim-")]
+    first += [redis_comp] if redis_comp else []
+    for comp in first:
         if comp.name not in running:
             stack.spawn(comp, base_env)
-    wait_ready(stack, infra, timeout)
+    wait_ready(stack, first, timeout)
 
     os.environ.update(env)
     create_resources(cfg, ports)
 
-    functions = [c for c in comps if c.name not in INFRA_PORTS]
+    functions = [c for c in comps if c not in first]
     for comp in functions:
         if comp.name not in running:
             stack.spawn(comp, base_env)
@@ -425,7 +489,8 @@ def _quote(value: str) -> str:
 def stop(stack: Stack) -> None:
     # Functions first (they hold client connections), then the infrastructure.
     names = stack.names()
-    order = [n for n in names if n not in INFRA_PORTS and n != "redis"] + [n for n in names if n in INFRA_PORTS or n == "redis"]
+    last = set(INFRA_PORTS) | {"redis"}
+    order = [n for n in names if n not in last] + [n for n in names if n in last]
     for name in order:
         if stack.kill(name):
             print(f"stopped {name}", file=sys.stderr)

@@ -24,11 +24,13 @@ class Function:
     default_port: int
     topic: str | None = None  # for pubsub triggers: the settings attribute naming the topic
     queue: str | None = None  # for tasks triggers: the settings attribute naming the queue
+    per_venue: bool = False  # deployed once per venue (ports default_port, default_port + 1, ...)
 
 
 FUNCTIONS: tuple[Function, ...] = (
     Function("api", "http", "API_PORT", 8080),
     Function("signals", "pubsub", "SIGNALS_PORT", 8091, topic="signals_topic"),
+    Function("adapter", "http", "ADAPTER_PORT", 9101, per_venue=True),
 )
 
 # Topics the service owns (settings attribute names). Each pubsub-triggered function's topic gets a push

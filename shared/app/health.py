@@ -72,12 +72,14 @@ def check(probes: Mapping[str, Probe], timeout: float = 2.0, clock: Callable[[],
 
 
 def default_probes() -> dict[str, Probe]:
-    """Probes of the real dependencies: one cheap round trip each."""
+    """Probes of the real dependencies: one cheap round trip each, and each adapter's health."""
+    from shared.app.adapters import health_probes
     from shared.infra import clients
     from shared.infra.config import settings
 
     cfg = settings()
     return {
+        **health_probes(clients.venues()),
         "pubsub": lambda: clients.publisher().get_topic(
             request={"topic": cfg.topic_path(cfg.order_events_topic)}, timeout=2
         ),

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import TYPE_CHECKING
 
 import redis
 from google.cloud import firestore, pubsub_v1, tasks_v2
 from google.cloud.pubsub_v1.types import BatchSettings
 
 from shared.infra.config import settings
+
+if TYPE_CHECKING:
+    from shared.infra.venues import AdapterStats, VenueClient
 
 
 def _export_emulator_hosts() -> None:
@@ -62,3 +66,19 @@ def cache() -> redis.Redis:
         health_check_interval=30,
         decode_responses=True,
     )
+
+
+@functools.cache
+def adapter_stats() -> "AdapterStats":
+    from shared.infra.venues import AdapterStats
+
+    return AdapterStats(cache())
+
+
+@functools.cache
+def venues() -> dict[str, "VenueClient"]:
+    """One client per adapter in ADAPTER_ENDPOINTS, sharing one pooled HTTP session and the Redis statistics."""
+    from shared.infra.venues import VenueClient, session
+
+    http = session()
+    return {name: VenueClient(name, url, http, adapter_stats()) for name, url in settings().adapter_endpoints.items()}

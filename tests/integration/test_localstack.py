@@ -34,20 +34,25 @@ def alive(pgid: int) -> bool:
     return True
 
 
+ONE_VENUE = {"SIMULATED_VENUES": "binance"}  # a lighter second stack: one simulated venue
+
+
 def test_start_twice_status_and_stop_leave_no_process(stack, tmp_path):
     state = tmp_path / "stack"
     try:
-        first = run("start", "--state-dir", str(state), "--free-ports", "--own-redis")
+        first = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE)
         assert first.returncode == 0, first.stderr
         started = pgids(state)
-        assert set(started) >= {"pubsub", "firestore", "tasks", "redis", "api", "signals"}
+        assert set(started) >= {"pubsub", "firestore", "tasks", "redis", "api", "signals", "sim-binance",
+                                "adapter-binance"}
         env_file = (state / "env").read_text()
         for var in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST",
                     "CLOUD_TASKS_EMULATOR_HOST", "REDIS_URL", "API_URL", "API_KEY", "SIGNALS_TOPIC",
-                    "ORDER_EVENTS_TOPIC", "SIGNALS_SUBSCRIPTION", "SUBMIT_QUEUE"):
+                    "ORDER_EVENTS_TOPIC", "SIGNALS_SUBSCRIPTION", "SUBMIT_QUEUE", "ADAPTER_ENDPOINTS",
+                    "SIMULATED_EXCHANGES"):
             assert f"export {var}=" in env_file, var
 
-        again = run("start", "--state-dir", str(state), "--free-ports", "--own-redis")
+        again = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE)
         assert again.returncode == 0, again.stderr
         assert pgids(state) == started  # nothing restarted, nothing duplicated
 
@@ -66,7 +71,9 @@ def test_a_taken_port_is_reported_not_waited_on(stack, tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = {var: str(free_port()) for var in ("PUBSUB_PORT", "FIRESTORE_PORT", "TASKS_PORT", "SIGNALS_PORT")}
+        ports = {var: str(free_port()) for var in ("PUBSUB_PORT", "FIRESTORE_PORT", "TASKS_PORT", "SIGNALS_PORT",
+                                                   "SIM_BINANCE_PORT", "ADAPTER_BINANCE_PORT")}
+        ports.update(ONE_VENUE)
         result = run("start", "--state-dir", str(tmp_path / "s"), env={**ports, "API_PORT": str(port)}, timeout=30)
     assert result.returncode == 1
     assert f"port {port}" in result.stderr and "API_PORT" in result.stderr

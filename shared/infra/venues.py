@@ -1,0 +1,235 @@
+"""The service's side of the adapter protocol: an HTTP client per adapter, and their shared call statistics.
+
+``VenueClient`` speaks to one adapter over one pooled HTTP session (built once per process) and returns the
+protocol's models. Every failure becomes a ``VenueCallError`` with the protocol's kind, so a caller decides
+from the kind alone: retry (retryable), give up (final), or look the order up first (unknown_outcome). A
+connection that breaks after a write was sent is an unknown outcome; the same on a read is retryable.
+
+``AdapterStats`` keeps each adapter's latency samples, call and error counts, last success and its dead man's
+switch state in Redis, so every function instance reports the same figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+import requests
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+
+from shared.adapters.protocol import (
+    ERROR_KIND,
+    AdapterHealth,
+    CancelAllResult,
+    DeadMansSwitch,
+    ErrorCode,
+    ErrorKind,
+    FillsPage,
+    OpenOrders,
+    OrderBook,
+    PlaceOrder,
+    PlaceResult,
+    VenueInfo,
+    VenueOrder,
+)
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+LATENCY_SAMPLES = 1000
+
+
+class VenueCallError(Exception):
+    def __init__(self, venue: str, code: ErrorCode, message: str, status: int | None = None) -> None:
+        super().__init__(f"{venue}: {code.value}: {message}")
+        self.venue = venue
+        self.code = code
+        self.kind: ErrorKind = ERROR_KIND[code]
+        self.status = status
+
+
+def session(pool: int = 32) -> requests.Session:
+    s = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    return s
+
+
+class AdapterStats:
+    """Per-adapter call statistics in Redis. Recording never fails the call it describes."""
+
+    def __init__(self, client: redis.Redis, clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
+        self._r = client
+        self._clock_ms = clock_ms
+
+    def record(self, venue: str, latency_ms: float, ok: bool, error: str | None = None) -> None:
+        key = f"venue:{venue}"
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.lpush(f"{key}:latency", f"{latency_ms:.3f}")
+            pipe.ltrim(f"{key}:latency", 0, LATENCY_SAMPLES - 1)
+            pipe.hincrby(f"{key}:counts", "calls", 1)
+            if ok:
+                pipe.hset(f"{key}:counts", "last_success_ms", self._clock_ms())
+            else:
+                pipe.hincrby(f"{key}:counts", "errors", 1)
+                pipe.hset(f"{key}:counts", mapping={"last_error": error or "", "last_error_ms": self._clock_ms()})
+            pipe.execute()
+        except redis.RedisError:
+            logger.debug("adapter stats not recorded (redis unavailable)")
+
+    def record_switch(self, venue: str, state: DeadMansSwitch) -> None:
+        try:
+            self._r.set(f"venue:{venue}:switch", state.model_dump_json())
+        except redis.RedisError:
+            logger.warning("dead man's switch state of %s not recorded (redis unavailable)", venue)
+
+    def snapshot(self, venue: str) -> dict[str, Any]:
+        key = f"venue:{venue}"
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(f"{key}:latency", 0, -1)
+        pipe.hgetall(f"{key}:counts")
+        pipe.get(f"{key}:switch")
+        samples, counts, switch = pipe.execute()
+        return summarize([float(s) for s in samples], counts, json.loads(switch) if switch else None)
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def summarize(samples: list[float], counts: dict[str, str], switch: dict | None) -> dict[str, Any]:
+    ordered = sorted(samples)
+    calls = int(counts.get("calls", 0))
+    errors = int(counts.get("errors", 0))
+    return {
+        "calls": calls,
+        "errors": errors,
+        "error_rate": round(errors / calls, 4) if calls else 0.0,
+        "latency_ms": {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "samples": len(ordered)},
+        "last_success_ms": int(counts["last_success_ms"]) if "last_success_ms" in counts else None,
+        "last_error": counts.get("last_error") or None,
+        "dead_mans_switch": switch or {"armed": False},
+    }
+
+
+class VenueClient:
+    """One adapter, over HTTP."""
+
+    def __init__(self, venue: str, base_url: str, http: requests.Session, stats: AdapterStats | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.venue = venue
+        self.base_url = base_url.rstrip("/")
+        self._http = http
+        self._stats = stats
+        self._timeout = timeout_s
+
+    def _call(self, method: str, path: str, model: type[M], *, writes: bool = False, params: dict | None = None,
+              body: BaseModel | dict | None = None, timeout_s: float | None = None) -> M:
+        data = body.model_dump_json() if isinstance(body, BaseModel) else (json.dumps(body) if body else None)
+        start = time.perf_counter()
+        try:
+            resp = self._http.request(
+                method, self.base_url + path, params=params, data=data, timeout=timeout_s or self._timeout,
+                headers={"Content-Type": "application/json"} if data else None,
+            )
+        except requests.RequestException as exc:
+            code = ErrorCode.TIMEOUT if writes and _may_have_arrived(exc) else ErrorCode.NETWORK
+            self._record(start, False, f"{code.value}: {type(exc).__name__}")
+            raise VenueCallError(self.venue, code, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            err = _error_of(resp, writes)
+            # A refusal by the venue is an answer: the adapter itself is working.
+            self._record(start, err.kind is ErrorKind.FINAL, f"{err.code.value}: {err}")
+            raise VenueCallError(self.venue, err.code, str(err), resp.status_code)
+        self._record(start, True)
+        try:
+            return model.model_validate_json(resp.content)
+        except ValidationError as exc:
+            raise VenueCallError(self.venue, ErrorCode.TIMEOUT if writes else ErrorCode.NETWORK,
+                                 f"unreadable answer: {exc.errors()[0]['msg']}") from exc
+
+    def _record(self, start: float, ok: bool, error: str | None = None) -> None:
+        if self._stats is not None:
+            self._stats.record(self.venue, (time.perf_counter() - start) * 1000, ok, error)
+
+    # ---- protocol operations ---------------------------------------------------------------------------
+    def health(self, timeout_s: float = 2.0) -> AdapterHealth:
+        try:
+            return self._call("GET", "/health", AdapterHealth, timeout_s=timeout_s)
+        except VenueCallError as err:
+            if err.status == 503:
+                return AdapterHealth(status="unavailable", venue=self.venue, exchange_id="?", markets_loaded=False,
+                                     error=str(err))
+            raise
+
+    def info(self) -> VenueInfo:
+        return self._call("GET", "/info", VenueInfo)
+
+    def place(self, order: PlaceOrder) -> PlaceResult:
+        return self._call("POST", "/orders", PlaceResult, writes=True, body=order)
+
+    def get(self, symbol: str, *, client_order_id: str | None = None, venue_order_id: str | None = None) -> VenueOrder:
+        return self._call("GET", "/order", VenueOrder, params=_ids(symbol, client_order_id, venue_order_id))
+
+    def cancel(self, symbol: str, *, client_order_id: str | None = None,
+               venue_order_id: str | None = None) -> VenueOrder:
+        return self._call("DELETE", "/order", VenueOrder, writes=True,
+                          params=_ids(symbol, client_order_id, venue_order_id))
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        return self._call("GET", "/open-orders", OpenOrders, params={"symbol": symbol} if symbol else None).orders
+
+    def fills(self, symbol: str, since: str | None = None, limit: int = 500) -> FillsPage:
+        params = {"symbol": symbol, "limit": limit, **({"since": since} if since else {})}
+        return self._call("GET", "/fills", FillsPage, params=params)
+
+    def book(self, symbol: str, depth: int = 20) -> OrderBook:
+        return self._call("GET", "/book", OrderBook, params={"symbol": symbol, "depth": depth})
+
+    def cancel_all(self, symbol: str | None = None) -> CancelAllResult:
+        return self._call("POST", "/cancel-all", CancelAllResult, writes=True, body={"symbol": symbol})
+
+    def cancel_all_after(self, timeout_ms: int) -> DeadMansSwitch:
+        state = self._call("POST", "/cancel-all-after", DeadMansSwitch, writes=True, body={"timeout_ms": timeout_ms})
+        if self._stats is not None:
+            self._stats.record_switch(self.venue, state)
+        return state
+
+
+def _ids(symbol: str, client_order_id: str | None, venue_order_id: str | None) -> dict[str, str]:
+    params = {"symbol": symbol}
+    if client_order_id:
+        params["client_order_id"] = client_order_id
+    if venue_order_id:
+        params["venue_order_id"] = venue_order_id
+    return params
+
+
+def _may_have_arrived(exc: requests.RequestException) -> bool:
+    """Whether a failed request may still have reached the adapter: anything but a connection never made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    return not any(sign in str(exc) for sign in ("Connection refused", "Failed to establish", "NameResolution"))
+
+
+def _error_of(resp: requests.Response, writes: bool) -> VenueCallError:
+    try:
+        err = resp.json()["error"]
+        return VenueCallError("", ErrorCode(err["code"]), err.get("message", ""), resp.status_code)
+    except (ValueError, KeyError, TypeError):
+        # Not the protocol's answer (a proxy, a crashed adapter): a write may have happened.
+        code = ErrorCode.TIMEOUT if writes and resp.status_code >= 500 else (
+            ErrorCode.VENUE_UNAVAILABLE if resp.status_code >= 500 else ErrorCode.BAD_REQUEST)
+        return VenueCallError("", code, f"HTTP {resp.status_code}: {resp.text[:200]}", resp.status_code)
