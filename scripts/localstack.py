@@ -509,12 +509,12 @@ def status(stack: Stack) -> int:
         pgid = stack.pgid(name)
         all_up &= pgid is not None
         state = f"running (pgid {pgid})" if pgid else "DEAD"
-        print(f"{name:<10} {state:<22} 127.0.0.1:{ports.get(name, '?'):<6} log {stack.logs / (name + '.log')}")
+        print(f"{name:<18} {state:<22} 127.0.0.1:{ports.get(name, '?'):<6} log {stack.logs / (name + '.log')}")
     if data.get("redis_url") and "redis" not in names:
-        print(f"{'redis':<10} {'external':<22} {data['redis_url']}")
+        print(f"{'redis':<18} {'external':<22} {data['redis_url']}")
     api = ports.get("api")
     if api:
-        print(f"API_URL    http://127.0.0.1:{api}/api/v1")
+        print(f"{'API_URL':<18} http://127.0.0.1:{api}/api/v1")
     return 0 if all_up else 1
 
 
