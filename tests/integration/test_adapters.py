@@ -219,6 +219,15 @@ def test_injected_500_on_place_is_an_unknown_outcome_and_retry_makes_one_order(v
     assert venue.place(order).order.venue_order_id == retried.order.venue_order_id
 
 
+def test_injected_rate_limit_is_retryable_and_nothing_was_placed(venue, admin):
+    admin("faults", {"rate_limit_next": 1})
+    order = limit(Side.BUY, "0.01", far_below(venue))
+    with pytest.raises(VenueCallError) as err:
+        venue.place(order)
+    assert err.value.code is ErrorCode.RATE_LIMITED and err.value.kind is ErrorKind.RETRYABLE
+    assert venue.place(order).created  # the retry places it, once
+
+
 @pytest.mark.parametrize("fault", [{"timeout_next": 1, "timeout_s": 4}, {"drop_ack_next": 1}])
 def test_lost_answer_after_the_venue_accepted_still_one_venue_order(venue, admin, fault):
     admin("faults", fault)
