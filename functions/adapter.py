@@ -9,7 +9,7 @@ Routes (symbols travel in the query string, since they contain a slash):
   POST /orders                      201 placed, 200 when the client_order_id already existed
   GET  /order?symbol=&client_order_id=|venue_order_id=
   DELETE /order?symbol=&client_order_id=|venue_order_id=      idempotent cancel
-  GET  /open-orders[?symbol=]       GET  /fills?symbol=[&since=cursor][&limit=]
+  GET  /open-orders[?symbol=]       GET  /fills?symbol=[&since=cursor][&limit=][&venue_order_id=]
   GET  /book?symbol=[&depth=]       POST /cancel-all {"symbol"?}
   POST /cancel-all-after {"timeout_ms"}   GET /cancel-all-after   POST /watchdog (Cloud Scheduler tick)
 Errors: ``{"error": {"kind", "code", "message", "details"}}`` (see shared/adapters/protocol.py).
@@ -82,6 +82,12 @@ def _adapter_error(err: AdapterError) -> flask.Response:
     return http.error_response(ERROR_STATUS[err.code], err.code.value, str(err), kind=err.kind.value)
 
 
+@app.errorhandler(http.UnreadableBody)
+def _unreadable(exc: http.UnreadableBody) -> flask.Response:
+    return http.error_response(400, ErrorCode.BAD_REQUEST.value, "the body is not readable JSON",
+                               [{"field": "body", "issue": str(exc)}], kind=ErrorKind.FINAL.value)
+
+
 @app.errorhandler(ValidationError)
 def _invalid(exc: ValidationError) -> flask.Response:
     return http.error_response(400, ErrorCode.BAD_REQUEST.value, "invalid request",
@@ -145,7 +151,8 @@ def open_orders() -> flask.Response:
 
 @app.get("/fills")
 def fills() -> flask.Response:
-    return _ok(venue.fills(_symbol(), flask.request.args.get("since"), _int_arg("limit", 500, 1, 1000)))
+    return _ok(venue.fills(_symbol(), flask.request.args.get("since"), _int_arg("limit", 500, 1, 1000),
+                           flask.request.args.get("venue_order_id")))
 
 
 @app.get("/book")

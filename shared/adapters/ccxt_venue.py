@@ -291,7 +291,11 @@ class CcxtVenue:
                 if existing is not None:
                     return PlaceResult(order=existing, created=False)
             raise
-        return PlaceResult(order=self._order(raw, req), created=True)
+        order = self._order(raw, req)
+        fills = [self._fill({**t, "symbol": t.get("symbol") or req.symbol, "side": t.get("side") or req.side.value,
+                             "order": t.get("order") or order.venue_order_id})
+                 for t in raw.get("trades") or [] if t.get("id") is not None]
+        return PlaceResult(order=order, created=True, fills=fills)
 
     def _mark(self, client_order_id: str) -> bool:
         """True when this id is new to the index; False when known or when the index cannot say."""
@@ -367,9 +371,18 @@ class CcxtVenue:
         raws = self._call(self.exchange.fetch_open_orders, symbol, writes=False)
         return [self._order(r) for r in raws]
 
-    def fills(self, symbol: str, since: str | None = None, limit: int = 500) -> FillsPage:
-        """Fills after the cursor (a venue trade id), oldest first."""
+    def fills(self, symbol: str, since: str | None = None, limit: int = 500,
+              venue_order_id: str | None = None) -> FillsPage:
+        """Fills after the cursor (a venue trade id), oldest first; only one order's when venue_order_id is given."""
         self._market(symbol)
+        if venue_order_id:
+            if self.exchange.has.get("fetchOrderTrades"):
+                raws = self._call(self.exchange.fetch_order_trades, venue_order_id, symbol, None, limit, writes=False)
+            else:
+                raws = [t for t in self._call(self.exchange.fetch_my_trades, symbol, None, limit, writes=False)
+                        if str(t.get("order")) == venue_order_id]
+            fills = [self._fill(t) for t in raws]
+            return FillsPage(fills=fills, cursor=fills[-1].trade_id if fills else since)
         params: dict[str, Any] = {}
         if since:
             params["fromId"] = int(since) + 1 if since.isdigit() else since

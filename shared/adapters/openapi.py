@@ -10,9 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
-
+from shared import openapi as oa
 from shared.adapters import protocol as p
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "adapter-openapi.json"
@@ -24,12 +22,8 @@ _IDS = [
 ]
 
 
-def _ref(model: type[BaseModel]) -> dict:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _json(model: type[BaseModel], description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+_ref = oa.ref
+_json = oa.json_content
 
 
 def _errors(*statuses: int) -> dict:
@@ -39,7 +33,6 @@ def _errors(*statuses: int) -> dict:
 def document() -> dict:
     models = [p.PlaceOrder, p.PlaceResult, p.VenueOrder, p.OpenOrders, p.FillsPage, p.OrderBook, p.VenueInfo,
               p.CancelAll, p.CancelAllResult, p.CancelAllAfter, p.DeadMansSwitch, p.AdapterHealth, p.ErrorResponse]
-    _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template="#/components/schemas/{model}")
     paths = {
         "/health": {"get": {"summary": "Adapter and venue health", "responses": {
             "200": _json(p.AdapterHealth, "healthy"), "503": _json(p.AdapterHealth, "venue unreachable")}}},
@@ -62,7 +55,9 @@ def document() -> dict:
                                  "responses": {"200": _json(p.OpenOrders, "open orders"), **_errors(429, 502, 503)}}},
         "/fills": {"get": {"summary": "Own fills after a cursor (venue trade ids), oldest first", "parameters": [
             _SYMBOL, {"name": "since", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            {"name": "venue_order_id", "in": "query", "schema": {"type": "string"},
+             "description": "only this order's fills"}],
             "responses": {"200": _json(p.FillsPage, "fills"), **_errors(400, 429, 502, 503)}}},
         "/book": {"get": {"summary": "Order book snapshot", "parameters": [
             _SYMBOL, {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
@@ -86,7 +81,7 @@ def document() -> dict:
         "info": {"title": "Exchange adapter protocol", "version": "1",
                  "description": (p.__doc__ or "").strip()},
         "paths": paths,
-        "components": {"schemas": schemas["$defs"]},
+        "components": {"schemas": oa.schemas(models)},
     }
 
 

@@ -107,6 +107,18 @@ ERROR_STATUS: dict[ErrorCode, int] = {
 }
 
 
+class VenueCallError(Exception):
+    """What a caller of an adapter sees when a call fails: the protocol's code and kind."""
+
+    def __init__(self, venue: str, code: ErrorCode, message: str, status: int | None = None) -> None:
+        super().__init__(f"{venue}: {code.value}: {message}" if venue else f"{code.value}: {message}")
+        self.venue = venue
+        self.code = code
+        self.kind: ErrorKind = ERROR_KIND[code]
+        self.status = status
+        self.detail = message
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -155,11 +167,6 @@ class VenueOrder(_Model):
     updated_at_ms: int | None = None
 
 
-class PlaceResult(_Model):
-    order: VenueOrder
-    created: bool = Field(description="False when an order with this client_order_id already existed")
-
-
 class Fill(_Model):
     trade_id: str
     venue_order_id: str
@@ -172,6 +179,12 @@ class Fill(_Model):
     fee_currency: str | None = None
     liquidity: Literal["maker", "taker"] | None = None
     timestamp_ms: int
+
+
+class PlaceResult(_Model):
+    order: VenueOrder
+    created: bool = Field(description="False when an order with this client_order_id already existed")
+    fills: list[Fill] = Field(default_factory=list, description="Fills the venue reported with its answer")
 
 
 class FillsPage(_Model):

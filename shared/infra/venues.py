@@ -24,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 
 from shared.adapters.protocol import (
-    ERROR_KIND,
     AdapterHealth,
     CancelAllResult,
     DeadMansSwitch,
@@ -35,6 +34,7 @@ from shared.adapters.protocol import (
     OrderBook,
     PlaceOrder,
     PlaceResult,
+    VenueCallError,
     VenueInfo,
     VenueOrder,
 )
@@ -43,15 +43,6 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 LATENCY_SAMPLES = 1000
-
-
-class VenueCallError(Exception):
-    def __init__(self, venue: str, code: ErrorCode, message: str, status: int | None = None) -> None:
-        super().__init__(f"{venue}: {code.value}: {message}")
-        self.venue = venue
-        self.code = code
-        self.kind: ErrorKind = ERROR_KIND[code]
-        self.status = status
 
 
 def session(pool: int = 32) -> requests.Session:
@@ -191,8 +182,10 @@ class VenueClient:
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return self._call("GET", "/open-orders", OpenOrders, params={"symbol": symbol} if symbol else None).orders
 
-    def fills(self, symbol: str, since: str | None = None, limit: int = 500) -> FillsPage:
-        params = {"symbol": symbol, "limit": limit, **({"since": since} if since else {})}
+    def fills(self, symbol: str, since: str | None = None, limit: int = 500,
+              venue_order_id: str | None = None) -> FillsPage:
+        params = {"symbol": symbol, "limit": limit, **({"since": since} if since else {}),
+                  **({"venue_order_id": venue_order_id} if venue_order_id else {})}
         return self._call("GET", "/fills", FillsPage, params=params)
 
     def book(self, symbol: str, depth: int = 20) -> OrderBook:
