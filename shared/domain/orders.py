@@ -190,7 +190,7 @@ class Order:
     tags: dict[str, str] = field(default_factory=dict)
     status: Status = S.NEW
     version: int = 0
-    sequence: int = 0  # of the last event
+    sequence: int = 1  # of the last event (the creation event is 1)
     updated_at: int = 0
     venue_order_id: str | None = None
     venue_client_order_id: str | None = None  # the id at the venue now (changes on cancel/replace)
@@ -262,6 +262,12 @@ class Order:
         order = replace(self, status=to, version=self.version + 1, sequence=self.sequence + 1, updated_at=at_ms,
                         reason=reason if reason is not None else (self.reason if to is self.status else None),
                         **stamps, **changes)
+        return order, self._event(order, at_ms)
+
+    def flagged(self, attention: str, at_ms: int) -> tuple[Order, OrderEvent]:
+        """Mark the order for a person's attention (status unchanged) and say so in an event."""
+        order = replace(self, attention=attention, reason=attention, version=self.version + 1,
+                        sequence=self.sequence + 1, updated_at=at_ms)
         return order, self._event(order, at_ms)
 
     def with_fill(self, fill: Fill, at_ms: int) -> tuple[Order, OrderEvent | None]:

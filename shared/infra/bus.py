@@ -1,14 +1,19 @@
-"""Event bus: JSON events onto Pub/Sub topics (the publishing port and its Pub/Sub adapter)."""
+"""Events onto Pub/Sub: order events in per-order sequence (ordering key = order id), rejections, and the
+process-wide publisher's settings."""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from google.cloud import pubsub_v1
 
 from shared.infra.config import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def _default(value: Any) -> Any:
@@ -21,17 +26,28 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, default=_default, separators=(",", ":")).encode()
 
 
-class EventBus(Protocol):
-    def publish(self, topic: str, payload: dict[str, Any], **attributes: str) -> None:
-        """Publish and wait until the bus has accepted the message (raise if it did not)."""
+class PubSubEvents:
+    """Publishes order events (the outbox's entries, already JSON-ready dicts) and rejections."""
 
-
-class PubSubBus:
     def __init__(self, client: pubsub_v1.PublisherClient, settings: Settings, timeout: float = 10.0) -> None:
         self._client = client
-        self._settings = settings
+        self._topic = settings.topic_path(settings.order_events_topic)
         self._timeout = timeout
 
-    def publish(self, topic: str, payload: dict[str, Any], **attributes: str) -> None:
-        future = self._client.publish(self._settings.topic_path(topic), encode(payload), **attributes)
-        future.result(timeout=self._timeout)
+    def publish_events(self, events: Sequence[dict[str, Any]]) -> int:
+        """Publish in order and wait for each; stop at the first failure (the rest stay in the outbox)."""
+        for done, event in enumerate(events):
+            key = event["order_id"]
+            try:
+                self._client.publish(
+                    self._topic, encode(event), ordering_key=key, order_id=key, status=event["status"],
+                    sequence=str(event["sequence"]),
+                ).result(timeout=self._timeout)
+            except Exception as exc:
+                logger.warning("event %s#%s not published (%s); the sweep will retry", key, event["sequence"], exc)
+                self._client.resume_publish(self._topic, key)
+                return done
+        return len(events)
+
+    def publish_rejection(self, payload: dict[str, Any]) -> None:
+        self._client.publish(self._topic, encode(payload), status="rejected").result(timeout=self._timeout)

@@ -1,19 +1,26 @@
 """Small Redis-backed stores shared by every instance of a deployable (Memorystore in the cloud).
 
-Callers treat Redis as a cache: each store raises on a Redis failure and the caller decides what the safe
-fallback is (see shared/adapters/ccxt_venue.py).
+The adapter's stores raise on a Redis failure and the caller decides the safe fallback (see
+shared/adapters/ccxt_venue.py). ``RedisOrderCache`` swallows failures itself: it only ever makes reads faster,
+and the service keeps working (slower) without it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import redis
 
 from shared.adapters.protocol import DeadMansSwitch
+from shared.domain.orders import Order
+from shared.infra.codec import order_from_dict, order_to_dict
+
+logger = logging.getLogger(__name__)
 
 PLACED_TTL_S = 7 * 24 * 3600  # longer than any order lives unattended
 MARKETS_TTL_S = 3600
+ORDER_TTL_S = 24 * 3600
 
 
 class RedisPlacedIds:
@@ -56,3 +63,49 @@ class RedisSwitchStore:
 
     def save(self, state: DeadMansSwitch) -> None:
         self._r.set(self._key, state.model_dump_json())
+
+
+class RedisOrderCache:
+    """Order snapshots (read-through, refreshed on every transition; a snapshot is also its request's
+    idempotency key, since order ids derive from client order ids) and venue-miss counters."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+        self._put = client.register_script(_PUT_NEWER)
+
+    def get(self, order_id: str) -> Order | None:
+        try:
+            raw = self._r.get(f"order:{order_id}")
+        except redis.RedisError as exc:
+            logger.debug("order cache unavailable: %s", exc)
+            return None
+        return order_from_dict(json.loads(raw)) if raw else None
+
+    def put(self, order: Order) -> None:
+        """Keep the newest version only: a slow writer never overwrites a newer snapshot."""
+        try:
+            self._put(keys=[f"order:{order.order_id}"],
+                      args=[order.version, json.dumps(order_to_dict(order)), ORDER_TTL_S])
+        except redis.RedisError as exc:
+            logger.debug("order cache unavailable: %s", exc)
+
+    def count_miss(self, order_id: str) -> int | None:
+        try:
+            pipe = self._r.pipeline()
+            pipe.incr(f"misses:{order_id}")
+            pipe.expire(f"misses:{order_id}", ORDER_TTL_S)
+            return int(pipe.execute()[0])
+        except redis.RedisError:
+            return None
+
+
+# Store the snapshot only if its version is newer than the cached one.
+_PUT_NEWER = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = cjson.decode(cur)['version']
+  if v and tonumber(v) >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, AnyHttpUrl, BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,9 @@ _EXPECTED = {
     "EXECUTION_TIMEOUT": "a number of seconds greater than 0",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "API_KEYS": "comma-separated API keys, each at least 16 characters",
+    "API_RATE_LIMIT": "requests per second per API key, 1 to 100000",
+    "SUBMIT_FUNCTION_URL": "the submit function's http(s) URL",
+    "SYNC_FUNCTION_URL": "the sync function's http(s) URL",
     "VENUE_NAME": "a venue name: lowercase letters, digits, underscores (e.g. binance)",
     "VENUE_EXCHANGE_ID": "a ccxt exchange id (e.g. binance, kraken, okx)",
     "VENUE_API_URL": "an http(s) base URL",
@@ -40,6 +43,9 @@ _EXPECTED = {
     "VENUE_TIMEOUT_MS": "milliseconds, 100 to 120000",
     "VENUE_RATE_LIMIT_MS": "milliseconds between requests, 0 to 60000 (0 disables ccxt's throttle)",
 }
+
+
+T = TypeVar("T", bound=BaseSettings)
 
 
 class ConfigError(RuntimeError):
@@ -80,6 +86,7 @@ class Settings(BaseSettings):
     execution_timeout: float = Field(default=300.0, gt=0)
     log_level: LogLevel = "INFO"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_rate_limit: int = Field(default=100, ge=1, le=100_000)  # requests per second per API key
 
     # Messaging and scheduling resources (names, not paths; paths are built from the project).
     signals_topic: str = "execution-signals"
@@ -89,6 +96,10 @@ class Settings(BaseSettings):
     submit_queue: str = "order-submit"
     slices_queue: str = "algo-slices"
     sync_queue: str = "order-sync"
+    # Where Cloud Tasks delivers each queue's work, and the identity it calls with (OIDC; unset locally).
+    submit_function_url: str | None = None
+    sync_function_url: str | None = None
+    tasks_service_account: str | None = None
 
     @field_validator("google_cloud_project")
     @classmethod
@@ -104,6 +115,17 @@ class Settings(BaseSettings):
             return None
         if not _HOST_PORT.match(v):
             raise ValueError("not host:port")
+        return v
+
+    @field_validator("submit_function_url", "sync_function_url")
+    @classmethod
+    def _function_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        try:
+            _HTTP_URL.validate_python(v)
+        except ValidationError:
+            raise ValueError("not an http(s) URL") from None
         return v
 
     @field_validator("adapter_endpoints", mode="before")
@@ -209,7 +231,7 @@ def _describe(error: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_settings[T: BaseSettings](cls: type[T] = Settings, **overrides: object) -> T:  # type: ignore[assignment]
+def load_settings(cls: type[T] = Settings, **overrides: object) -> T:  # type: ignore[assignment]
     """Read and validate the environment (overrides win). Raises ConfigError with a readable message."""
     try:
         return cls(**overrides)
