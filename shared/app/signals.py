@@ -1,8 +1,9 @@
-"""Signal intake: a trading signal arrives from Pub/Sub, is recorded once, and an event says what happened.
+"""Signal intake: a risk-approved trading signal from Pub/Sub becomes one order, however often it is delivered.
 
-At least once delivery means the same signal can arrive several times: the record is created keyed by
-``signal_id`` and only the first delivery publishes ``received``. A message that cannot be read is
-acknowledged with a ``rejected`` event carrying the reason, so it never loops.
+The order's client order id derives from (strategy_id, signal_id), so a redelivered signal finds its order
+instead of making another. A signal that cannot become an order is answered with a ``rejected`` event naming
+the problem and is acknowledged: it must not loop. Anything else (a crash) propagates, so Pub/Sub redelivers
+and finally dead-letters the message.
 """
 
 from __future__ import annotations
@@ -11,62 +12,55 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from shared.infra.bus import EventBus
+from pydantic import ValidationError
+
+from shared.app.orders import OrderService
+from shared.app.ports import EventPublisher
+from shared.app.schemas import Signal, rejection
+from shared.domain.orders import InvalidOrder
 
 logger = logging.getLogger(__name__)
 
 
-class SignalStore(Protocol):
-    def create_signal(self, signal_id: str, record: dict[str, Any]) -> bool:
-        """Store the record unless one exists for signal_id; True if this call created it."""
-
-
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # received | duplicate | rejected
+    status: str  # accepted | duplicate | rejected
     signal_id: str | None
+    order_id: str | None = None
     reason: str | None = None
 
 
-def _parse(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
+def _details(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "message", "issue": e["msg"]}
+            for e in exc.errors(include_url=False)]
+
+
+def intake(data: bytes, message_id: str, *, service: OrderService, events: EventPublisher,
+           now_ms: Callable[[], int]) -> Outcome:
     try:
         payload = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"message data is not JSON: {exc}"
+        return _reject(None, f"message data is not JSON: {exc}", [], message_id, events, now_ms)
     if not isinstance(payload, dict):
-        return None, "message data must be a JSON object"
+        return _reject(None, "message data must be a JSON object", [], message_id, events, now_ms)
     signal_id = payload.get("signal_id")
-    if not isinstance(signal_id, str) or not signal_id.strip():
-        return payload, "signal_id: required, a non-empty string"
-    return payload, None
+    try:
+        signal = Signal.model_validate(payload)
+    except ValidationError as exc:
+        details = _details(exc)
+        reason = "; ".join(f"{d['field']}: {d['issue']}" for d in details)
+        return _reject(signal_id, reason, details, message_id, events, now_ms)
+    try:
+        order, created = service.create(signal.to_order(now_ms()))
+    except InvalidOrder as exc:
+        details = [{"field": f, "issue": i} for f, i in exc.problems]
+        return _reject(signal.signal_id, str(exc), details, message_id, events, now_ms)
+    return Outcome("accepted" if created else "duplicate", signal.signal_id, order.order_id)
 
 
-def intake(
-    data: bytes,
-    message_id: str,
-    *,
-    store: SignalStore,
-    bus: EventBus,
-    events_topic: str,
-    now_ms: Callable[[], int],
-) -> Outcome:
-    payload, problem = _parse(data)
-    signal_id = payload.get("signal_id") if payload and isinstance(payload.get("signal_id"), str) else None
-    if problem:
-        logger.warning("signal rejected: %s", problem, extra={"fields": {"message_id": message_id}})
-        bus.publish(
-            events_topic,
-            {"signal_id": signal_id, "status": "rejected", "reason": problem, "message_id": message_id,
-             "timestamp": now_ms()},
-        )
-        return Outcome("rejected", signal_id, problem)
-    assert payload is not None and signal_id is not None
-    created = store.create_signal(signal_id, {"signal": payload, "message_id": message_id, "received_at": now_ms()})
-    if not created:
-        logger.info("duplicate delivery of signal %s ignored", signal_id)
-        return Outcome("duplicate", signal_id)
-    bus.publish(events_topic, {"signal_id": signal_id, "status": "received", "timestamp": now_ms()},
-                signal_id=signal_id)
-    return Outcome("received", signal_id)
+def _reject(signal_id: object, reason: str, details: list[dict[str, str]], message_id: str,
+            events: EventPublisher, now_ms: Callable[[], int]) -> Outcome:
+    logger.warning("signal rejected: %s", reason, extra={"fields": {"message_id": message_id}})
+    events.publish_rejection(rejection(signal_id, reason, details, message_id, now_ms()))
+    return Outcome("rejected", signal_id if isinstance(signal_id, str) else None, reason=reason)

@@ -139,7 +139,7 @@ def test_marketable_order_report_accepted_then_filled():
     report = VenueReport("filled", "v1", D("1"), (fill("t1", "0.6"), fill("t2", "0.4", ts=2001)))
     order, events = apply_venue_report(order, report, 2100)
     assert [e.status for e in events] == [Status.ACCEPTED, Status.PARTIALLY_FILLED, Status.FILLED]
-    assert [e.sequence for e in events] == [2, 3, 4]
+    assert [e.sequence for e in events] == [3, 4, 5]
     assert order.venue_order_id == "v1" and order.status is Status.FILLED
     again, none = apply_venue_report(order, report, 2200)
     assert none == [] and again == order

@@ -1,0 +1,79 @@
+"""The ports the use cases talk through. Infrastructure adapters implement them; unit tests may fake them.
+
+The use cases never import a client library: they see these protocols only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.domain.orders import Order, OrderEvent
+
+Change = Callable[[Order], tuple[Order, list[OrderEvent]]]
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: list[Order]
+    cursor: str | None
+
+
+class OrderStore(Protocol):
+    """The durable record (Firestore wins any disagreement). Every change is one transaction: the order, its new
+    version and its new events (the outbox) are written together."""
+
+    def create(self, order: Order, events: Sequence[OrderEvent]) -> tuple[Order, bool]:
+        """Store a new order unless one with its id exists; returns (the stored order, created)."""
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def update(self, order_id: str, change: Change, published_upto: int = 0) -> tuple[Order, list[dict[str, Any]]]:
+        """Apply `change` in a transaction; drop outbox events up to `published_upto` (already published).
+        Returns the order and every event still waiting to be published, oldest first."""
+
+    def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None: ...
+
+    def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page: ...
+
+    def with_pending_events(self, limit: int) -> list[tuple[Order, list[dict[str, Any]]]]: ...
+
+    def open_orders(self, limit: int) -> list[Order]: ...
+
+
+class OrderCache(Protocol):
+    """Order snapshots for fast reads; may be unavailable (the store is the truth). Order ids derive from client
+    order ids (and those from signal ids), so a cached snapshot is also the idempotency key of its request."""
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def put(self, order: Order) -> None: ...
+
+    def count_miss(self, order_id: str) -> int | None:
+        """Count one more "venue cannot find it" answer; None when the count is unavailable."""
+
+
+class EventPublisher(Protocol):
+    def publish_events(self, events: Sequence[dict[str, Any]]) -> int:
+        """Publish in order; returns how many (from the first) were accepted by the bus."""
+
+    def publish_rejection(self, payload: dict[str, Any]) -> None: ...
+
+
+class Scheduler(Protocol):
+    def submit(self, order_id: str, attempt: int, delay_s: float, published_upto: int) -> None: ...
+
+    def sync(self, order_id: str, attempt: int, delay_s: float) -> None: ...
+
+
+class Metrics(Protocol):
+    def order_event(self, status: str, venue: str, strategy: str) -> None: ...
+
+    def observe(self, name: str, value: float, **labels: str) -> None: ...
+
+    def count(self, name: str, amount: int = 1, **labels: str) -> None: ...

@@ -1,0 +1,183 @@
+"""The service's public message shapes, as pydantic models: the REST bodies, the Pub/Sub signal, the answers.
+
+The REST API validates with them and the OpenAPI document is generated from them, so the two cannot drift.
+``to_order`` turns a request into a domain ``Order``; the domain's ``validate`` then checks the rules that span
+fields (a limit order needs a price, ...). The signal is the seed's input message, accepted exactly as written.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.domain.orders import (
+    Order,
+    OrderType,
+    Side,
+    Status,
+    TimeInForce,
+    client_order_id_for_signal,
+    order_id_for,
+)
+
+Number = Annotated[Decimal, Field(allow_inf_nan=True)]  # finiteness is the domain's rule, with its message
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+TagKey = Annotated[str, StringConstraints(max_length=64)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class _OrderFields(_In):
+    """The fields an order is made of; the REST body and the signal share them (one set of rules)."""
+
+    strategy_id: Text
+    exchange: Text
+    symbol: Text
+    side: Side
+    quantity: Number
+    order_type: OrderType = OrderType.LIMIT
+    price: Number | None = None
+    stop_price: Number | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    expire_at: Annotated[int, Field(gt=0, description="GTD expiry, epoch milliseconds")] | None = None
+    max_slippage_bps: Number | None = None
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=32)
+
+    def _order(self, client_order_id: str, signal_id: str | None, now_ms: int) -> Order:
+        return Order(
+            order_id=order_id_for(client_order_id), client_order_id=client_order_id, signal_id=signal_id,
+            strategy_id=self.strategy_id, exchange=self.exchange, symbol=self.symbol, side=self.side,
+            quantity=self.quantity, order_type=self.order_type, price=self.price, stop_price=self.stop_price,
+            time_in_force=self.time_in_force, post_only=self.post_only, reduce_only=self.reduce_only,
+            expire_at=self.expire_at, max_slippage_bps=self.max_slippage_bps, tags=dict(self.tags),
+            created_at=now_ms, updated_at=now_ms,
+        )
+
+
+class OrderRequest(_OrderFields):
+    """POST /api/v1/orders. Send client_order_id to make retries safe: the same id returns the same order."""
+
+    client_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,36}$")] | None = None
+    signal_id: Text | None = None
+
+    def to_order(self, now_ms: int, generated_id: str) -> Order:
+        client_order_id = self.client_order_id or (
+            client_order_id_for_signal(self.strategy_id, self.signal_id) if self.signal_id else generated_id)
+        return self._order(client_order_id, self.signal_id, now_ms)
+
+
+class Signal(_OrderFields):
+    """A risk-approved trading signal on the signals topic: the seed's input message (extra fields refused).
+    Its client order id derives from (strategy_id, signal_id): a redelivered signal finds its order."""
+
+    signal_id: Text
+
+    def to_order(self, now_ms: int) -> Order:
+        return self._order(client_order_id_for_signal(self.strategy_id, self.signal_id), self.signal_id, now_ms)
+
+
+class ModifyRequest(_In):
+    """PUT /api/v1/orders/{id}: new terms for a working order (quantity is the new total, above what filled)."""
+
+    price: Number | None = None
+    quantity: Number | None = None
+    stop_price: Number | None = None
+
+
+class FillView(BaseModel):
+    trade_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str | None
+    timestamp: int
+    liquidity: str | None
+
+
+class OrderView(BaseModel):
+    order_id: str
+    client_order_id: str
+    signal_id: str | None
+    strategy_id: str
+    exchange: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: TimeInForce
+    post_only: bool
+    reduce_only: bool
+    expire_at: int | None
+    max_slippage_bps: Decimal | None
+    tags: dict[str, str]
+    status: Status
+    filled_quantity: Decimal
+    remaining_quantity: Decimal
+    average_price: Decimal | None
+    commission: Decimal
+    venue_order_id: str | None
+    reason: str | None
+    attention: str | None
+    version: int
+    sequence: int
+    created_at: int
+    updated_at: int
+    submitted_at: int | None
+    acknowledged_at: int | None
+    first_fill_at: int | None
+    terminal_at: int | None
+    fills: list[FillView]
+
+    @classmethod
+    def of(cls, o: Order) -> OrderView:
+        return cls(
+            order_id=o.order_id, client_order_id=o.client_order_id, signal_id=o.signal_id, strategy_id=o.strategy_id,
+            exchange=o.exchange, symbol=o.symbol, side=o.side, order_type=o.order_type, quantity=o.quantity,
+            price=o.price, stop_price=o.stop_price, time_in_force=o.time_in_force, post_only=o.post_only,
+            reduce_only=o.reduce_only, expire_at=o.expire_at, max_slippage_bps=o.max_slippage_bps, tags=o.tags,
+            status=o.status, filled_quantity=o.filled_quantity, remaining_quantity=o.remaining_quantity,
+            average_price=o.average_price, commission=o.commission, venue_order_id=o.venue_order_id,
+            reason=o.reason, attention=o.attention, version=o.version, sequence=o.sequence,
+            created_at=o.created_at, updated_at=o.updated_at, submitted_at=o.submitted_at,
+            acknowledged_at=o.acknowledged_at, first_fill_at=o.first_fill_at, terminal_at=o.terminal_at,
+            fills=[FillView(trade_id=f.trade_id, quantity=f.quantity, price=f.price, fee=f.fee,
+                            fee_currency=f.fee_currency, timestamp=f.timestamp_ms, liquidity=f.liquidity)
+                   for f in o.fills],
+        )
+
+
+class OrderList(BaseModel):
+    orders: list[OrderView]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    issue: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def rejection(signal_id: Any, reason: str, details: list[dict[str, str]], message_id: str, now_ms: int) -> dict:
+    """The `rejected` event for a signal that never became an order."""
+    return {"order_id": None, "signal_id": signal_id if isinstance(signal_id, str) else None, "status": "rejected",
+            "reason": reason, "details": details, "message_id": message_id, "timestamp": now_ms}

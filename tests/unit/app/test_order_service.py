@@ -1,0 +1,1018 @@
+"""OrderService (shared/app/orders.py) and signal intake (shared/app/signals.py) against in-memory fakes.
+
+Pure unit tests: no network, no Redis, no emulators, no sleeping; time is a FakeClock. Tests marked
+``xfail(strict=True, reason="BUG: ...")`` show a defect in the code under test: they pass once it is fixed (and the
+marker must then go).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.adapters.protocol import ErrorCode, TimeInForce as VenueTif, VenueStatus
+from shared.app.orders import NOT_FOUND_LIMIT, STUCK_NEW_MS, Conflict, OrderService
+from shared.app.ports import OrderNotFound
+from shared.app.signals import intake
+from shared.domain.orders import (
+    S,
+    InvalidOrder,
+    Order,
+    OrderType,
+    Side,
+    TimeInForce,
+    client_order_id_for_signal,
+    day_end_ms,
+    order_id_for,
+    replacement_client_order_id,
+)
+
+from .fakes import Fakes, SubmitTask, SyncTask
+
+D = Decimal
+CID = "c-1"
+OID = order_id_for(CID)
+
+
+# ---- building orders and running the service's tasks ------------------------------------------------------
+def make_order(created_at: int, client_order_id: str = CID, **kw) -> Order:
+    fields = dict(order_id=order_id_for(client_order_id), client_order_id=client_order_id, strategy_id="momentum_1",
+                  exchange="binance", symbol="BTC/USDT", side=Side.BUY, quantity=D("1"), order_type=OrderType.LIMIT,
+                  price=D("50000"), time_in_force=TimeInForce.GTC, created_at=created_at, updated_at=created_at)
+    fields.update(kw)
+    return Order(**fields)
+
+
+class Env(Fakes):
+    """The fakes plus an OrderService over them, and shortcuts that run the tasks the service schedules."""
+
+    def __init__(self, **service_kw) -> None:
+        super().__init__()
+        self.svc = OrderService(store=self.store, cache=self.cache, events=self.publisher, scheduler=self.scheduler,
+                                venues={"binance": self.venue}, metrics=self.metrics, clock=self.clock, **service_kw)
+
+    def order(self, client_order_id: str = CID, **kw) -> Order:
+        return make_order(self.clock(), client_order_id, **kw)
+
+    def create(self, client_order_id: str = CID, **kw) -> Order:
+        order, created = self.svc.create(self.order(client_order_id, **kw))
+        assert created
+        return order
+
+    def run_submit(self, task: SubmitTask | None = None) -> Order:
+        task = task or self.scheduler.submits[-1]
+        return self.svc.submit(task.order_id, attempt=task.attempt, published_upto=task.published_upto)
+
+    def run_submits_until_done(self, limit: int = 50) -> Order:
+        """Run each newly scheduled submission task (advancing the clock by its delay) until none is left."""
+        done = 0
+        order = self.run_submit()
+        while len(self.scheduler.submits) > done + 1 and limit:
+            done += 1
+            task = self.scheduler.submits[done]
+            self.clock.advance(int(task.delay_s * 1000))
+            order = self.run_submit(task)
+            limit -= 1
+        return order
+
+    def run_sync(self) -> Order:
+        task = self.scheduler.syncs[-1]
+        return self.svc.sync(task.order_id, attempt=task.attempt)
+
+    def working(self, client_order_id: str = CID, **kw) -> Order:
+        """Created and resting at the venue (accepted)."""
+        self.create(client_order_id, **kw)
+        order = self.run_submit()
+        assert order.status is S.ACCEPTED
+        return order
+
+    def stored(self, order_id: str = OID) -> Order:
+        return self.store.peek(order_id)
+
+    def statuses(self, order_id: str = OID) -> list[str]:
+        """Every status published, duplicates included."""
+        return self.publisher.statuses(order_id)
+
+    def story(self, order_id: str = OID) -> list[str]:
+        """The statuses a consumer that drops duplicates (by sequence) sees."""
+        seen: dict[int, str] = {}
+        for event in self.publisher.published:
+            if event["order_id"] == order_id:
+                seen.setdefault(event["sequence"], event["status"])
+        return list(seen.values())
+
+
+@pytest.fixture
+def env() -> Env:
+    return Env()
+
+
+def first_seen(seqs: list[int]) -> list[int]:
+    return list(dict.fromkeys(seqs))
+
+
+# ============================================ create ========================================================
+def test_create_stores_once_publishes_new_and_schedules_submission(env):
+    order, created = env.svc.create(env.order())
+
+    assert created and order.status is S.NEW
+    assert env.stored() == order and env.store.writes == 1
+    assert env.statuses() == ["new"] and env.publisher.sequences(OID) == [1]
+    assert env.scheduler.submits == [SubmitTask(OID, attempt=0, delay_s=0, published_upto=1)]
+    assert env.venue.calls == []  # submission is the task's job
+    # not marked (that would be a write): the submit task drops it through published_upto
+    assert [e["sequence"] for e in env.store.outbox(OID)] == [1]
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    (dict(quantity=D("-1")), "quantity"),
+    (dict(quantity=D("0")), "quantity"),
+    (dict(quantity=D("NaN")), "quantity"),
+    (dict(symbol="btcusdt"), "symbol"),
+    (dict(price=None), "price"),  # a limit order needs a price
+    (dict(order_type=OrderType.MARKET), "price"),  # a market order must not have one
+    (dict(time_in_force=TimeInForce.GTD), "expire_at"),
+    (dict(client_order_id="has spaces"), "client_order_id"),
+    (dict(exchange="kraken"), "exchange"),
+], ids=["negative-qty", "zero-qty", "nan-qty", "symbol", "limit-no-price", "market-with-price", "gtd-no-expiry",
+        "client-id", "unknown-exchange"])
+def test_create_refuses_an_invalid_order_and_records_nothing(env, changes, field):
+    with pytest.raises(InvalidOrder) as info:
+        env.svc.create(env.order(**changes))
+
+    assert field in [f for f, _ in info.value.problems]
+    assert env.store.docs == {} and env.publisher.published == [] and env.scheduler.submits == []
+
+
+def test_create_names_the_known_venues_for_an_unknown_exchange(env):
+    with pytest.raises(InvalidOrder, match=r"unknown venue 'kraken'; known: binance"):
+        env.svc.create(env.order(exchange="kraken"))
+
+
+def test_create_refuses_a_gtd_expiry_that_is_not_in_the_future(env):
+    with pytest.raises(InvalidOrder, match="expire_at: must be in the future"):
+        env.svc.create(env.order(time_in_force=TimeInForce.GTD, expire_at=env.clock()))
+
+
+def only_the_first_submission_task(env: Env) -> bool:
+    """Every submission task scheduled is attempt 0 of the one order: production's Cloud Tasks names it
+    submit-{order_id}-0 and drops the repeats."""
+    return {(t.order_id, t.attempt, t.delay_s) for t in env.scheduler.submits} == {(OID, 0, 0)}
+
+
+def test_creating_the_same_order_again_returns_the_existing_one(env):
+    first = env.create()
+    env.clock.advance(5_000)
+
+    again, created = env.svc.create(env.order())  # same client order id, later
+
+    assert not created and again == first
+    assert len(env.store.docs) == 1 and env.store.writes == 1
+    assert env.statuses() == ["new"]
+    assert only_the_first_submission_task(env)  # re-scheduled while NEW (a crash may have lost it), nothing new
+
+
+def test_a_duplicate_of_a_submitted_order_schedules_nothing(env):
+    env.working()
+    scheduled = (list(env.scheduler.submits), list(env.scheduler.syncs))
+
+    again, created = env.svc.create(env.order())
+
+    assert not created and again.status is S.ACCEPTED
+    assert (env.scheduler.submits, env.scheduler.syncs) == scheduled
+    assert env.venue.created == [CID]
+
+
+def test_with_the_cache_down_create_is_still_idempotent_through_the_store(env):
+    env.cache.down = True
+    first = env.create()
+
+    again, created = env.svc.create(env.order())
+
+    assert not created and again == first
+    assert env.store.writes == 1 and env.store.reads == 1  # the duplicate is read back from the store
+    assert only_the_first_submission_task(env)
+
+
+def test_a_new_event_that_could_not_be_published_at_create_goes_out_with_the_submission(env):
+    env.publisher.fail_from(1)
+    env.create()
+    assert env.scheduler.submits[-1].published_upto == 0
+    env.publisher.heal()
+
+    env.run_submit()
+
+    assert first_seen(env.publisher.sequences(OID)) == [1, 2, 3]
+    assert env.store.outbox(OID) == []
+
+
+def test_get_reads_through_the_cache(env):
+    env.cache.down = True
+    order = env.create()
+    env.cache.down = False
+
+    assert env.svc.get(OID) == order and env.cache.orders[OID] == order
+    with pytest.raises(OrderNotFound):
+        env.svc.get("ord_missing")
+
+
+# ============================================ submit ========================================================
+def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    updates_before = env.store.updates
+
+    order = env.run_submit()
+
+    assert order.status is S.FILLED and env.stored() == order
+    assert env.store.updates - updates_before == 1
+    assert env.statuses() == ["new", "pending_submit", "accepted", "filled"]
+    assert env.publisher.sequences(OID) == [1, 2, 3, 4]
+    assert env.store.outbox(OID) == []  # all marked published
+    assert order.filled_quantity == D("1") and order.average_price == D("50000") and order.commission == D("50")
+    assert order.venue_order_id == "v1" and order.terminal_at == env.clock()
+    assert env.scheduler.syncs == []  # nothing left to watch
+    assert [m for m, *_ in env.metrics.observations] == ["submit_latency"]
+    assert [s for s, _, _ in env.metrics.events] == ["new", "pending_submit", "accepted", "filled"]
+
+
+def test_a_simple_filled_order_costs_three_store_writes_and_one_read(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    env.run_submit()
+
+    assert env.store.writes == 3  # create, the venue's answer, the publish mark
+    assert env.store.reads == 1  # the transaction's read (the submit task reads the cache)
+
+
+def test_a_resting_order_ends_accepted_and_is_synced(env):
+    env.create(time_in_force=TimeInForce.GTD, expire_at=env.clock() + 3_600_000)
+
+    order = env.run_submit()
+
+    assert order.status is S.ACCEPTED and order.venue_order_id == "v1"
+    assert order.acknowledged_at == env.clock() and order.submitted_at == env.clock()
+    assert env.statuses() == ["new", "pending_submit", "accepted"]
+    assert env.scheduler.syncs == [SyncTask(OID, attempt=0, delay_s=0.5)]
+    sent = env.venue.placed()[0]
+    assert (sent.client_order_id, sent.quantity, sent.price) == (CID, D("1"), D("50000"))
+    assert sent.time_in_force is VenueTif.GTC  # GTD goes out as GTC: the service expires it
+
+
+def test_a_duplicate_submit_task_for_a_submitted_order_does_nothing(env):
+    env.working()
+    calls, writes = len(env.venue.calls), env.store.writes
+
+    order = env.svc.submit(OID, attempt=0, published_upto=1)
+
+    assert order.status is S.ACCEPTED
+    assert len(env.venue.calls) == calls and env.store.writes == writes
+
+
+def test_submit_of_an_unknown_order_raises_not_found(env):
+    with pytest.raises(OrderNotFound):
+        env.svc.submit("ord_missing")
+
+
+def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.INSUFFICIENT_FUNDS, message="balance 12.5 USDT")
+
+    order = env.run_submit()
+
+    assert order.status is S.REJECTED
+    assert order.reason == "venue refused: insufficient_funds: balance 12.5 USDT"
+    assert env.statuses() == ["new", "rejected"]
+    assert len(env.scheduler.submits) == 1 and env.scheduler.syncs == []
+
+
+def test_a_retryable_error_schedules_the_next_attempt_with_backoff(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.RATE_LIMITED)
+
+    order = env.run_submit()
+
+    assert order.status is S.NEW and env.store.writes == 1  # nothing to record yet
+    assert env.scheduler.submits[-1] == SubmitTask(OID, attempt=1, delay_s=0.5, published_upto=1)
+    assert env.metrics.counts["submit_retries"] == 1
+
+    order = env.run_submit()  # the retry goes through
+    assert order.status is S.ACCEPTED and env.venue.created == [CID]
+
+
+def test_retryable_errors_reject_the_order_once_the_retries_are_used_up(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.VENUE_UNAVAILABLE, times=100, message="maintenance")
+
+    order = env.run_submits_until_done()
+
+    retries = env.svc.max_retries
+    assert order.status is S.REJECTED
+    assert order.reason == f"venue unreachable after {retries + 1} attempts: venue_unavailable: maintenance"
+    assert env.venue.methods().count("place") == retries + 1  # the first attempt and max_retries retries
+    assert [t.attempt for t in env.scheduler.submits] == list(range(retries + 1))
+    delays = [t.delay_s for t in env.scheduler.submits[1:]]
+    assert delays == [0.5, 1, 2, 4, 8] and delays == sorted(delays)
+    assert env.venue.created == []
+
+
+@pytest.mark.parametrize("reached_the_venue", [True, False], ids=["timeout-after-arrival", "timeout-before"])
+def test_after_an_unknown_outcome_the_order_is_looked_up_before_it_is_placed_again(env, reached_the_venue):
+    env.create()
+    env.venue.fail("place", ErrorCode.TIMEOUT, took_effect=reached_the_venue)
+
+    order = env.run_submit()
+
+    assert order.status is S.PENDING_SUBMIT  # it may be at the venue
+    assert env.scheduler.submits[-1].attempt == 1
+    calls_before_retry = len(env.venue.calls)
+
+    order = env.run_submit()
+
+    retry_calls = env.venue.methods()[calls_before_retry:]
+    assert retry_calls[0] == "get"  # looked up first
+    assert retry_calls == (["get", "fills"] if reached_the_venue else ["get", "place"])
+    assert env.venue.created == [CID]  # exactly one venue order for the client order id
+    assert order.status is S.ACCEPTED
+    assert env.statuses() == ["new", "pending_submit", "accepted"]
+
+
+def test_an_unknown_outcome_that_persists_flags_the_order_and_never_rejects_it(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.TIMEOUT, times=100, message="no answer in 10s")
+
+    order = env.run_submits_until_done()
+
+    assert order.status is S.PENDING_SUBMIT and order.status is not S.REJECTED
+    assert order.attention and "venue unreachable after 6 attempts" in order.attention
+    assert len(env.scheduler.submits) == env.svc.max_retries + 1  # no more attempts after flagging
+    # every retry looked the order up first
+    assert env.venue.methods()[1:] == ["get", "place"] * env.svc.max_retries
+
+
+def test_a_crash_after_placing_does_not_place_twice_when_the_task_is_retried(env):
+    env.create()
+    env.store.fail_next_update(RuntimeError("firestore unavailable"))
+
+    with pytest.raises(RuntimeError):
+        env.run_submit()
+    order = env.run_submit()  # the queue retries the same task
+
+    assert order.status is S.ACCEPTED and env.venue.created == [CID]
+
+
+def test_an_order_cancelled_while_it_is_being_placed_is_cancelled_at_the_venue(env):
+    env.create()
+    env.venue.during("place", lambda: env.svc.cancel(OID))
+
+    order = env.run_submit()
+
+    assert order.status is S.CANCELED
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    assert env.story() == ["new", "canceled"]
+
+
+def test_an_order_cancelled_while_placed_but_filled_by_the_venue_keeps_its_fill(env):
+    env.create()
+    env.venue.on_place(fill="all")  # marketable: filled before any cancel could reach the venue
+    env.venue.during("place", lambda: env.svc.cancel(OID))
+
+    order = env.run_submit()
+
+    assert order.filled_quantity == D("1")  # the money moved
+    assert order.status is S.FILLED  # CANCELED -> FILLED is in the table for exactly this
+
+
+def test_an_unpublished_pending_submit_event_is_not_dropped_by_the_retry(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.TIMEOUT)
+    env.publisher.fail_from(1)  # the pending_submit event does not go out
+    env.run_submit()
+    env.publisher.heal()
+
+    order = env.run_submit()
+    env.svc.sweep()
+
+    assert first_seen(env.publisher.sequences(OID)) == list(range(1, order.sequence + 1))
+
+
+# ============================================ sync ==========================================================
+def test_sync_applies_each_new_fill_once(env):
+    env.working()
+    env.venue.fill(CID, "0.4")
+
+    order = env.run_sync()
+    assert order.status is S.PARTIALLY_FILLED and order.filled_quantity == D("0.4")
+    writes, events = env.store.writes, len(env.publisher.published)
+
+    for _ in range(3):  # the same report again and again
+        order = env.run_sync()
+    assert order.filled_quantity == D("0.4") and len(order.fills) == 1
+    assert env.store.writes == writes and len(env.publisher.published) == events
+
+    env.venue.fill(CID)  # the rest
+    order = env.run_sync()
+    assert order.status is S.FILLED and order.filled_quantity == D("1") and len(order.fills) == 2
+    assert env.statuses() == ["new", "pending_submit", "accepted", "partially_filled", "filled"]
+    assert env.publisher.published[-1]["last_fill"]["quantity"] == "0.6"
+
+
+def test_sync_reschedules_with_growing_delays_until_the_order_is_terminal(env):
+    env.working()
+    for _ in range(8):
+        env.clock.advance(int(env.scheduler.syncs[-1].delay_s * 1000))
+        env.run_sync()
+
+    assert [t.attempt for t in env.scheduler.syncs] == list(range(9))
+    assert [t.delay_s for t in env.scheduler.syncs] == [0.5, 1, 2, 4, 8, 15, 30, 30, 30]
+
+    env.venue.fill(CID)
+    scheduled = len(env.scheduler.syncs)
+    assert env.run_sync().status is S.FILLED
+    assert len(env.scheduler.syncs) == scheduled  # terminal: no more syncs
+    assert env.svc.sync(OID, attempt=3).status is S.FILLED and len(env.scheduler.syncs) == scheduled
+
+
+def test_sync_leaves_a_new_order_to_its_submission(env):
+    env.create()
+    assert env.svc.sync(OID).status is S.NEW
+    assert env.venue.calls == [] and env.scheduler.syncs == []
+
+
+def test_a_gtd_order_is_synced_no_later_than_its_expiry_and_expired_then(env):
+    expire_at = env.clock() + 60_000
+    env.working(time_in_force=TimeInForce.GTD, expire_at=expire_at)
+
+    env.clock.now_ms = expire_at - 300
+    env.svc.sync(OID, attempt=4)  # backoff would be 8 s
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=5, delay_s=0.3)
+
+    env.clock.now_ms = expire_at
+    order = env.svc.sync(OID, attempt=5)
+
+    assert order.status is S.EXPIRED and order.reason == "expired (time in force)"
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    assert env.statuses()[-2:] == ["pending_cancel", "expired"]
+    assert env.scheduler.syncs[-1].attempt == 5  # nothing scheduled after it
+
+
+def test_a_day_order_expires_at_the_end_of_its_utc_day(env):
+    env.clock.now_ms = day_end_ms(env.clock()) - 60_000
+    env.working(time_in_force=TimeInForce.DAY)
+
+    env.clock.advance(59_999)
+    assert env.run_sync().status is S.ACCEPTED
+    env.clock.advance(1)
+    assert env.run_sync().status is S.EXPIRED
+
+
+def test_an_order_working_past_the_execution_timeout_is_cancelled(env):
+    env.working()
+    env.clock.advance(env.svc.execution_timeout_ms - 1)
+    assert env.run_sync().status is S.ACCEPTED
+
+    env.clock.advance(1)
+    order = env.run_sync()
+
+    assert order.status is S.CANCELED and "EXECUTION_TIMEOUT" in order.reason
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    assert env.statuses()[-2:] == ["pending_cancel", "canceled"]
+
+
+def test_an_order_the_venue_cannot_find_is_left_alone_for_the_first_lookups(env):
+    order = env.working()
+    env.venue.forget(CID)
+    writes = env.store.writes
+
+    for _ in range(NOT_FOUND_LIMIT - 1):
+        assert env.run_sync() == order
+
+    assert env.store.writes == writes and env.cache.misses[OID] == NOT_FOUND_LIMIT - 1
+    assert env.scheduler.syncs[-1].attempt == NOT_FOUND_LIMIT - 1
+
+
+def test_an_acknowledged_order_the_venue_cannot_find_is_flagged_after_three_lookups(env):
+    env.working()
+    env.venue.forget(CID)
+
+    for _ in range(NOT_FOUND_LIMIT - 1):
+        order = env.run_sync()
+        assert order.attention is None
+    events = len(env.publisher.published)
+    order = env.run_sync()
+
+    assert order.attention == "attention: the venue cannot find this order"
+    assert order.status is S.ACCEPTED  # not rejected, not failed: it may be working
+    assert len(env.publisher.published) == events + 1
+    assert env.publisher.published[-1]["reason"] == order.attention
+
+    env.run_sync()  # flagged once only
+    assert len(env.publisher.published) == events + 1 and env.stored().status is S.ACCEPTED
+    assert env.metrics.counts["venue_not_found"] == NOT_FOUND_LIMIT + 1
+    assert env.scheduler.syncs[-1].attempt == NOT_FOUND_LIMIT + 1  # still watched (one sync per lookup)
+
+
+def test_a_sync_that_cannot_reach_the_venue_keeps_the_order_and_tries_again(env):
+    env.working()
+    env.venue.fail("get", ErrorCode.NETWORK)
+    writes = env.store.writes
+
+    order = env.run_sync()
+
+    assert order.status is S.ACCEPTED and env.store.writes == writes
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=1, delay_s=1)
+
+
+def test_an_overdue_order_whose_cancel_keeps_failing_is_retried_with_backoff(env):
+    expire_at = env.clock() + 60_000
+    env.working(time_in_force=TimeInForce.GTD, expire_at=expire_at)
+    env.clock.now_ms = expire_at + 1
+    env.venue.fail("cancel", ErrorCode.VENUE_UNAVAILABLE, times=3)
+
+    for attempt in range(3):
+        scheduled = len(env.scheduler.syncs)
+        assert env.svc.sync(OID, attempt=attempt).status is S.PENDING_CANCEL
+        assert all(t.delay_s > 0 for t in env.scheduler.syncs[scheduled:])
+
+
+# ============================================ cancel ========================================================
+def test_cancelling_a_terminal_order_returns_it_unchanged(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    filled = env.run_submit()
+    calls, writes = len(env.venue.calls), env.store.writes
+
+    assert env.svc.cancel(OID) == filled
+    assert env.svc.cancel(OID) == filled
+    assert len(env.venue.calls) == calls and env.store.writes == writes
+
+
+def test_a_new_order_is_cancelled_without_a_venue_call_and_never_submitted(env):
+    env.create()
+
+    order = env.svc.cancel(OID, reason="strategy stopped")
+
+    assert order.status is S.CANCELED and order.reason == "strategy stopped"
+    assert env.story() == ["new", "canceled"]  # "new" may go out twice: create leaves it unmarked
+    assert env.run_submit().status is S.CANCELED  # the pending submission task finds it cancelled
+    assert env.venue.calls == []
+
+
+def test_a_working_order_goes_pending_cancel_then_canceled(env):
+    env.working()
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.CANCELED and order.reason == "canceled by request"
+    assert env.statuses()[-2:] == ["pending_cancel", "canceled"]
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    assert env.venue.methods()[-2:] == ["cancel", "fills"]
+
+
+def test_a_cancel_that_loses_the_race_to_a_fill_ends_filled(env):
+    env.working()
+    env.venue.fill(CID)  # filled at the venue before the cancel arrives; not yet synced
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.FILLED and order.filled_quantity == D("1")
+    assert env.statuses()[-2:] == ["pending_cancel", "filled"]
+
+
+def test_a_partially_filled_order_that_is_cancelled_keeps_its_fills(env):
+    env.working()
+    env.venue.fill(CID, "0.3")
+    assert env.run_sync().status is S.PARTIALLY_FILLED
+    env.venue.fill(CID, "0.2")  # and one more that the record has not seen yet
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.CANCELED
+    assert order.filled_quantity == D("0.5") and len(order.fills) == 2
+    assert order.remaining_quantity == 0
+    assert env.publisher.published[-1]["filled_quantity"] == "0.5"
+
+
+def test_a_venue_error_on_cancel_leaves_it_pending_cancel_and_the_sync_finishes_it(env):
+    env.working()
+    env.venue.fail("cancel", ErrorCode.NETWORK)
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.PENDING_CANCEL
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=1, delay_s=1)
+    assert env.venue.order(CID).status is VenueStatus.OPEN
+
+    order = env.run_sync()
+    assert order.status is S.CANCELED and order.reason == "canceled by request"
+
+
+def test_a_cancel_the_venue_refuses_returns_the_order_to_work(env):
+    env.working()
+    env.venue.refuse_cancels = True
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.ACCEPTED
+    assert order.reason == "cancel refused by the venue: canceled by request"
+
+
+def test_cancelling_an_order_that_never_reached_the_venue_needs_no_venue_order(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.TIMEOUT)  # did not arrive
+    assert env.run_submit().status is S.PENDING_SUBMIT
+
+    order = env.svc.cancel(OID)
+
+    assert order.status is S.CANCELED
+    assert env.run_submit().status is S.CANCELED  # the retry task leaves it alone
+    assert env.venue.created == []
+
+
+def test_a_cancel_racing_the_submission_is_not_lost(env):
+    env.create()
+    env.store.concurrently(env.run_submit)  # the submit task commits between cancel's read and its commit
+
+    order = env.svc.cancel(OID)
+
+    assert order.status in (S.PENDING_CANCEL, S.CANCELED)
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+
+
+# ============================================ modify ========================================================
+@pytest.mark.parametrize("state", ["new", "filled", "pending_cancel", "canceled"])
+def test_only_a_working_order_can_be_modified(env, state):
+    env.create()
+    if state == "filled":
+        env.venue.on_place(fill="all")
+        env.run_submit()
+    elif state == "pending_cancel":
+        env.run_submit()
+        env.venue.fail("cancel", ErrorCode.NETWORK)
+        env.svc.cancel(OID)
+    elif state == "canceled":
+        env.svc.cancel(OID)
+    assert env.stored().status.value == state
+    calls = len(env.venue.calls)
+
+    with pytest.raises(Conflict, match="only a working order can be modified"):
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+    assert len(env.venue.calls) == calls
+
+
+@pytest.mark.parametrize("quantity", ["0.4", "0.3"])
+def test_the_new_quantity_must_exceed_what_has_filled(env, quantity):
+    env.working()
+    env.venue.fill(CID, "0.4")
+    env.run_sync()
+
+    with pytest.raises(Conflict, match="not above the filled 0.4"):
+        env.svc.modify(OID, price=None, quantity=D(quantity), stop_price=None)
+    assert env.stored().status is S.PARTIALLY_FILLED
+
+
+def test_modify_replaces_the_venue_order_under_a_deterministic_new_id(env):
+    env.working()
+
+    order = env.svc.modify(OID, price=D("49000"), quantity=D("2"), stop_price=None)
+
+    new_id = replacement_client_order_id(CID, 1)
+    assert order.status is S.ACCEPTED and order.reason == "modified"
+    assert (order.price, order.quantity, order.replace_count) == (D("49000"), D("2"), 1)
+    assert order.venue_client_order_id == new_id and order.venue_id == new_id
+    assert order.client_order_id == CID and order.venue_order_id == "v2"
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    sent = env.venue.placed()[-1]
+    assert (sent.client_order_id, sent.price, sent.quantity) == (new_id, D("49000"), D("2"))
+    assert env.statuses()[-2:] == ["pending_replace", "accepted"]
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=0, delay_s=0.5)
+
+    env.venue.fill(new_id)  # the sync follows the replacement
+    assert env.run_sync().status is S.FILLED
+
+
+def test_modifying_a_partly_filled_order_places_only_the_remainder_and_counts_every_id(env):
+    env.working()
+    env.venue.fill(CID, "0.4")
+    env.run_sync()
+
+    first = env.svc.modify(OID, price=D("49500"), quantity=None, stop_price=None)
+    second = env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    assert first.status is S.PARTIALLY_FILLED and first.filled_quantity == D("0.4")
+    assert [p.quantity for p in env.venue.placed()] == [D("1"), D("0.6"), D("0.6")]
+    assert [p.client_order_id for p in env.venue.placed()] == [
+        CID, replacement_client_order_id(CID, 1), replacement_client_order_id(CID, 2)]
+    assert second.replace_count == 2 and second.price == D("49000")
+    assert env.venue.order(replacement_client_order_id(CID, 1)).status is VenueStatus.CANCELED
+
+
+def test_an_order_that_filled_before_the_replace_raises_conflict_and_ends_filled(env):
+    env.working()
+    env.venue.fill(CID)  # filled at the venue; the record does not know yet
+
+    with pytest.raises(Conflict, match="filled before it could be modified"):
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    order = env.stored()
+    assert order.status is S.FILLED and order.filled_quantity == D("1")
+    assert len(env.venue.placed()) == 1  # no replacement
+
+
+def test_modify_with_the_same_terms_changes_nothing(env):
+    env.working()
+    calls, writes = len(env.venue.calls), env.store.writes
+
+    order = env.svc.modify(OID, price=D("50000"), quantity=D("1"), stop_price=None)
+
+    assert order.status is S.ACCEPTED and len(env.venue.calls) == calls and env.store.writes == writes
+
+
+def test_modify_validates_the_new_terms(env):
+    env.working()
+    with pytest.raises(InvalidOrder):
+        env.svc.modify(OID, price=D("-1"), quantity=None, stop_price=None)
+    assert env.stored().status is S.ACCEPTED
+
+
+def test_a_failed_cancel_of_the_original_puts_the_order_back_to_work(env):
+    env.working()
+    env.venue.fail("cancel", ErrorCode.NETWORK, message="reset by peer")
+
+    with pytest.raises(Conflict, match="reset by peer"):
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    order = env.stored()
+    assert order.status is S.ACCEPTED and order.price == D("50000") and order.replace_count == 0
+    assert env.statuses()[-2:] == ["pending_replace", "accepted"]
+
+
+def test_modify_does_not_place_a_replacement_while_the_original_still_works(env):
+    env.working()
+    env.venue.refuse_cancels = True
+
+    try:
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+    except Conflict:
+        pass
+
+    assert env.venue.created == [CID]
+    assert env.stored().status is S.ACCEPTED
+
+
+def test_a_replacement_with_an_unknown_outcome_is_looked_up_and_tracked(env):
+    env.working()
+    env.venue.fail("place", ErrorCode.TIMEOUT, took_effect=True)  # the replacement did arrive
+
+    order = env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    replacement = env.venue.order(replacement_client_order_id(CID, 1))
+    assert replacement.status is VenueStatus.OPEN
+    assert order.status is S.ACCEPTED and order.price == D("49000")
+    assert order.venue_id == replacement_client_order_id(CID, 1)
+    assert env.venue.created.count(replacement_client_order_id(CID, 1)) == 1
+
+
+def test_modify_racing_a_cancel_places_nothing(env):
+    env.working()
+    env.store.concurrently(lambda: env.svc.cancel(OID))  # a cancel completes just before modify's commit
+
+    try:
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+    except Conflict:
+        pass
+
+    assert env.stored().status is S.CANCELED
+    assert env.venue.created == [CID]  # no replacement order at the venue
+
+
+# ============================================ publishing ====================================================
+def test_events_not_published_stay_in_the_outbox_and_the_sweep_publishes_them_in_order(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    env.publisher.fail_from(2)  # pending_submit goes out, accepted and filled do not
+
+    order = env.run_submit()
+
+    assert order.status is S.FILLED
+    assert env.publisher.sequences(OID) == [1, 2]
+    assert [e["status"] for e in env.store.outbox(OID)] == ["accepted", "filled"]
+
+    env.publisher.heal()
+    env.svc.sweep()
+
+    assert env.publisher.sequences(OID) == [1, 2, 3, 4]
+    assert env.store.outbox(OID) == []
+    assert env.svc.sweep()["republished_events"] == 0
+
+
+def test_sweep_counts_the_events_it_republished(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    env.publisher.fail_from(2)
+    env.run_submit()
+    env.publisher.heal()
+
+    assert env.svc.sweep()["republished_events"] == 2  # accepted and filled
+
+
+def test_an_illegal_transition_is_refused_without_changing_the_order(env):
+    order = env.working()
+    env.venue.set_status(CID, VenueStatus.REJECTED)  # contradicts what we know: accepted orders are not rejected
+    writes = env.store.writes
+
+    synced = env.run_sync()  # no exception
+
+    assert synced == order and env.stored() == order
+    assert env.store.writes == writes
+    assert env.metrics.counts["illegal_transitions"] == 1
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.tuples(st.just("fill"), st.sampled_from(["0.5", "1", "2.5"])),
+    st.tuples(st.just("sync"), st.none()),
+    st.tuples(st.just("break"), st.integers(1, 3)),
+    st.tuples(st.just("heal"), st.none()),
+    st.tuples(st.just("sweep"), st.none()),
+), max_size=25))
+def test_whatever_fails_in_publishing_consumers_see_every_event_in_order(steps):
+    env = Env()
+    env.working(quantity=D("5"))
+    for action, arg in steps:
+        venue_order = env.venue.order(CID)
+        if action == "fill" and venue_order.status is VenueStatus.OPEN:
+            env.venue.fill(CID, min(D(arg), venue_order.remaining_quantity))
+        elif action == "sync":
+            env.svc.sync(OID)
+        elif action == "break":
+            env.publisher.fail_from(arg)
+        elif action == "heal":
+            env.publisher.heal()
+        elif action == "sweep":
+            env.svc.sweep()
+    env.publisher.heal()
+    env.svc.sync(OID)
+    env.svc.sweep()
+
+    order = env.stored()
+    assert order.filled_quantity == env.venue.order(CID).filled_quantity
+    assert env.store.outbox(OID) == []
+    assert first_seen(env.publisher.sequences(OID)) == list(range(1, order.sequence + 1))  # no gap, in order
+    by_sequence = {e["sequence"]: D(e["filled_quantity"]) for e in env.publisher.published}
+    filled = [by_sequence[s] for s in sorted(by_sequence)]
+    assert filled == sorted(filled)
+
+
+# ============================================ sweep =========================================================
+def test_sweep_resubmits_new_orders_older_than_ten_seconds(env):
+    env.create("c-old")
+    env.clock.advance(1)
+    env.create("c-young")
+    env.clock.advance(STUCK_NEW_MS - 1)
+    scheduled = len(env.scheduler.submits)
+
+    result = env.svc.sweep()
+
+    assert result["resubmitted"] == 1
+    assert env.scheduler.submits[scheduled:] == [
+        SubmitTask(order_id_for("c-old"), attempt=1, delay_s=0, published_upto=0)]
+    assert env.venue.created == []  # the sweep schedules; the task submits
+
+
+def test_sweep_syncs_working_orders(env):
+    env.working()
+    env.venue.fill(CID, "0.25")
+
+    result = env.svc.sweep()
+
+    assert result["refreshed"] == 1
+    assert env.stored().status is S.PARTIALLY_FILLED and env.stored().filled_quantity == D("0.25")
+
+
+def test_sweep_reports_venue_orders_the_record_does_not_know(env):
+    env.working()
+    foreign = env.venue.add_foreign_order("manual-7")
+
+    result = env.svc.sweep()
+
+    assert result["unknown_venue_orders"] == [{"exchange": "binance", "client_order_id": "manual-7",
+                                               "venue_order_id": foreign.venue_order_id, "symbol": "ETH/USDT"}]
+    assert env.metrics.counts["unknown_venue_orders"] == 1
+
+
+def test_sweep_knows_a_modified_order_by_its_replacement_id(env):
+    env.working()
+    env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    assert env.svc.sweep()["unknown_venue_orders"] == []
+
+
+def test_sweep_carries_on_when_a_venue_cannot_list_its_open_orders(env):
+    env.working()
+    env.venue.fail("open_orders", ErrorCode.VENUE_UNAVAILABLE)
+
+    result = env.svc.sweep()
+
+    assert result["unknown_venue_orders"] == [] and result["refreshed"] == 1
+
+
+# ============================================ signal intake =================================================
+SEED = {"signal_id": "sig_123", "strategy_id": "momentum_1", "exchange": "binance", "symbol": "BTC/USDT",
+        "side": "buy", "quantity": 0.1, "order_type": "limit", "price": 50000, "time_in_force": "GTC"}
+
+
+def deliver(env: Env, message: dict | bytes, message_id: str = "m-1"):
+    data = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return intake(data, message_id, service=env.svc, events=env.publisher, now_ms=env.clock)
+
+
+def test_the_seed_signal_becomes_one_order_with_exact_decimals(env):
+    outcome = deliver(env, SEED)
+
+    cid = client_order_id_for_signal("momentum_1", "sig_123")
+    assert outcome.status == "accepted" and outcome.signal_id == "sig_123"
+    assert outcome.order_id == order_id_for(cid)
+    order = env.store.peek(outcome.order_id)
+    assert order.quantity == D("0.1") and str(order.quantity) == "0.1"  # not 0.1000000000000000055511151231257827
+    assert order.price == D("50000")
+    assert (order.client_order_id, order.signal_id, order.side, order.order_type) == (
+        cid, "sig_123", Side.BUY, OrderType.LIMIT)
+    assert env.publisher.rejections == []
+    assert D(str(env.publisher.published[0]["quantity"])) == D("0.1")
+
+
+def test_three_deliveries_of_a_signal_make_one_order(env):
+    outcomes = [deliver(env, SEED, f"m-{i}") for i in range(3)]
+    env.clock.advance(1000)
+    env.cache.down = True
+    outcomes.append(deliver(env, SEED, "m-late"))  # even without the cache
+
+    assert [o.status for o in outcomes] == ["accepted", "duplicate", "duplicate", "duplicate"]
+    assert len({o.order_id for o in outcomes}) == 1
+    assert len(env.store.docs) == 1 and env.store.writes == 1
+    assert {(t.order_id, t.attempt) for t in env.scheduler.submits} == {(outcomes[0].order_id, 0)}
+    assert env.publisher.statuses(outcomes[0].order_id) == ["new"]
+
+
+@pytest.mark.parametrize(("message", "named"), [
+    (b"not json", "not JSON"),
+    (b"\xff\xfe", "not JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'"sig_123"', "must be a JSON object"),
+    ({k: v for k, v in SEED.items() if k != "symbol"}, "symbol"),
+    ({k: v for k, v in SEED.items() if k != "signal_id"}, "signal_id"),
+    ({**SEED, "leverage": 10}, "leverage"),
+    ({**SEED, "quantity": -0.1}, "quantity"),
+    ({**SEED, "quantity": "lots"}, "quantity"),
+    ({**SEED, "exchange": "kraken"}, "exchange"),
+    ({k: v for k, v in SEED.items() if k != "price"}, "price"),
+    ({**SEED, "side": "hold"}, "side"),
+], ids=["not-json", "not-utf8", "array", "string", "no-symbol", "no-signal-id", "unknown-field", "negative-qty",
+        "qty-not-number", "unknown-exchange", "limit-without-price", "bad-side"])
+def test_an_unusable_signal_is_rejected_with_a_reason_and_never_raises(env, message, named):
+    outcome = deliver(env, message, "m-9")
+
+    assert outcome.status == "rejected" and named in outcome.reason and outcome.order_id is None
+    assert env.store.docs == {} and env.scheduler.submits == [] and env.publisher.published == []
+    [rejection] = env.publisher.rejections
+    assert rejection["status"] == "rejected" and rejection["message_id"] == "m-9"
+    assert rejection["reason"] == outcome.reason and rejection["timestamp"] == env.clock()
+    if isinstance(message, dict):
+        assert named in [d["field"] for d in rejection["details"]]
+        assert rejection["signal_id"] == message.get("signal_id")
+
+
+def test_a_rejection_never_carries_a_non_string_signal_id(env):
+    outcome = deliver(env, {**SEED, "signal_id": 42})
+
+    assert outcome.status == "rejected" and outcome.signal_id is None
+    assert env.publisher.rejections[0]["signal_id"] is None
+
+
+@pytest.mark.parametrize("extra", [
+    {"time_in_force": "GTD", "expire_at": 0},
+    {"tags": {f"k{i}": "v" for i in range(33)}},
+    {"tags": {"k" * 65: "v"}},
+], ids=["expire-at-zero", "33-tags", "long-tag-key"])
+def test_a_signal_that_only_order_request_refuses_is_rejected_not_raised(env, extra):
+    outcome = deliver(env, {**SEED, **extra})
+
+    assert outcome.status == "rejected"
+    assert len(env.publisher.rejections) == 1
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(st.decimals(min_value=D("0.00000001"), max_value=D("999999.99999999"), places=8))
+def test_a_json_number_quantity_reaches_the_order_exactly(quantity):
+    env = Env()
+    text = json.dumps(SEED).replace('"quantity": 0.1', f'"quantity": {quantity:f}')
+
+    outcome = deliver(env, text.encode())
+
+    assert outcome.status == "accepted"
+    assert env.store.peek(outcome.order_id).quantity == quantity
