@@ -1,22 +1,167 @@
 """The HTTP function: every ``/api/v1`` route, served by one Flask app built once per process.
 
 Routes parse the request, call a use case, and answer JSON. Every error leaves as
-``{"error": {"code", "message", "details": [{"field", "issue"}]}}``; an unexpected exception is logged with its
-stack trace and answered as a 500 without one.
+``{"error": {"code", "message", "details": [{"field", "issue"}]}}``: 400 unreadable body, 401 missing or wrong
+``X-API-Key``, 404 unknown order, 409 not possible in the order's state, 422 invalid fields, 429 over the
+per-key rate limit, 503 a dependency is down. An unexpected exception is logged with its stack trace and
+answered as a 500 without one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+import uuid
+
 import flask
+import redis
+from google.api_core.exceptions import GoogleAPIError
+from pydantic import BaseModel, ValidationError
 
 from functions import http, runtime
+from shared.adapters.protocol import VenueCallError
 from shared.app import adapters, health
+from shared.app.openapi import api_document
+from shared.app.orders import Conflict
+from shared.app.ports import OrderNotFound
+from shared.app.schemas import ModifyRequest, OrderList, OrderRequest, OrderView
+from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
+from shared.infra.metrics import prometheus_text
 
 app = http.create_app(__name__)
 v1 = flask.Blueprint("v1", __name__, url_prefix="/api/v1")
+_service = runtime.order_service()
+_keys = [k.get_secret_value().encode() for k in runtime.SETTINGS.api_keys]
+_OPEN_ROUTES = {"v1.get_health", "v1.get_openapi"}
+MAX_LIMIT = 500
 
 
+def _json(model: BaseModel, status: int = 200) -> flask.Response:
+    return flask.Response(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+@v1.before_request
+def _authenticate() -> flask.Response | None:
+    if flask.request.endpoint in _OPEN_ROUTES:
+        return None
+    given = (flask.request.headers.get("X-API-Key") or "").encode()
+    if not given or not any(hmac.compare_digest(given, key) for key in _keys):
+        return http.error_response(401, "unauthorized", "missing or unknown X-API-Key header",
+                                   [{"field": "X-API-Key", "issue": "required: a key from API_KEYS"}])
+    return _rate_limit(given)
+
+
+def _rate_limit(key: bytes) -> flask.Response | None:
+    """A fixed one-second window per key in Redis, shared by every instance; without Redis, no limit."""
+    window = int(time.time())
+    name = f"ratelimit:{hashlib.sha256(key).hexdigest()[:16]}:{window}"
+    try:
+        pipe = clients.cache().pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 2)
+        count = pipe.execute()[0]
+    except redis.RedisError:
+        return None
+    if count > runtime.SETTINGS.api_rate_limit:
+        resp = http.error_response(429, "rate_limited",
+                                   f"more than {runtime.SETTINGS.api_rate_limit} requests per second for this key")
+        resp.headers["Retry-After"] = "1"
+        return resp
+    return None
+
+
+@app.errorhandler(ValidationError)
+def _invalid(exc: ValidationError) -> flask.Response:
+    return http.error_response(422, "invalid_request", "the request has invalid fields", http.validation_details(exc))
+
+
+@app.errorhandler(InvalidOrder)
+def _invalid_order(exc: InvalidOrder) -> flask.Response:
+    return http.error_response(422, "invalid_order", str(exc), [{"field": f, "issue": i} for f, i in exc.problems])
+
+
+@app.errorhandler(OrderNotFound)
+def _not_found(exc: OrderNotFound) -> flask.Response:
+    return http.error_response(404, "not_found", f"no order {exc.args[0]}", [{"field": "order_id", "issue": "unknown"}])
+
+
+@app.errorhandler(Conflict)
+def _conflict(exc: Conflict) -> flask.Response:
+    return http.error_response(409, "conflict", str(exc))
+
+
+@app.errorhandler(redis.RedisError)
+@app.errorhandler(GoogleAPIError)
+def _dependency(exc: Exception) -> flask.Response:
+    return http.error_response(503, "unavailable", f"a dependency is unavailable: {type(exc).__name__}")
+
+
+@app.errorhandler(VenueCallError)
+def _venue(exc: VenueCallError) -> flask.Response:
+    return http.error_response(503, "venue_unavailable", str(exc))
+
+
+# ---- orders ---------------------------------------------------------------------------------------------
+@v1.post("/orders")
+def create_order() -> flask.Response:
+    request = OrderRequest.model_validate(http.json_body())
+    order, created = _service.create(request.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}"))
+    return _json(OrderView.of(order), 201 if created else 200)
+
+
+@v1.get("/orders/<order_id>")
+def get_order(order_id: str) -> flask.Response:
+    return _json(OrderView.of(_service.get(order_id)))
+
+
+@v1.put("/orders/<order_id>")
+def modify_order(order_id: str) -> flask.Response:
+    body = ModifyRequest.model_validate(http.json_body())
+    if body.price is None and body.quantity is None and body.stop_price is None:
+        return http.error_response(422, "invalid_request", "nothing to modify",
+                                   [{"field": "body", "issue": "give price, quantity or stop_price"}])
+    order = _service.modify(order_id, price=body.price, quantity=body.quantity, stop_price=body.stop_price)
+    return _json(OrderView.of(order))
+
+
+@v1.delete("/orders/<order_id>")
+def cancel_order(order_id: str) -> flask.Response:
+    return _json(OrderView.of(_service.cancel(order_id)))
+
+
+def _int_arg(name: str, default: int | None = None, low: int = 0, high: int = 2**63) -> int | None:
+    raw = flask.request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidOrder([(name, f"expected an integer from {low} to {high}")])
+    return int(raw)
+
+
+@v1.get("/orders")
+def list_orders() -> flask.Response:
+    args = flask.request.args
+    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "created_after",
+                           "created_before", "limit", "cursor"}
+    if unknown:
+        raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
+    status = args.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        raise InvalidOrder([("status", f"one of {', '.join(s.value for s in Status)}")])
+    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange")}
+    filters["created_after"] = _int_arg("created_after")
+    filters["created_before"] = _int_arg("created_before")
+    limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+    try:
+        page = _service.list(filters, limit, args.get("cursor"))
+    except ValueError as exc:
+        raise InvalidOrder([("cursor", str(exc))]) from None
+    return _json(OrderList(orders=[OrderView.of(o) for o in page.orders], next_cursor=page.cursor))
+
+
+# ---- operations -----------------------------------------------------------------------------------------
 @v1.get("/health")
 def get_health() -> flask.Response:
     report = health.check(health.default_probes())
@@ -26,6 +171,22 @@ def get_health() -> flask.Response:
 @v1.get("/adapters")
 def get_adapters() -> flask.Response:
     return flask.jsonify({"adapters": adapters.registry(clients.venues(), clients.adapter_stats())})
+
+
+@v1.get("/metrics")
+def get_metrics() -> flask.Response:
+    """Prometheus text when asked for it (Accept: text/plain or ?format=prometheus), else a JSON summary."""
+    wants_text = flask.request.args.get("format") == "prometheus" or (
+        "text/plain" in (flask.request.headers.get("Accept") or "") and "json" not in flask.request.headers.get(
+            "Accept", ""))
+    if wants_text:
+        return flask.Response(prometheus_text(runtime.metrics()), mimetype="text/plain; version=0.0.4")
+    return flask.jsonify(runtime.metrics().snapshot())
+
+
+@v1.get("/openapi.json")
+def get_openapi() -> flask.Response:
+    return flask.jsonify(api_document())
 
 
 app.register_blueprint(v1)

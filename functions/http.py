@@ -29,11 +29,15 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+class UnreadableBody(Exception):
+    """The request body is not JSON (HTTP 400)."""
+
+
 def json_body() -> Any:
-    """The request's JSON body; a 400 naming the problem when there is none or it does not parse."""
+    """The request's JSON body; UnreadableBody (a 400 naming the body) when there is none or it does not parse."""
     data = flask.request.get_json(silent=True)
     if data is None:
-        flask.abort(400, description="body: expected a JSON object (Content-Type: application/json)")
+        raise UnreadableBody("expected a JSON document (Content-Type: application/json)")
     return data
 
 
@@ -45,6 +49,11 @@ def create_app(name: str) -> flask.Flask:
     def _http_error(exc: HTTPException) -> flask.Response:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(UnreadableBody)
+    def _unreadable(exc: UnreadableBody) -> flask.Response:
+        return error_response(400, "bad_request", "the body is not readable JSON",
+                              [{"field": "body", "issue": str(exc)}])
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> flask.Response:

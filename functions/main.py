@@ -11,6 +11,9 @@ import importlib
 _MODULES = {
     "api": "functions.api",
     "signals": "functions.signals",
+    "submit": "functions.tasks",
+    "sync": "functions.tasks",
+    "sweep": "functions.tasks",
     "adapter": "functions.adapter",
 }
 

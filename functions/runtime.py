@@ -1,11 +1,48 @@
-"""Per-process start-up shared by every entry point: validated settings and structured logging, once.
+"""The composition root, once per process: validated settings, structured logging, and the order service
+wired to the real infrastructure (Firestore, Redis, Pub/Sub, Cloud Tasks, the venue adapters).
 
 Importing this module fails fast with a ConfigError naming the bad variable, so a misconfigured function
-never starts serving.
+never starts serving. Clients are built on first use and then live as long as the process.
 """
 
-from shared.infra import log
+from __future__ import annotations
+
+import functools
+import time
+
+from shared.app.orders import OrderService
+from shared.infra import clients, log
+from shared.infra.bus import PubSubEvents
+from shared.infra.cache import RedisOrderCache
 from shared.infra.config import settings
+from shared.infra.metrics import RedisMetrics
+from shared.infra.scheduler import TasksScheduler
+from shared.infra.store import FirestoreOrderStore
 
 SETTINGS = settings()
 log.configure(SETTINGS.log_level)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@functools.cache
+def metrics() -> RedisMetrics:
+    return RedisMetrics(clients.cache())
+
+
+@functools.cache
+def order_service() -> OrderService:
+    m = metrics()
+    return OrderService(
+        store=FirestoreOrderStore(clients.firestore_db(), usage=lambda kind, n: m.count(f"firestore_{kind}", n)),
+        cache=RedisOrderCache(clients.cache()),
+        events=PubSubEvents(clients.publisher(), SETTINGS),
+        scheduler=TasksScheduler(clients.tasks(), SETTINGS),
+        venues=clients.venues(),
+        metrics=m,
+        clock=now_ms,
+        max_retries=SETTINGS.max_retries,
+        execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
+    )

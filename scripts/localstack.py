@@ -371,7 +371,8 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
 
     for attr in topology.TOPICS:
         topic(getattr(cfg, attr))
-    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic))
+    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic),
+                 enable_message_ordering=True)
     for fn in topology.FUNCTIONS:
         if fn.trigger != "pubsub":
             continue

@@ -11,7 +11,7 @@ from typing import Literal
 
 from shared.infra.config import Settings
 
-Trigger = Literal["http", "pubsub", "tasks"]
+Trigger = Literal["http", "pubsub", "tasks", "scheduler"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class Function:
 FUNCTIONS: tuple[Function, ...] = (
     Function("api", "http", "API_PORT", 8080),
     Function("signals", "pubsub", "SIGNALS_PORT", 8091, topic="signals_topic"),
+    Function("submit", "tasks", "SUBMIT_PORT", 8092, queue="submit_queue"),
+    Function("sync", "tasks", "SYNC_PORT", 8093, queue="sync_queue"),
+    Function("sweep", "scheduler", "SWEEP_PORT", 8094),
     Function("adapter", "http", "ADAPTER_PORT", 9101, per_venue=True),
 )
 

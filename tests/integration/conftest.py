@@ -64,7 +64,8 @@ class TopicTap:
     def __init__(self, subscriber: pubsub_v1.SubscriberClient, project: str, topic: str) -> None:
         self._sub = subscriber
         self.path = subscriber.subscription_path(project, f"tap-{topic}-{uuid.uuid4().hex[:8]}")
-        subscriber.create_subscription(request={"name": self.path, "topic": f"projects/{project}/topics/{topic}"})
+        subscriber.create_subscription(request={"name": self.path, "topic": f"projects/{project}/topics/{topic}",
+                                                "enable_message_ordering": True})
 
     def collect(self, until: Callable[[list[dict]], bool], timeout: float = 15.0) -> list[dict]:
         """Pull until `until(messages)` holds or the timeout passes; returns the decoded JSON bodies with attributes."""

@@ -262,7 +262,7 @@ def test_halted_market_refuses_orders_until_resumed(venue, admin):
 
 
 def test_registry_lists_three_healthy_adapters_with_shared_stats(stack, http):
-    resp = http.get(f"{stack.api_url}/adapters", timeout=10)
+    resp = http.get(f"{stack.api_url}/adapters", headers={"X-API-Key": stack.env["API_KEY"]}, timeout=10)
     assert resp.status_code == 200
     adapters = {a["name"]: a for a in resp.json()["adapters"]}
     assert set(adapters) == {"binance", "coinbase", "kraken"}

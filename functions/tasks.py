@@ -1,0 +1,66 @@
+"""The work functions: ``submit`` (send an order to its venue) and ``sync`` (poll it there), triggered by Cloud
+Tasks; ``sweep`` (reconcile everything), triggered by Cloud Scheduler.
+
+Chosen over Pub/Sub for submission because a task can be named (production refuses a duplicate name), delayed
+(backoff, polling, expiry) and rate-limited per queue, which is what venue rate limits need. Each handler is
+idempotent and checks the order's state before acting. A malformed task is logged and answered 200 (a non-2xx
+would only make Cloud Tasks retry it forever); a crash answers 500 and the queue retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from functions import runtime
+from shared.app.ports import OrderNotFound
+from shared.infra import log
+
+logger = logging.getLogger("tasks")
+_service = runtime.order_service()
+
+
+class SubmitTask(BaseModel):
+    order_id: str
+    attempt: int = 0
+    published_upto: int = 0
+
+
+class SyncTask(BaseModel):
+    order_id: str
+    attempt: int = 0
+
+
+def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dict, int]:
+    headers = request.headers
+    try:
+        task = model.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        logger.error("malformed task dropped: %s", exc.errors(include_url=False))
+        return {"dropped": "malformed task"}, 200
+    with log.bind(order_id=task.order_id, task=headers.get("X-CloudTasks-TaskName"),
+                  trace=log.trace_from_headers(headers, runtime.SETTINGS.google_cloud_project)):
+        try:
+            order = work(task)
+        except OrderNotFound:
+            logger.error("task for an unknown order dropped")
+            return {"dropped": "unknown order"}, 200
+        logger.info("task done: order %s", order.status.value)
+        return {"order_id": order.order_id, "status": order.status.value}, 200
+
+
+def submit(request: flask.Request) -> tuple[dict, int]:
+    return _run(request, SubmitTask,
+                lambda t: _service.submit(t.order_id, attempt=t.attempt, published_upto=t.published_upto))
+
+
+def sync(request: flask.Request) -> tuple[dict, int]:
+    return _run(request, SyncTask, lambda t: _service.sync(t.order_id, attempt=t.attempt))
+
+
+def sweep(request: flask.Request) -> tuple[dict, int]:
+    """Cloud Scheduler's periodic reconciliation (also callable by hand)."""
+    return _service.sweep(), 200
