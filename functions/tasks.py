@@ -26,7 +26,6 @@ _service = runtime.order_service()
 class SubmitTask(BaseModel):
     order_id: str
     attempt: int = 0
-    published_upto: int = 0
 
 
 class SyncTask(BaseModel):
@@ -54,7 +53,7 @@ def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dic
 
 def submit(request: flask.Request) -> tuple[dict, int]:
     return _run(request, SubmitTask,
-                lambda t: _service.submit(t.order_id, attempt=t.attempt, published_upto=t.published_upto))
+                lambda t: _service.submit(t.order_id, attempt=t.attempt))
 
 
 def sync(request: flask.Request) -> tuple[dict, int]:

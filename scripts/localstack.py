@@ -234,6 +234,7 @@ def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
     pubsub = sdk / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
     firestore = sdk / "platform/cloud-firestore-emulator/cloud_firestore_emulator"
     tasks = TASKS_VENV_BIN / "gcloud-tasks-emulator"
+    tasks_launcher = ROOT / "scripts" / "tasks_emulator.py"
     for path, package in (
         (pubsub, "google-cloud-cli-pubsub-emulator"),
         (firestore, "google-cloud-cli-firestore-emulator"),
@@ -252,7 +253,7 @@ def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
                   lambda: http_ok(f"http://127.0.0.1:{p['firestore']}/", "Ok")),
         # -r bounds delivery attempts (the emulator ignores the queue's retry config).
         Component("tasks", p["tasks"], "TASKS_PORT",
-                  [str(tasks), "start", "-p", str(p["tasks"]), "-r", "10"],
+                  [str(TASKS_VENV_BIN / "python"), str(tasks_launcher), "start", "-p", str(p["tasks"]), "-r", "10"],
                   lambda: tcp_open(p["tasks"])),
     ]
 

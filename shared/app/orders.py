@@ -51,7 +51,6 @@ from shared.domain.orders import (
     validate,
     working_status,
 )
-from shared.infra.codec import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -151,21 +150,19 @@ class OrderService:
             stored, created = self.store.create(order, [order.created_event()])
             self.cache.put(stored)
             if created:
-                # Not marked (that would be a fourth write): the submission's transaction drops it instead.
-                created_event = jsonable(stored.created_event().as_message())
-                published = self._publish(stored.order_id, [created_event], mark=False)
-                self.scheduler.submit(stored.order_id, attempt=0, delay_s=0,
-                                      published_upto=stored.sequence if published else 0)
+                # The `new` event waits in the outbox: submission publishes it with its own, in one batch,
+                # which keeps the answer fast and costs no write to mark it.
+                self.scheduler.submit(stored.order_id, attempt=0, delay_s=0)
                 return stored, True
             existing = stored
         if existing.status is S.NEW:
             # A redelivery after a crash between create and schedule: schedule again (the same task name, so
             # production's Cloud Tasks drops the duplicate; submission is idempotent anyway).
-            self.scheduler.submit(existing.order_id, attempt=0, delay_s=0, published_upto=0)
+            self.scheduler.submit(existing.order_id, attempt=0, delay_s=0)
         return existing, False
 
     # ---- submitting ------------------------------------------------------------------------------------
-    def submit(self, order_id: str, attempt: int = 0, published_upto: int = 0) -> Order:
+    def submit(self, order_id: str, attempt: int = 0) -> Order:
         """Send a NEW order to its venue (idempotent: anything else is left alone)."""
         order = self.cache.get(order_id) or self.store.get(order_id)
         if order is None:
@@ -176,7 +173,7 @@ class OrderService:
         try:
             result = self._place_once(venue, order, look_up_first=attempt > 0 or order.status is S.PENDING_SUBMIT)
         except VenueCallError as err:
-            return self._submit_failed(order, err, attempt, published_upto)
+            return self._submit_failed(order, err, attempt)
         now = self.clock()
         report = report_of(result.order, result.fills)
 
@@ -190,7 +187,7 @@ class OrderService:
             current, more = apply_venue_report(current, report, now)
             return current, events + more
 
-        updated = self._commit(order_id, change, published_upto)
+        updated = self._commit(order_id, change)
         if updated.status is S.CANCELED and result.order.status.value == "open":
             self._cancel_at_venue(updated, reason="cancelled before the venue acknowledged it")
         if updated.acknowledged_at:
@@ -212,26 +209,22 @@ class OrderService:
                     raise VenueCallError(err.venue, ErrorCode.TIMEOUT, f"lookup failed: {err.detail}") from err
         return venue.place(placement(order, order.venue_id, order.quantity))
 
-    def _submit_failed(self, order: Order, err: VenueCallError, attempt: int, published_upto: int) -> Order:
+    def _submit_failed(self, order: Order, err: VenueCallError, attempt: int) -> Order:
         now = self.clock()
         if err.kind is ErrorKind.FINAL:
             reason = f"venue refused: {err.code.value}: {err.detail}"
-            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason), published_upto)
+            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
         if attempt + 1 > self.max_retries:
             reason = f"venue unreachable after {attempt + 1} attempts: {err.code.value}: {err.detail}"
             if err.kind is ErrorKind.UNKNOWN_OUTCOME or order.status is S.PENDING_SUBMIT:
                 # It may be working at the venue: never call it rejected; a person must look.
-                return self._commit(order.order_id, lambda o: _flag(o, reason, now), published_upto)
-            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason), published_upto)
+                return self._commit(order.order_id, lambda o: _flag(o, reason, now))
+            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
         if err.kind is ErrorKind.UNKNOWN_OUTCOME:
             # Record that it may be at the venue; the next attempt looks it up before sending anything.
-            # Events this commit publishes are marked (removed from the outbox); one whose publication failed
-            # stays there, so published_upto must not move past it.
-            order = self._commit(order.order_id, lambda o: self._to(o, S.PENDING_SUBMIT, now, str(err)),
-                                 published_upto)
+            order = self._commit(order.order_id, lambda o: self._to(o, S.PENDING_SUBMIT, now, str(err)))
         self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
-        self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt),
-                              published_upto=published_upto)
+        self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
         return order
 
     @staticmethod
@@ -457,7 +450,7 @@ class OrderService:
             known.setdefault(order.exchange, set()).add(order.venue_id)
             if order.status is S.NEW:
                 if now - order.created_at >= STUCK_NEW_MS:
-                    self.scheduler.submit(order.order_id, attempt=1, delay_s=0, published_upto=0)
+                    self.scheduler.submit(order.order_id, attempt=1, delay_s=0)
                     resubmitted += 1
             else:
                 self.sync(order.order_id, attempt=len(SYNC_BACKOFF_S))
@@ -480,11 +473,10 @@ class OrderService:
                 "unknown_venue_orders": unknown}
 
     # ---- commit and publish ------------------------------------------------------------------------------
-    def _commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]],
-                published_upto: int = 0) -> Order:
+    def _commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]]) -> Order:
         """One transaction; then publish what waits in the outbox. An illegal transition is refused and logged."""
         try:
-            order, outbox = self.store.update(order_id, change, published_upto)
+            order, outbox = self.store.update(order_id, change)
         except IllegalTransition as exc:
             logger.error("refused: %s", exc, extra={"fields": {"order_id": order_id}})
             self.metrics.count("illegal_transitions")
@@ -496,13 +488,13 @@ class OrderService:
         self._publish(order_id, outbox)
         return order
 
-    def _publish(self, order_id: str, outbox: list[dict[str, Any]], mark: bool = True) -> int:
+    def _publish(self, order_id: str, outbox: list[dict[str, Any]]) -> int:
         """Publish the outbox in sequence; mark what went out. Returns how many events were published."""
         if not outbox:
             return 0
         done = self.events.publish_events(outbox)
         sent = outbox[:done]
-        if sent and mark:
+        if sent:
             self.store.mark_published(order_id, sent)
         for event in sent:
             self.metrics.order_event(event["status"], event["exchange"], event["strategy_id"])

@@ -33,9 +33,9 @@ class OrderStore(Protocol):
 
     def get(self, order_id: str) -> Order | None: ...
 
-    def update(self, order_id: str, change: Change, published_upto: int = 0) -> tuple[Order, list[dict[str, Any]]]:
-        """Apply `change` in a transaction; drop outbox events up to `published_upto` (already published).
-        Returns the order and every event still waiting to be published, oldest first."""
+    def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
+        """Apply `change` in a transaction. Returns the order and every event still waiting to be published
+        (the outbox), oldest first."""
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None: ...
 
@@ -66,7 +66,7 @@ class EventPublisher(Protocol):
 
 
 class Scheduler(Protocol):
-    def submit(self, order_id: str, attempt: int, delay_s: float, published_upto: int) -> None: ...
+    def submit(self, order_id: str, attempt: int, delay_s: float) -> None: ...
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None: ...
 

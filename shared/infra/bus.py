@@ -35,15 +35,15 @@ class PubSubEvents:
         self._timeout = timeout
 
     def publish_events(self, events: Sequence[dict[str, Any]]) -> int:
-        """Publish in order and wait for each; stop at the first failure (the rest stay in the outbox)."""
-        for done, event in enumerate(events):
-            key = event["order_id"]
+        """Publish in order (one ordering key per order, so one batch); returns how many, from the first, were
+        accepted. After a failure the rest of that order's events fail too and stay in the outbox."""
+        futures = [self._client.publish(self._topic, encode(e), ordering_key=e["order_id"], order_id=e["order_id"],
+                                        status=e["status"], sequence=str(e["sequence"])) for e in events]
+        for done, (event, future) in enumerate(zip(events, futures, strict=True)):
             try:
-                self._client.publish(
-                    self._topic, encode(event), ordering_key=key, order_id=key, status=event["status"],
-                    sequence=str(event["sequence"]),
-                ).result(timeout=self._timeout)
+                future.result(timeout=self._timeout)
             except Exception as exc:
+                key = event["order_id"]
                 logger.warning("event %s#%s not published (%s); the sweep will retry", key, event["sequence"], exc)
                 self._client.resume_publish(self._topic, key)
                 return done

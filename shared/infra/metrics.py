@@ -1,8 +1,10 @@
 """Metrics shared by every function instance: recorded in Redis, exposed through prometheus-client.
 
 Serverless instances come and go, so per-process counters would be meaningless: every count and histogram
-observation goes to Redis (one pipelined round trip, never failing the work it describes), and
-``RedisCollector`` turns the Redis state into Prometheus families for ``GET /api/v1/metrics``.
+observation goes to Redis, and ``RedisCollector`` turns the Redis state into Prometheus families for
+``GET /api/v1/metrics``. Recording never waits and never fails the work it describes: observations queue in
+memory and a background thread writes them in pipelined batches (milliseconds later; an instance that is shut
+down at once may lose its last few).
 
 Families: ``execution_orders_total{status,venue,strategy}`` (order events by status),
 ``execution_<name>_total{...}`` counters (fills, firestore reads/writes, ...), and histograms
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -34,14 +38,34 @@ def _labels_key(labels: dict[str, str]) -> str:
 class RedisMetrics:
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._queue: queue.SimpleQueue[Callable[[Any], Any]] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    def _run(self, fill: Any) -> None:
-        try:
-            pipe = self._r.pipeline(transaction=False)
-            fill(pipe)
-            pipe.execute()
-        except redis.RedisError as exc:
-            logger.debug("metrics not recorded: %s", exc)
+    def _run(self, fill: Callable[[Any], Any]) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            # Started on first use, in the process that records (a server may fork after building this).
+            with self._lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._drain, name="metrics", daemon=True)
+                    self._writer.start()
+        self._queue.put(fill)
+
+    def _drain(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                pipe = self._r.pipeline(transaction=False)
+                for fill in batch:
+                    fill(pipe)
+                pipe.execute()
+            except redis.RedisError as exc:
+                logger.debug("%d metric updates not recorded: %s", len(batch), exc)
 
     def order_event(self, status: str, venue: str, strategy: str) -> None:
         self.count("orders", status=status, venue=venue, strategy=strategy)

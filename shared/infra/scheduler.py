@@ -45,9 +45,9 @@ class TasksScheduler:
         except AlreadyExists:
             pass  # this attempt is scheduled already
 
-    def submit(self, order_id: str, attempt: int, delay_s: float, published_upto: int) -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
         self._enqueue(self._settings.submit_queue, self._settings.submit_function_url, f"submit-{order_id}-{attempt}",
-                      {"order_id": order_id, "attempt": attempt, "published_upto": published_upto}, delay_s)
+                      {"order_id": order_id, "attempt": attempt}, delay_s)
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
         self._enqueue(self._settings.sync_queue, self._settings.sync_function_url, f"sync-{order_id}-{attempt}",

@@ -59,7 +59,7 @@ class FirestoreOrderStore:
         self._usage("reads", 1)
         return order_from_dict(snap.to_dict()) if snap.exists else None
 
-    def update(self, order_id: str, change: Change, published_upto: int = 0) -> tuple[Order, list[dict[str, Any]]]:
+    def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         ref = self._orders.document(order_id)
 
         @firestore.transactional
@@ -70,7 +70,7 @@ class FirestoreOrderStore:
                 raise OrderNotFound(order_id)
             data = snap.to_dict()
             current = order_from_dict(data)
-            outbox = [e for e in data.get("outbox") or [] if e["sequence"] > published_upto]
+            outbox = list(data.get("outbox") or [])
             updated, events = change(current)
             outbox += _event_dicts(events)
             if updated == current and len(outbox) == len(data.get("outbox") or []):

@@ -3,7 +3,7 @@
 They copy the semantics of the real adapters that matter to the use cases, nothing more:
 
 - ``FakeStore`` behaves like ``shared.infra.store.FirestoreOrderStore``: ``create`` returns the existing order on a
-  duplicate id; ``update`` runs the change, keeps the outbox events with sequence > ``published_upto`` plus the new
+  duplicate id; ``update`` runs the change, keeps the outbox events plus the new
   events' ``as_message()`` dicts made JSON-ready, and writes only when something changed; ``mark_published``
   removes exactly the given events. Reads and writes are counted the way the real store reports them.
 - ``FakeCache`` is ``RedisOrderCache``: newest version wins; when "down", get misses and put does nothing.
@@ -104,7 +104,7 @@ class FakeStore:
         doc = self.docs.get(order_id)
         return doc[0] if doc else None
 
-    def update(self, order_id: str, change: Change, published_upto: int = 0) -> tuple[Order, list[dict[str, Any]]]:
+    def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         while self._concurrent:
             self._concurrent.popleft()()
         if self._update_errors:
@@ -114,7 +114,7 @@ class FakeStore:
         if order_id not in self.docs:
             raise OrderNotFound(order_id)
         current, stored = self.docs[order_id]
-        outbox = [e for e in stored if e["sequence"] > published_upto]
+        outbox = list(stored)
         updated, events = change(current)  # may raise (IllegalTransition): nothing is written
         outbox += event_dicts(events)
         if updated == current and len(outbox) == len(stored):
@@ -217,7 +217,6 @@ class SubmitTask:
     order_id: str
     attempt: int
     delay_s: float
-    published_upto: int
 
 
 @dataclass(frozen=True)
@@ -232,8 +231,8 @@ class FakeScheduler:
         self.submits: list[SubmitTask] = []
         self.syncs: list[SyncTask] = []
 
-    def submit(self, order_id: str, attempt: int, delay_s: float, published_upto: int) -> None:
-        self.submits.append(SubmitTask(order_id, attempt, delay_s, published_upto))
+    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
+        self.submits.append(SubmitTask(order_id, attempt, delay_s))
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
         self.syncs.append(SyncTask(order_id, attempt, delay_s))

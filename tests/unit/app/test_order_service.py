@@ -65,7 +65,7 @@ class Env(Fakes):
 
     def run_submit(self, task: SubmitTask | None = None) -> Order:
         task = task or self.scheduler.submits[-1]
-        return self.svc.submit(task.order_id, attempt=task.attempt, published_upto=task.published_upto)
+        return self.svc.submit(task.order_id, attempt=task.attempt)
 
     def run_submits_until_done(self, limit: int = 50) -> Order:
         """Run each newly scheduled submission task (advancing the clock by its delay) until none is left."""
@@ -116,16 +116,17 @@ def first_seen(seqs: list[int]) -> list[int]:
 
 
 # ============================================ create ========================================================
-def test_create_stores_once_publishes_new_and_schedules_submission(env):
+def test_create_stores_once_and_schedules_submission_which_publishes_new(env):
     order, created = env.svc.create(env.order())
 
     assert created and order.status is S.NEW
     assert env.stored() == order and env.store.writes == 1
-    assert env.statuses() == ["new"] and env.publisher.sequences(OID) == [1]
-    assert env.scheduler.submits == [SubmitTask(OID, attempt=0, delay_s=0, published_upto=1)]
+    assert env.scheduler.submits == [SubmitTask(OID, attempt=0, delay_s=0)]
     assert env.venue.calls == []  # submission is the task's job
-    # not marked (that would be a write): the submit task drops it through published_upto
-    assert [e["sequence"] for e in env.store.outbox(OID)] == [1]
+    # The `new` event waits in the outbox (committed with the order): the answer does not wait for a publish.
+    assert env.publisher.published == [] and [e["sequence"] for e in env.store.outbox(OID)] == [1]
+    env.run_submit()
+    assert env.publisher.sequences(OID)[0] == 1 and env.statuses()[0] == "new"
 
 
 @pytest.mark.parametrize(("changes", "field"), [
@@ -172,7 +173,7 @@ def test_creating_the_same_order_again_returns_the_existing_one(env):
 
     assert not created and again == first
     assert len(env.store.docs) == 1 and env.store.writes == 1
-    assert env.statuses() == ["new"]
+    assert env.statuses() == []  # the `new` event goes out with the submission
     assert only_the_first_submission_task(env)  # re-scheduled while NEW (a crash may have lost it), nothing new
 
 
@@ -198,15 +199,16 @@ def test_with_the_cache_down_create_is_still_idempotent_through_the_store(env):
     assert only_the_first_submission_task(env)
 
 
-def test_a_new_event_that_could_not_be_published_at_create_goes_out_with_the_submission(env):
-    env.publisher.fail_from(1)
+def test_events_a_failed_submission_publish_left_go_out_with_the_next_change(env):
     env.create()
-    assert env.scheduler.submits[-1].published_upto == 0
+    env.publisher.fail_from(1)
+    env.run_submit()  # resting: new, pending_submit, accepted all stay in the outbox
+    assert [e["sequence"] for e in env.store.outbox(OID)] == [1, 2, 3]
     env.publisher.heal()
 
-    env.run_submit()
+    env.svc.cancel(OID)
 
-    assert first_seen(env.publisher.sequences(OID)) == [1, 2, 3]
+    assert first_seen(env.publisher.sequences(OID)) == [1, 2, 3, 4, 5]
     assert env.store.outbox(OID) == []
 
 
@@ -267,7 +269,7 @@ def test_a_duplicate_submit_task_for_a_submitted_order_does_nothing(env):
     env.working()
     calls, writes = len(env.venue.calls), env.store.writes
 
-    order = env.svc.submit(OID, attempt=0, published_upto=1)
+    order = env.svc.submit(OID, attempt=0)
 
     assert order.status is S.ACCEPTED
     assert len(env.venue.calls) == calls and env.store.writes == writes
@@ -297,7 +299,7 @@ def test_a_retryable_error_schedules_the_next_attempt_with_backoff(env):
     order = env.run_submit()
 
     assert order.status is S.NEW and env.store.writes == 1  # nothing to record yet
-    assert env.scheduler.submits[-1] == SubmitTask(OID, attempt=1, delay_s=0.5, published_upto=1)
+    assert env.scheduler.submits[-1] == SubmitTask(OID, attempt=1, delay_s=0.5)
     assert env.metrics.counts["submit_retries"] == 1
 
     order = env.run_submit()  # the retry goes through
@@ -794,7 +796,7 @@ def test_modify_racing_a_cancel_places_nothing(env):
 def test_events_not_published_stay_in_the_outbox_and_the_sweep_publishes_them_in_order(env):
     env.venue.on_place(fill="all")
     env.create()
-    env.publisher.fail_from(2)  # pending_submit goes out, accepted and filled do not
+    env.publisher.fail_from(3)  # new and pending_submit go out, accepted and filled do not
 
     order = env.run_submit()
 
@@ -813,7 +815,7 @@ def test_events_not_published_stay_in_the_outbox_and_the_sweep_publishes_them_in
 def test_sweep_counts_the_events_it_republished(env):
     env.venue.on_place(fill="all")
     env.create()
-    env.publisher.fail_from(2)
+    env.publisher.fail_from(3)
     env.run_submit()
     env.publisher.heal()
 
@@ -880,7 +882,7 @@ def test_sweep_resubmits_new_orders_older_than_ten_seconds(env):
 
     assert result["resubmitted"] == 1
     assert env.scheduler.submits[scheduled:] == [
-        SubmitTask(order_id_for("c-old"), attempt=1, delay_s=0, published_upto=0)]
+        SubmitTask(order_id_for("c-old"), attempt=1, delay_s=0)]
     assert env.venue.created == []  # the sweep schedules; the task submits
 
 
@@ -943,6 +945,7 @@ def test_the_seed_signal_becomes_one_order_with_exact_decimals(env):
     assert (order.client_order_id, order.signal_id, order.side, order.order_type) == (
         cid, "sig_123", Side.BUY, OrderType.LIMIT)
     assert env.publisher.rejections == []
+    env.run_submit()
     assert D(str(env.publisher.published[0]["quantity"])) == D("0.1")
 
 
@@ -956,7 +959,7 @@ def test_three_deliveries_of_a_signal_make_one_order(env):
     assert len({o.order_id for o in outcomes}) == 1
     assert len(env.store.docs) == 1 and env.store.writes == 1
     assert {(t.order_id, t.attempt) for t in env.scheduler.submits} == {(outcomes[0].order_id, 0)}
-    assert env.publisher.statuses(outcomes[0].order_id) == ["new"]
+    assert env.publisher.statuses(outcomes[0].order_id) == []  # published by the one submission
 
 
 @pytest.mark.parametrize(("message", "named"), [
