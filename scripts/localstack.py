@@ -419,7 +419,7 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     t0 = time.monotonic()
     previous = stack.load()
     # Ports of components still running are kept; the rest are chosen again.
-    running = {n for n in previous.get("ports", {}) if stack.pgid(n) is not None}
+    running = {n for n in stack.names() if stack.pgid(n) is not None}
     venues = simulated_venues()
     plan = port_plan(venues)
     ports = choose_ports(plan, free, {n: p for n, p in previous.get("ports", {}).items() if n in running})
@@ -472,6 +472,14 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     create_resources(cfg, ports)
 
     functions = [c for c in comps if c not in first]
+    sweep_every = float(os.environ.get("SWEEP_INTERVAL_S", "0" if free else "60"))
+    if sweep_every > 0:
+        # Cloud Scheduler's jobs, locally (the test stack runs none: a sweep would race the tests' counters).
+        functions.append(Component(
+            "scheduler", 0, "SWEEP_INTERVAL_S",
+            [str(VENV_BIN / "python"), str(ROOT / "scripts/local_scheduler.py"),
+             f"sweep={env['SWEEP_FUNCTION_URL']}@{sweep_every:g}"],
+            lambda: True))
     for comp in functions:
         if comp.name not in running:
             stack.spawn(comp, base_env)
