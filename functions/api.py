@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from dataclasses import asdict
 
 import flask
 import redis
@@ -25,7 +26,7 @@ from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
 from shared.app.ports import OrderNotFound
-from shared.app.schemas import ModifyRequest, OrderList, OrderRequest, OrderView
+from shared.app.schemas import ExecuteRequest, Heartbeat, ModifyRequest, OrderList, OrderRequest, OrderView
 from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
 from shared.infra.metrics import prometheus_text
@@ -159,6 +160,41 @@ def list_orders() -> flask.Response:
     except ValueError as exc:
         raise InvalidOrder([("cursor", str(exc))]) from None
     return _json(OrderList(orders=[OrderView.of(o) for o in page.orders], next_cursor=page.cursor))
+
+
+@v1.post("/execute")
+def execute() -> flask.Response:
+    """Direct execution: place, then wait up to wait_s for a terminal or working state; the order and its fills."""
+    body = ExecuteRequest.model_validate(http.json_body())
+    order, created = _service.create(body.order.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}"))
+    deadline = time.monotonic() + body.wait_s
+    settled = {Status.ACCEPTED, Status.TRIGGERED, Status.PARTIALLY_FILLED} if body.until == "working" else set()
+    while not (order.is_terminal or order.status in settled) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        order = _service.get(order.order_id)
+    return _json(OrderView.of(order), 201 if created else 200)
+
+
+# ---- dead man's switch ------------------------------------------------------------------------------------
+@v1.post("/heartbeat")
+def post_heartbeat() -> flask.Response:
+    beat = Heartbeat.model_validate(http.json_body())
+    switch = runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms)
+    return flask.jsonify({**asdict(switch), "deadline_ms": switch.deadline_ms})
+
+
+@v1.get("/heartbeat")
+def get_heartbeats() -> flask.Response:
+    return flask.jsonify({"switches": runtime.dms_service().status()})
+
+
+@v1.post("/strategies/<strategy_id>/enable")
+def enable_strategy(strategy_id: str) -> flask.Response:
+    try:
+        switch = runtime.dms_service().enable(strategy_id, by="operator (API)")
+    except LookupError as exc:
+        return http.error_response(404, "not_found", str(exc), [{"field": "strategy_id", "issue": "unknown"}])
+    return flask.jsonify(asdict(switch))
 
 
 # ---- operations -----------------------------------------------------------------------------------------

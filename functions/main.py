@@ -14,6 +14,8 @@ _MODULES = {
     "submit": "functions.tasks",
     "sync": "functions.tasks",
     "sweep": "functions.tasks",
+    "dms": "functions.tasks",
+    "heartbeats": "functions.heartbeats",
     "adapter": "functions.adapter",
 }
 

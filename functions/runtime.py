@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import time
 
+from shared.app.dms import DeadMansSwitchService
 from shared.app.orders import OrderService
 from shared.infra import clients, log
 from shared.infra.bus import PubSubEvents
-from shared.infra.cache import RedisOrderCache
+from shared.infra.cache import RedisOrderCache, RedisSwitches
 from shared.infra.config import settings
 from shared.infra.metrics import RedisMetrics
 from shared.infra.scheduler import TasksScheduler
@@ -45,4 +46,17 @@ def order_service() -> OrderService:
         clock=now_ms,
         max_retries=SETTINGS.max_retries,
         execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
+        halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
+    )
+
+
+@functools.cache
+def dms_service() -> DeadMansSwitchService:
+    return DeadMansSwitchService(
+        switches=RedisSwitches(clients.cache()),
+        orders=order_service(),
+        venues=clients.venues(),
+        events=order_service().events,
+        clock=now_ms,
+        venue_timeout_ms=SETTINGS.dms_venue_timeout_ms,
     )

@@ -1,5 +1,5 @@
 """The work functions: ``submit`` (send an order to its venue) and ``sync`` (poll it there), triggered by Cloud
-Tasks; ``sweep`` (reconcile everything), triggered by Cloud Scheduler.
+Tasks; ``sweep`` (reconcile everything) and ``dms`` (the dead man's switch check), triggered by Cloud Scheduler.
 
 Chosen over Pub/Sub for submission because a task can be named (production refuses a duplicate name), delayed
 (backoff, polling, expiry) and rate-limited per queue, which is what venue rate limits need. Each handler is
@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import flask
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from functions import runtime
 from shared.app.ports import OrderNotFound
@@ -63,3 +63,16 @@ def sync(request: flask.Request) -> tuple[dict, int]:
 def sweep(request: flask.Request) -> tuple[dict, int]:
     """Cloud Scheduler's periodic reconciliation (also callable by hand)."""
     return _service.sweep(), 200
+
+
+class DmsCheck(BaseModel):
+    for_s: float = Field(default=0.0, ge=0, le=3000)  # keep checking every second this long
+
+
+def dms(request: flask.Request) -> tuple[dict, int]:
+    """The dead man's switch check: Cloud Scheduler calls it every minute with {"for_s": 55}."""
+    try:
+        body = DmsCheck.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        return {"error": str(exc)}, 400
+    return runtime.dms_service().check(for_s=body.for_s), 200

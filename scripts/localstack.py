@@ -478,7 +478,7 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
         functions.append(Component(
             "scheduler", 0, "SWEEP_INTERVAL_S",
             [str(VENV_BIN / "python"), str(ROOT / "scripts/local_scheduler.py"),
-             f"sweep={env['SWEEP_FUNCTION_URL']}@{sweep_every:g}"],
+             f"sweep={env['SWEEP_FUNCTION_URL']}@{sweep_every:g}", f"dms={env['DMS_FUNCTION_URL']}@1"],
             lambda: True))
     for comp in functions:
         if comp.name not in running:

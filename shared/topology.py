@@ -33,6 +33,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("submit", "tasks", "SUBMIT_PORT", 8092, queue="submit_queue"),
     Function("sync", "tasks", "SYNC_PORT", 8093, queue="sync_queue"),
     Function("sweep", "scheduler", "SWEEP_PORT", 8094),
+    Function("heartbeats", "pubsub", "HEARTBEATS_PORT", 8095, topic="heartbeats_topic"),
+    Function("dms", "scheduler", "DMS_PORT", 8096),
     Function("adapter", "http", "ADAPTER_PORT", 9101, per_venue=True),
 )
 

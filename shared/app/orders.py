@@ -78,6 +78,10 @@ class Conflict(Exception):
     """The request cannot apply to the order as it is (HTTP 409)."""
 
 
+class Halted(Conflict):
+    """Trading is halted for the order's strategy (the dead man's switch fired)."""
+
+
 def _flag(order: Order, reason: str, now: int) -> tuple[Order, list[OrderEvent]]:
     if order.attention:
         return order, []
@@ -126,6 +130,7 @@ class OrderService:
     clock: Callable[[], int]  # epoch milliseconds
     max_retries: int = 5
     execution_timeout_ms: int = 300_000
+    halt_reason: Callable[[str], str | None] = lambda strategy_id: None  # the dead man's switch's verdict
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -145,6 +150,9 @@ class OrderService:
         """Record a new order (or return the existing one with the same client order id) and schedule its
         submission. Raises InvalidOrder."""
         validate(order, venues=set(self.venues), now_ms=order.created_at)
+        halted = self.halt_reason(order.strategy_id)
+        if halted:
+            raise Halted(f"trading is halted for strategy {order.strategy_id}: {halted}")
         existing = self.cache.get(order.order_id)
         if existing is None:
             stored, created = self.store.create(order, [order.created_event()])

@@ -62,7 +62,8 @@ class EventPublisher(Protocol):
     def publish_events(self, events: Sequence[dict[str, Any]]) -> int:
         """Publish in order; returns how many (from the first) were accepted by the bus."""
 
-    def publish_rejection(self, payload: dict[str, Any]) -> None: ...
+    def publish_notice(self, payload: dict[str, Any]) -> None:
+        """A message that is not an order's transition (a rejected signal, a dead man's switch firing)."""
 
 
 class Scheduler(Protocol):

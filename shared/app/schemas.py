@@ -8,7 +8,7 @@ fields (a limit order needs a price, ...). The signal is the seed's input messag
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -181,3 +181,19 @@ def rejection(signal_id: Any, reason: str, details: list[dict[str, str]], messag
     """The `rejected` event for a signal that never became an order."""
     return {"order_id": None, "signal_id": signal_id if isinstance(signal_id, str) else None, "status": "rejected",
             "reason": reason, "details": details, "message_id": message_id, "timestamp": now_ms}
+
+
+class Heartbeat(_In):
+    """POST /api/v1/heartbeat and the heartbeats topic: re-arm a strategy's dead man's switch (no strategy_id:
+    the global switch)."""
+
+    strategy_id: Text | None = None
+    timeout_ms: Annotated[int, Field(ge=1_000, le=3_600_000)] = 30_000
+
+
+class ExecuteRequest(_In):
+    """POST /api/v1/execute: place an order and wait for it to settle."""
+
+    order: OrderRequest
+    wait_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    until: Literal["terminal", "working"] = "working"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from shared.app.orders import OrderService
+from shared.app.orders import Halted, OrderService
 from shared.app.ports import EventPublisher
 from shared.app.schemas import Signal, rejection
 from shared.domain.orders import InvalidOrder
@@ -56,11 +56,14 @@ def intake(data: bytes, message_id: str, *, service: OrderService, events: Event
     except InvalidOrder as exc:
         details = [{"field": f, "issue": i} for f, i in exc.problems]
         return _reject(signal.signal_id, str(exc), details, message_id, events, now_ms)
+    except Halted as exc:
+        return _reject(signal.signal_id, str(exc), [{"field": "strategy_id", "issue": "halted"}], message_id,
+                       events, now_ms)
     return Outcome("accepted" if created else "duplicate", signal.signal_id, order.order_id)
 
 
 def _reject(signal_id: object, reason: str, details: list[dict[str, str]], message_id: str,
             events: EventPublisher, now_ms: Callable[[], int]) -> Outcome:
     logger.warning("signal rejected: %s", reason, extra={"fields": {"message_id": message_id}})
-    events.publish_rejection(rejection(signal_id, reason, details, message_id, now_ms()))
+    events.publish_notice(rejection(signal_id, reason, details, message_id, now_ms()))
     return Outcome("rejected", signal_id if isinstance(signal_id, str) else None, reason=reason)

@@ -49,5 +49,7 @@ class PubSubEvents:
                 return done
         return len(events)
 
-    def publish_rejection(self, payload: dict[str, Any]) -> None:
-        self._client.publish(self._topic, encode(payload), status="rejected").result(timeout=self._timeout)
+    def publish_notice(self, payload: dict[str, Any]) -> None:
+        """A message that is not an order's transition: a rejected signal, a dead man's switch firing."""
+        self._client.publish(self._topic, encode(payload), status=str(payload.get("status", ""))).result(
+            timeout=self._timeout)

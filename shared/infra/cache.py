@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 
 import redis
 
 from shared.adapters.protocol import DeadMansSwitch
+from shared.domain.dms import Switch
 from shared.domain.orders import Order
 from shared.infra.codec import order_from_dict, order_to_dict
 
@@ -109,3 +111,26 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
+
+
+class RedisSwitches:
+    """The dead man's switches (one per strategy, and the global one) in one Redis hash."""
+
+    KEY = "dms:switches"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    def all(self) -> dict[str, Switch]:
+        return {k: _switch(json.loads(v)) for k, v in self._r.hgetall(self.KEY).items()}
+
+    def get(self, strategy_id: str) -> Switch | None:
+        raw = self._r.hget(self.KEY, strategy_id)
+        return _switch(json.loads(raw)) if raw else None
+
+    def save(self, switch: Switch) -> None:
+        self._r.hset(self.KEY, switch.strategy_id, json.dumps(asdict(switch)))
+
+
+def _switch(d: dict) -> Switch:
+    return Switch(**d)

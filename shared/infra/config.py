@@ -34,6 +34,7 @@ _EXPECTED = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "API_KEYS": "comma-separated API keys, each at least 16 characters",
     "API_RATE_LIMIT": "requests per second per API key, 1 to 100000",
+    "DMS_VENUE_TIMEOUT_MS": "milliseconds, 5000 to 3600000",
     "SUBMIT_FUNCTION_URL": "the submit function's http(s) URL",
     "SYNC_FUNCTION_URL": "the sync function's http(s) URL",
     "VENUE_NAME": "a venue name: lowercase letters, digits, underscores (e.g. binance)",
@@ -87,6 +88,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_rate_limit: int = Field(default=100, ge=1, le=100_000)  # requests per second per API key
+    # The venues' own cancel-all-after, kept armed (refreshed every quarter of it) while heartbeats flow.
+    dms_venue_timeout_ms: int = Field(default=60_000, ge=5_000, le=3_600_000)
 
     # Messaging and scheduling resources (names, not paths; paths are built from the project).
     signals_topic: str = "execution-signals"

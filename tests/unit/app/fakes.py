@@ -201,7 +201,7 @@ class FakePublisher:
             self.published.append(event)
         return len(events)
 
-    def publish_rejection(self, payload: dict[str, Any]) -> None:
+    def publish_notice(self, payload: dict[str, Any]) -> None:
         self.rejections.append(payload)
 
     def sequences(self, order_id: str) -> list[int]:

@@ -1,0 +1,125 @@
+"""The dead man's switch on the running stack: heartbeats over HTTP and Pub/Sub, the check firing, working orders
+cancelled with the reason, the strategy halted until it heartbeats again or an operator re-enables it, and the
+venues' own cancel-all-after kept armed while heartbeats flow."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from shared.infra.venues import VenueClient, session
+
+LIMIT = {"exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01", "order_type": "limit",
+         "price": "40000"}
+
+
+@pytest.fixture
+def api(stack, http):
+    def call(method: str, path: str, body=None, **kw):
+        return http.request(method, f"{stack.api_url}{path}", json=body, timeout=30,
+                            headers={"X-API-Key": stack.env["API_KEY"]}, **kw)
+    return call
+
+
+@pytest.fixture
+def check(stack, http):
+    def run() -> dict:
+        resp = http.post(stack.env["DMS_FUNCTION_URL"], json={"for_s": 0}, timeout=60)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+    return run
+
+
+@pytest.fixture(autouse=True)
+def disarm_venues(stack):
+    yield
+    for item in stack.env["ADAPTER_ENDPOINTS"].split(","):
+        name, url = item.split("=", 1)
+        VenueClient(name, url, session()).cancel_all_after(0)  # leave no venue switch ticking for later tests
+
+
+def strategy() -> str:
+    return f"dms-{uuid.uuid4().hex[:10]}"
+
+
+def place(api, strategy_id: str) -> dict:
+    resp = api("POST", "/orders", {**LIMIT, "strategy_id": strategy_id, "client_order_id": f"dms-{uuid.uuid4().hex[:20]}"})
+    assert resp.status_code == 201, resp.text
+    order = resp.json()
+    deadline = time.monotonic() + 15
+    while order["status"] != "accepted" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        order = api("GET", f"/orders/{order['order_id']}").json()
+    return order
+
+
+def test_missed_heartbeat_cancels_working_orders_and_halts_until_the_next_heartbeat(api, check, tap, stack):
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    s = strategy()
+    assert api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 1500}).status_code == 200
+    order = place(api, s)
+    other = place(api, strategy())  # another strategy's order is not touched
+    assert check()["fired"] == []
+
+    time.sleep(1.7)
+    result = check()
+    assert [f["strategy_id"] for f in result["fired"]] == [s]
+    canceled = api("GET", f"/orders/{order['order_id']}").json()
+    assert canceled["status"] == "canceled" and "dead man's switch" in canceled["reason"]
+    assert api("GET", f"/orders/{other['order_id']}").json()["status"] == "accepted"
+
+    refused = api("POST", "/orders", {**LIMIT, "strategy_id": s})
+    assert refused.status_code == 409 and "halted" in refused.json()["error"]["message"]
+    got = events.collect(lambda ms: any(m["data"].get("type") == "dead_mans_switch" for m in ms))
+    notice = next(m["data"] for m in got if m["data"].get("type") == "dead_mans_switch")
+    assert notice["status"] == "halted" and notice["strategy_id"] == s and "missed" in notice["reason"]
+
+    assert api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 60000}).status_code == 200
+    assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 201
+    api("DELETE", f"/orders/{other['order_id']}")
+    assert check()["fired"] == []  # a fresh heartbeat: nothing fires twice
+
+
+def test_an_operator_can_re_enable_a_halted_strategy(api, check):
+    s = strategy()
+    api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 1000})
+    time.sleep(1.2)
+    assert [f["strategy_id"] for f in check()["fired"]] == [s]
+    assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 409
+    enabled = api("POST", f"/strategies/{s}/enable")
+    assert enabled.status_code == 200 and enabled.json()["halted_at_ms"] is None
+    assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 201
+    assert api("POST", "/strategies/never-seen/enable").status_code == 404
+
+
+def test_while_heartbeats_flow_the_venue_switches_stay_armed(api, spawn_function, http):
+    api("POST", "/heartbeat", {"strategy_id": strategy(), "timeout_ms": 30000})
+    # A checker that has not refreshed the venues yet (each refreshes every quarter of the venue timeout).
+    url = spawn_function("dms")
+    assert http.post(url, json={"for_s": 0}, timeout=60).json()["venue_switch_refreshed"] is True
+    adapters = api("GET", "/adapters").json()["adapters"]
+    for adapter in adapters:
+        switch = adapter["stats"]["dead_mans_switch"]
+        assert switch["armed"] is True and switch["timeout_ms"] == 60000, adapter["name"]
+
+
+def test_a_heartbeat_on_the_topic_arms_the_switch(api, publisher, stack):
+    s = strategy()
+    publisher.publish(f"projects/{stack.project}/topics/{stack.env['HEARTBEATS_TOPIC']}",
+                      json.dumps({"strategy_id": s, "timeout_ms": 45000}).encode()).result(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        switches = {w["strategy_id"]: w for w in api("GET", "/heartbeat").json()["switches"]}
+        if s in switches:
+            assert switches[s]["timeout_ms"] == 45000 and not switches[s]["halted_at_ms"]
+            return
+        time.sleep(0.2)
+    pytest.fail("the heartbeat from the topic never arrived")
+
+
+def test_bad_heartbeats_are_422(api):
+    assert api("POST", "/heartbeat", {"timeout_ms": 5}).status_code == 422
+    assert api("POST", "/heartbeat", {"strategy_id": "x", "colour": "red"}).status_code == 422
