@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import redis
 
-from shared.adapters.protocol import DeadMansSwitch
+from shared.adapters.protocol import DeadMansSwitch, OrderBook
 from shared.domain.dms import Switch
 from shared.domain.orders import Order
 from shared.infra.codec import order_from_dict, order_to_dict
@@ -134,3 +134,18 @@ class RedisSwitches:
 
 def _switch(d: dict) -> Switch:
     return Switch(**d)
+
+
+class RedisBooks:
+    """Order book snapshots for a moment (default 250 ms): one fetch per venue serves a burst of decisions."""
+
+    def __init__(self, client: redis.Redis, ttl_ms: int = 250) -> None:
+        self._r = client
+        self._ttl_ms = ttl_ms
+
+    def get(self, venue: str, symbol: str, depth: int) -> OrderBook | None:
+        raw = self._r.get(f"book:{venue}:{symbol}:{depth}")
+        return OrderBook.model_validate_json(raw) if raw else None
+
+    def put(self, book: OrderBook, depth: int) -> None:
+        self._r.set(f"book:{book.venue}:{book.symbol}:{depth}", book.model_dump_json(), px=self._ttl_ms)
