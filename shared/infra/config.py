@@ -66,6 +66,17 @@ LogLevel = Annotated[
 ]
 
 
+def _optional_url(v: str | None) -> str | None:
+    """An http(s) URL without a trailing slash, or None when empty."""
+    if not v:
+        return None
+    try:
+        _HTTP_URL.validate_python(v)
+    except ValidationError:
+        raise ValueError("not an http(s) URL") from None
+    return v.rstrip("/")
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -123,13 +134,7 @@ class Settings(BaseSettings):
     @field_validator("submit_function_url", "sync_function_url")
     @classmethod
     def _function_url(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        try:
-            _HTTP_URL.validate_python(v)
-        except ValidationError:
-            raise ValueError("not an http(s) URL") from None
-        return v
+        return _optional_url(v)
 
     @field_validator("adapter_endpoints", mode="before")
     @classmethod
@@ -215,13 +220,7 @@ class AdapterSettings(BaseSettings):
     @field_validator("venue_api_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        try:
-            _HTTP_URL.validate_python(v)
-        except ValidationError:
-            raise ValueError("not an http(s) URL") from None
-        return v.rstrip("/")
+        return _optional_url(v)
 
 
 def _describe(error: ValidationError) -> str:
