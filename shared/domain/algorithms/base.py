@@ -1,0 +1,428 @@
+"""Execution algorithms, the shared vocabulary: which algorithms exist, what a planner sees of its parent order,
+what it decides (child orders to send, children to cancel, when to be called next), deterministic child ids,
+parameter validation, and the sizing and pricing rules every single-venue algorithm follows.
+
+Pure: no I/O and no clock (``now_ms`` is a parameter, epoch milliseconds); the only randomness is a
+``random.Random`` seeded from a hash of the parent's client order id and what it is for (``rng_for``), so the
+same inputs always give the same decision. Prices and quantities are Decimal.
+
+How a planner is driven: the engine calls ``plan(parent, market, now_ms)`` at ``next_at_ms`` (and may call it
+earlier), cancels ``cancel`` first, sends ``children``, and then advances ``parent.slice_index`` by one, so
+each decision's children get their own ids. A planner never sends more than ``parent.available``
+(quantity - filled - working): quantity being cancelled is still working until the venue confirms, so it is
+re-sent by a later call, never in the same decision. A child too small for the venue is not sent; its quantity
+stays with the parent and is picked up by a later slice (schedules are cumulative, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+from shared.domain.algorithms.slippage import Bound
+from shared.domain.market import ZERO, Book, MarketSnapshot, VenueTerms, round_quantity
+from shared.domain.orders import OrderType, Side, TimeInForce
+
+FOLLOW_UP_MS = 1_000  # how soon to call again after cancelling (to re-send what the cancel frees)
+
+
+class Algorithm(StrEnum):
+    DIRECT = "direct"  # no planning: the order goes to its venue as it is
+    TWAP = "twap"
+    VWAP = "vwap"
+    ICEBERG = "iceberg"
+    POV = "pov"
+    SMART = "smart"  # the SmartRouter: split across venues by all-in price
+
+
+@dataclass(frozen=True)
+class ChildIntent:
+    client_order_id: str
+    venue: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType  # LIMIT (every child planned here has a price) or MARKET
+    price: Decimal | None
+    time_in_force: TimeInForce  # IOC (taker) or GTC (resting)
+    post_only: bool
+    slice_index: int
+
+
+class WorkingChild(NamedTuple):
+    """An open child of the parent (a plain tuple: client_order_id, price, remaining, placed_at_ms)."""
+
+    client_order_id: str
+    price: Decimal | None
+    remaining: Decimal
+    placed_at_ms: int
+
+
+@dataclass(frozen=True)
+class ParentView:
+    """What a planner sees of the parent order."""
+
+    client_order_id: str
+    side: Side
+    symbol: str
+    quantity: Decimal
+    filled_quantity: Decimal
+    working_quantity: Decimal  # open children, not yet filled
+    limit_price: Decimal | None
+    start_ms: int
+    end_ms: int | None
+    slice_index: int  # decisions acted on so far; this decision's children carry it
+    arrival_mid: Decimal | None = None
+    max_slippage_bps: Decimal | None = None
+    venue: str | None = None  # the venue of single-venue algorithms (the order's exchange)
+    working_children: tuple[WorkingChild, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)  # the raw algorithm_params, as stored
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(c, WorkingChild) for c in self.working_children):  # plain tuples are welcome
+            object.__setattr__(self, "working_children", tuple(WorkingChild(*c) for c in self.working_children))
+
+    @property
+    def unfilled(self) -> Decimal:
+        return max(ZERO, self.quantity - self.filled_quantity)
+
+    @property
+    def available(self) -> Decimal:
+        """What may be sent now: quantity - filled - working."""
+        return max(ZERO, self.quantity - self.filled_quantity - self.working_quantity)
+
+
+@dataclass(frozen=True)
+class SliceDecision:
+    children: tuple[ChildIntent, ...] = ()
+    cancel: tuple[str, ...] = ()  # child client order ids to cancel first (maker re-price, iceberg refresh)
+    next_at_ms: int | None = None  # None: the algorithm is done once its working children finish
+    skipped: tuple[str, ...] = ()  # why a child was not sent, for people
+
+
+class Planner(Protocol):
+    def plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision: ...
+
+
+# ---- identity and randomness ----------------------------------------------------------------------------
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def child_client_order_id(parent_client_order_id: str, slice_index: int, n: int) -> str:
+    """The n-th child of a slice: deterministic (a retried decision re-sends the same ids), 32 characters."""
+    return f"alg-{_digest('child', parent_client_order_id, str(slice_index), str(n))[:28]}"
+
+
+def rng_for(parent_client_order_id: str, *parts: object) -> random.Random:
+    """A generator seeded from the parent and what it is for (e.g. "size", 3): same inputs, same numbers."""
+    return random.Random(int(_digest("rng", parent_client_order_id, *map(str, parts))[:16], 16))
+
+
+def jitter(parent_client_order_id: str, pct: Decimal, *parts: object) -> Decimal:
+    """A deterministic fraction in [-pct/100, +pct/100], in steps of 0.0001."""
+    if pct <= 0:
+        return ZERO
+    span = int(pct * 100)
+    return Decimal(rng_for(parent_client_order_id, *parts).randint(-span, span)) / 10_000
+
+
+# ---- parameters -----------------------------------------------------------------------------------------
+class InvalidParams(ValueError):
+    """Algorithm parameters failed validation; ``problems`` lists (field, issue) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {i}" for f, i in problems))
+        self.problems = problems
+
+
+def _fmt(d: Decimal | int) -> str:
+    return str(d) if isinstance(d, int) else f"{d.normalize():f}"
+
+
+class ParamReader:
+    """Reads and checks algorithm_params, collecting every problem (raised together by ``done``)."""
+
+    PREFIX = "algorithm_params"
+
+    def __init__(self, params: Mapping[str, Any], known: Iterable[str]) -> None:
+        self.params = params
+        self.known = set(known)
+        self.problems: list[tuple[str, str]] = []
+        if not isinstance(params, Mapping):
+            self.problems.append((self.PREFIX, "must be an object"))
+            self.params = {}
+            return
+        for name in sorted(set(map(str, params)) - self.known):
+            self.problem(name, f"unknown parameter; known: {', '.join(sorted(self.known))}")
+
+    def problem(self, name: str, issue: str) -> None:
+        self.problems.append((f"{self.PREFIX}.{name}", issue))
+
+    def given(self, name: str) -> bool:
+        return self.params.get(name) is not None
+
+    def _decimal(self, name: str, value: Any) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            self.problem(name, "must be a number")
+            return None
+        try:
+            d = Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            self.problem(name, "must be a number")
+            return None
+        if not d.is_finite():
+            self.problem(name, "must be a finite number")
+            return None
+        return d
+
+    def _read(self, name: str, lo: Decimal | int | None, hi: Decimal | int | None, lo_open: bool, whole: bool,
+              required: bool) -> Decimal | None:
+        """The value if given and valid; None (and a problem, unless merely absent and optional) otherwise."""
+        value = self.params.get(name)
+        if value is None:
+            if required:
+                self.problem(name, "required")
+            return None
+        d = self._decimal(name, value)
+        if d is None:
+            return None
+        if whole and d != d.to_integral_value():
+            self.problem(name, "must be a whole number")
+            return None
+        if (lo is not None and (d <= lo if lo_open else d < lo)) or (hi is not None and d > hi):
+            self.problem(name, self._range_text(lo, hi, lo_open))
+            return None
+        return d
+
+    def number(self, name: str, default: Decimal, *, lo: Decimal | int | None = None,
+               hi: Decimal | int | None = None, lo_open: bool = False) -> Decimal:
+        d = self._read(name, lo, hi, lo_open, whole=False, required=False)
+        return default if d is None else d
+
+    def optional_number(self, name: str, *, lo: Decimal | int | None = None, hi: Decimal | int | None = None,
+                        lo_open: bool = False) -> Decimal | None:
+        return self._read(name, lo, hi, lo_open, whole=False, required=False)
+
+    def required_number(self, name: str, *, lo: Decimal | int | None = None, hi: Decimal | int | None = None,
+                        lo_open: bool = False) -> Decimal:
+        """The value; when missing or invalid a problem is recorded (``done`` raises) and 0 stands in."""
+        d = self._read(name, lo, hi, lo_open, whole=False, required=True)
+        return ZERO if d is None else d
+
+    def whole(self, name: str, default: int, *, lo: int, hi: int) -> int:
+        d = self._read(name, lo, hi, False, whole=True, required=False)
+        return default if d is None else int(d)
+
+    def optional_whole(self, name: str, *, lo: int, hi: int) -> int | None:
+        d = self._read(name, lo, hi, False, whole=True, required=False)
+        return None if d is None else int(d)
+
+    def required_whole(self, name: str, *, lo: int, hi: int) -> int:
+        d = self._read(name, lo, hi, False, whole=True, required=True)
+        return 0 if d is None else int(d)
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        value = self.params.get(name)
+        if value is None:
+            return default
+        if value not in options:
+            self.problem(name, f"must be one of {', '.join(options)}")
+            return default
+        return str(value)
+
+    def weights(self, name: str) -> tuple[Decimal, ...] | None:
+        value = self.params.get(name)
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 1000:
+            self.problem(name, "must be a list of 1 to 1000 relative weights")
+            return None
+        out: list[Decimal] = []
+        for i, w in enumerate(value):
+            d = self._decimal(f"{name}[{i}]", w)
+            if d is None:
+                return None
+            if d < 0:
+                self.problem(f"{name}[{i}]", "must not be negative")
+                return None
+            out.append(d)
+        if sum(out, ZERO) <= 0:
+            self.problem(name, "must have a positive sum")
+            return None
+        return tuple(out)
+
+    @staticmethod
+    def _range_text(lo: Decimal | int | None, hi: Decimal | int | None, lo_open: bool) -> str:
+        if lo is not None and hi is not None:
+            if lo_open:
+                return f"must be greater than {_fmt(lo)} and at most {_fmt(hi)}"
+            return f"must be between {_fmt(lo)} and {_fmt(hi)}"
+        if lo is not None:
+            return f"must be greater than {_fmt(lo)}" if lo_open else f"must be at least {_fmt(lo)}"
+        return f"must be at most {_fmt(hi)}" if hi is not None else "out of range"
+
+    def done(self) -> None:
+        if self.problems:
+            raise InvalidParams(self.problems)
+
+
+def parse_params(algorithm: Algorithm | str, params: Mapping[str, Any] | None) -> Any:
+    """Validate `params` for `algorithm`: the algorithm's frozen params dataclass, or InvalidParams."""
+    from shared.domain.algorithms import PARSERS  # the package imports every algorithm (no import cycle)
+
+    try:
+        algo = Algorithm(algorithm)
+    except ValueError:
+        raise InvalidParams([("algorithm", f"must be one of {', '.join(a.value for a in Algorithm)}")]) from None
+    return PARSERS[algo](params if params is not None else {})
+
+
+def planner_for(algorithm: Algorithm | str, params: Mapping[str, Any] | None) -> Planner:
+    """A planner for `algorithm` with validated `params` (InvalidParams if they are not valid). ``direct`` has
+    no planner: such an order goes to its venue as it is (ValueError)."""
+    from shared.domain.algorithms import PLANNERS
+
+    parsed = parse_params(algorithm, params)
+    algo = Algorithm(algorithm)
+    if algo is Algorithm.DIRECT:
+        raise ValueError("algorithm direct: not planned; the order goes to its venue as it is")
+    return PLANNERS[algo](parsed)
+
+
+@dataclass(frozen=True)
+class DirectParams:
+    pass
+
+
+def parse_direct(params: Mapping[str, Any]) -> DirectParams:
+    r = ParamReader(params, ())
+    r.done()
+    return DirectParams()
+
+
+# ---- the rules every single-venue algorithm follows -----------------------------------------------------
+def venue_market(parent: ParentView, market: MarketSnapshot) -> tuple[Book, VenueTerms] | str:
+    """The book and terms of the parent's venue, or why there are none."""
+    if parent.venue is None:
+        return "no venue: this algorithm trades on the order's exchange, and none is set"
+    book, terms = market.books.get(parent.venue), market.terms.get(parent.venue)
+    if book is None or terms is None:
+        return f"no market data for {parent.symbol} on {parent.venue}"
+    return book, terms
+
+
+def effective_limit(side: Side, *limits: Decimal | None) -> Decimal | None:
+    """The tightest of the given limit prices (a buy's lowest, a sell's highest)."""
+    given = [p for p in limits if p is not None]
+    if not given:
+        return None
+    return min(given) if side is Side.BUY else max(given)
+
+
+def beyond(side: Side, price: Decimal, limit: Decimal) -> bool:
+    """`price` is worse for `side` than `limit` (a buy's higher, a sell's lower)."""
+    return price > limit if side is Side.BUY else price < limit
+
+
+def _touch_name(side: Side) -> str:
+    return "best ask" if side is Side.BUY else "best bid"
+
+
+def taker_price(side: Side, book: Book, terms: VenueTerms, quantity: Decimal, limit: Decimal | None,
+                bound: Bound | None) -> tuple[Decimal | None, str | None]:
+    """The IOC limit of a taker child: the far-side price that covers `quantity` in the book (the far touch when
+    the top level suffices), capped at the limit price and the slippage collar. None and the reason when even
+    the far touch is beyond either."""
+    far = book.far_side(side)
+    if not far:
+        return None, f"no {'asks' if side is Side.BUY else 'bids'} on {book.venue}"
+    if limit is None and bound is None:
+        return None, f"no mid price on {book.venue} to bound slippage by, and no limit price"
+    if limit is not None:
+        limit = terms.round_price(side, limit)
+    touch = far[0].price
+    price = touch
+    need = quantity
+    for lv in far:
+        price = lv.price
+        need -= lv.quantity
+        if need <= 0:
+            break
+    if limit is not None:
+        if beyond(side, touch, limit):
+            return None, f"{_touch_name(side)} {touch} on {book.venue} is beyond the limit price {limit}"
+        if beyond(side, price, limit):
+            price = limit
+    if bound is not None:
+        cap = bound.price(side, terms.tick_size)
+        if beyond(side, touch, cap):
+            return None, (f"{_touch_name(side)} {touch} on {book.venue} is beyond the slippage collar: "
+                          f"{bound.describe(side, cap)}")
+        if beyond(side, price, cap):
+            price = cap
+    return price, None
+
+
+def maker_price(side: Side, book: Book, terms: VenueTerms, limit: Decimal | None,
+                bound: Bound | None) -> tuple[Decimal | None, str | None]:
+    """The price of a post-only child: the near touch, capped at the limit price and the slippage collar, and
+    kept one tick off the far touch so it cannot cross."""
+    near, far = book.near_side(side), book.far_side(side)
+    if near:
+        price = near[0].price
+    elif far:
+        price = far[0].price - terms.tick_size if side is Side.BUY else far[0].price + terms.tick_size
+    else:
+        return None, f"{book.venue} shows no book for {book.symbol}"
+    if limit is not None and beyond(side, price, limit := terms.round_price(side, limit)):
+        price = limit
+    if bound is not None:
+        cap = bound.price(side, terms.tick_size)
+        if beyond(side, price, cap):
+            price = cap
+    if far:
+        passive = far[0].price - terms.tick_size if side is Side.BUY else far[0].price + terms.tick_size
+        if beyond(side, price, passive):
+            price = passive
+    if price <= 0:
+        return None, f"no valid passive price on {book.venue}"
+    return price, None
+
+
+def child_size(want: Decimal, available: Decimal, terms: VenueTerms, price: Decimal,
+               cap: Decimal | None = None) -> tuple[Decimal, str | None]:
+    """The quantity of a child meant to be `want`: at most `available` (and `cap`), down to the venue's lot.
+    Zero and the reason when that is below the venue's minimum quantity or notional (the caller carries it into
+    a later slice); enlarged to all of `available` when what it would leave could never be sent on its own (as
+    long as that stays within `cap`)."""
+    lot = terms.lot_size
+    limit = available if cap is None else min(available, cap)
+    q = round_quantity(min(want, limit), lot)
+    if q <= 0:
+        return ZERO, f"{want.normalize():f} rounds to nothing at {terms.venue}'s lot size {lot}"
+    reason = terms.shortfall(q, price)
+    if reason is not None:
+        return ZERO, reason
+    everything = round_quantity(available, lot)
+    left = everything - q
+    if left > 0 and terms.shortfall(left, price) is not None and (cap is None or everything <= cap):
+        q = everything
+    return q, None
+
+
+def child(parent: ParentView, n: int, venue: str, quantity: Decimal, price: Decimal, *, taker: bool,
+          post_only: bool = False) -> ChildIntent:
+    return ChildIntent(
+        client_order_id=child_client_order_id(parent.client_order_id, parent.slice_index, n), venue=venue,
+        side=parent.side, quantity=quantity, order_type=OrderType.LIMIT, price=price,
+        time_in_force=TimeInForce.IOC if taker else TimeInForce.GTC, post_only=post_only,
+        slice_index=parent.slice_index)
+
+
+def done(parent: ParentView, reason: str | None = None, cancel: tuple[str, ...] = ()) -> SliceDecision:
+    return SliceDecision(cancel=cancel, skipped=(f"slice {parent.slice_index}: {reason}",) if reason else ())

@@ -1,0 +1,94 @@
+"""POV (percentage of volume): trade a fixed share of what the market trades, until the order is filled.
+
+Every ``interval_s`` (5 unless set) a slice sends ``target_rate`` times the market volume traded since the
+previous slice (``MarketSnapshot.traded_volume``), minus what is still working, at most what is available, as a
+taker IOC child (priced like TWAP's: the far-side price covering it, capped at the limit price and the slippage
+collar). A child below ``min_child`` or the venue's minimums is not sent: the volume is not owed later (POV
+follows the market as it goes, it does not catch up), so the realised rate can lag a little in thin markets. A
+child that would leave a remainder too small ever to send on its own takes that remainder too (a slice may
+then exceed the rate by less than one minimum order). Runs until filled, or until the parent's ``end_ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.domain.algorithms.base import (
+    ParamReader,
+    ParentView,
+    SliceDecision,
+    child,
+    child_size,
+    done,
+    effective_limit,
+    taker_price,
+    venue_market,
+)
+from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
+from shared.domain.market import ZERO, MarketSnapshot
+
+
+@dataclass(frozen=True)
+class PovParams:
+    target_rate: Decimal
+    min_child: Decimal = ZERO
+    limit_price: Decimal | None = None
+    interval_s: int = 5
+    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+
+
+def parse(params: Mapping[str, Any]) -> PovParams:
+    r = ParamReader(params, ("target_rate", "min_child", "limit_price", "interval_s", "default_collar_bps"))
+    rate = r.required_number("target_rate", lo=0, hi=Decimal("0.5"), lo_open=True)
+    min_child = r.number("min_child", ZERO, lo=0)
+    limit = r.optional_number("limit_price", lo=0, lo_open=True)
+    interval = r.whole("interval_s", 5, lo=1, hi=3600)
+    collar_bps = r.number("default_collar_bps", DEFAULT_COLLAR_BPS, lo=0, hi=10_000, lo_open=True)
+    r.done()
+    return PovParams(target_rate=rate, min_child=min_child, limit_price=limit, interval_s=interval,
+                     default_collar_bps=collar_bps)
+
+
+class PovPlanner:
+    name = "pov"
+
+    def __init__(self, params: PovParams) -> None:
+        self.params = params
+
+    def plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
+        p = self.params
+        if parent.unfilled <= 0:
+            return done(parent)
+        end = parent.end_ms
+        if end is not None and now_ms >= end:
+            return done(parent, f"the order ended with {parent.unfilled} unfilled")
+        if now_ms < parent.start_ms:
+            return SliceDecision(next_at_ms=parent.start_ms)
+        follow_up = now_ms + p.interval_s * 1000
+        next_at: int | None = follow_up
+        if end is not None and follow_up >= end:
+            next_at = end - 1 if end - 1 > now_ms else None
+        tag = f"slice {parent.slice_index}"
+        vm = venue_market(parent, market)
+        if isinstance(vm, str):
+            return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {vm}",))
+        book, terms = vm
+        if market.traded_volume is None:
+            return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: market volume since the last slice unknown",))
+        want = p.target_rate * market.traded_volume - parent.working_quantity
+        if want <= 0 or parent.available <= 0:
+            return SliceDecision(next_at_ms=next_at)
+        limit = effective_limit(parent.side, parent.limit_price, p.limit_price)
+        bound = bound_for(parent.max_slippage_bps, parent.arrival_mid, book.mid, p.default_collar_bps)
+        price, why = taker_price(parent.side, book, terms, min(want, parent.available), limit, bound)
+        if price is None:
+            return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {why}",))
+        q, why = child_size(want, parent.available, terms, price)
+        if q <= 0:
+            return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {why}",))
+        if q < p.min_child and q < terms.round_quantity(parent.available):
+            return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {q} is below min_child {p.min_child}",))
+        return SliceDecision(children=(child(parent, 0, book.venue, q, price, taker=True),), next_at_ms=next_at)

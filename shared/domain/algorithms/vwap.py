@@ -1,0 +1,92 @@
+"""VWAP: an order spread over a time window in proportion to the market's expected volume.
+
+The same schedule as TWAP (``twap.ScheduledPlanner``: cumulative targets, carry-over, a final catch-up, taker or
+maker children) with a different curve: the cumulative target of slice k is ``quantity * V((k + 1) / slices)``,
+where V is the cumulative share of the volume profile (relative volume per equal time bucket over the window),
+interpolated linearly within a bucket, so the number of slices need not match the profile's length.
+
+Which profile: the ``profile`` parameter when given (the person asked for it), else the market's
+``volume_profile`` from the snapshot, else ``DEFAULT_PROFILE``, a U shape (heavier at the start and the end of the
+window, as intraday volume usually is).
+
+``max_participation`` (e.g. 0.1): when the snapshot knows the market volume traded since the previous slice,
+no slice (the catch-up included) sends more than ``max_participation`` times it; what the cap holds back is
+carried into later slices, and whatever the catch-up cannot send under the cap stays unfilled (said in
+``skipped``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.domain.algorithms.base import ParamReader
+from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS
+from shared.domain.algorithms.twap import ScheduledPlanner, read_execution, read_window
+from shared.domain.market import ZERO, MarketSnapshot
+
+DEFAULT_PROFILE: tuple[Decimal, ...] = tuple(Decimal(w) for w in (
+    "1.60", "1.25", "1.05", "0.90", "0.80", "0.75", "0.75", "0.80", "0.90", "1.05", "1.30", "1.85"))
+
+
+@dataclass(frozen=True)
+class VwapParams:
+    duration_s: int
+    slices: int
+    profile: tuple[Decimal, ...] | None = None
+    max_participation: Decimal | None = None
+    limit_price: Decimal | None = None
+    mode: str = "taker"
+    reprice_after_s: int = 30
+    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+
+
+def parse(params: Mapping[str, Any]) -> VwapParams:
+    r = ParamReader(params, ("duration_s", "slices", "interval_s", "profile", "max_participation", "limit_price",
+                             "mode", "reprice_after_s", "default_collar_bps"))
+    profile = r.weights("profile")
+    duration, slices = read_window(r, default_slices=len(profile or DEFAULT_PROFILE))
+    max_participation = r.optional_number("max_participation", lo=0, hi=1, lo_open=True)
+    execution = read_execution(r)
+    r.done()
+    return VwapParams(duration_s=duration, slices=slices, profile=profile, max_participation=max_participation,
+                      **execution)
+
+
+def usable(profile: tuple[Decimal, ...]) -> bool:
+    return len(profile) > 0 and all(w >= 0 for w in profile) and sum(profile, ZERO) > 0
+
+
+def cumulative(profile: tuple[Decimal, ...], k: int, n: int) -> Decimal:
+    """The share of the profile's volume in the first (k + 1) / n of the window (exactly 1 at the end)."""
+    m = len(profile)
+    if k + 1 >= n:
+        return Decimal(1)
+    pos = Decimal((k + 1) * m) / Decimal(n)
+    i = int(pos)
+    done = sum(profile[:i], ZERO) + (profile[i] * (pos - i) if i < m else ZERO)
+    return done / sum(profile, ZERO)
+
+
+class VwapPlanner(ScheduledPlanner):
+    name = "vwap"
+
+    def profile(self, market: MarketSnapshot) -> tuple[Decimal, ...]:
+        if self.params.profile is not None:
+            return self.params.profile
+        profile = market.volume_profile
+        if profile is not None and usable(profile):
+            return profile
+        return DEFAULT_PROFILE
+
+    def fraction(self, k: int, n: int, market: MarketSnapshot) -> Decimal:
+        return cumulative(self.profile(market), k, n)
+
+    def cap(self, market: MarketSnapshot) -> tuple[Decimal | None, str | None]:
+        mp = self.params.max_participation
+        if mp is None or market.traded_volume is None:
+            return None, None
+        traded = market.traded_volume
+        return mp * traded, f"max_participation {mp} of {traded} traded since the last slice"
