@@ -26,7 +26,16 @@ from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
 from shared.app.ports import OrderNotFound
-from shared.app.schemas import ExecuteRequest, Heartbeat, ModifyRequest, OrderList, OrderRequest, OrderView
+from shared.app.schemas import (
+    ExecuteRequest,
+    Heartbeat,
+    ModifyRequest,
+    OptimizeRequest,
+    OrderList,
+    OrderRequest,
+    OrderView,
+)
+from shared.domain import router
 from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
 from shared.infra.metrics import prometheus_text
@@ -114,7 +123,30 @@ def create_order() -> flask.Response:
 
 @v1.get("/orders/<order_id>")
 def get_order(order_id: str) -> flask.Response:
-    return _json(OrderView.of(_service.get(order_id)))
+    order = _service.get(order_id)
+    view = OrderView.of(order)
+    if order.is_parent:
+        view.progress = runtime.parent_orders().progress(order)
+    return _json(view)
+
+
+@v1.post("/orders/<order_id>/pause")
+def pause_order(order_id: str) -> flask.Response:
+    return _json(OrderView.of(runtime.parent_orders().pause(_parent(order_id), paused=True)))
+
+
+@v1.post("/orders/<order_id>/resume")
+def resume_order(order_id: str) -> flask.Response:
+    return _json(OrderView.of(runtime.parent_orders().pause(_parent(order_id), paused=False)))
+
+
+def _parent(order_id: str):
+    order = _service.store.get(order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    if not order.is_parent:
+        raise Conflict("only an algorithm's parent order can be paused or resumed")
+    return order
 
 
 @v1.put("/orders/<order_id>")
@@ -207,6 +239,35 @@ def get_health() -> flask.Response:
 @v1.get("/adapters")
 def get_adapters() -> flask.Response:
     return flask.jsonify({"adapters": adapters.registry(clients.venues(), clients.adapter_stats())})
+
+
+@v1.get("/routes")
+def get_routes() -> flask.Response:
+    """Venues x symbols: fees, ticks and lots, adapter health and latency, top of book."""
+    health = {a["name"]: a for a in adapters.registry(clients.venues(), clients.adapter_stats())}
+    return flask.jsonify({"routes": runtime.market_data().routes(health)})
+
+
+@v1.post("/routes/optimize")
+def optimize_route() -> flask.Response:
+    """Dry run: the SmartRouter's allocation across venues vs the best single venue and the consolidated optimum."""
+    body = OptimizeRequest.model_validate(http.json_body())
+    market = runtime.market_data().snapshot(body.symbol, depth=body.depth)
+    if not market.books:
+        return http.error_response(422, "invalid_request", f"no venue lists {body.symbol}",
+                                   [{"field": "symbol", "issue": "not listed by any configured venue"}])
+    args = (body.side, body.quantity, market.books, market.terms)
+    smart = router.allocate(*args, limit_price=body.limit_price)
+    single = router.best_single_venue(*args, limit_price=body.limit_price)
+    optimum = router.consolidated_optimum(*args)
+    saving = None
+    if smart.total_quantity and smart.total_quantity == single.total_quantity and smart.mid:
+        # All-in unit prices, against one reference (the consolidated mid); positive: the router is better.
+        edge = (single.total_cost - smart.total_cost) / smart.total_quantity
+        saving = (edge if body.side == "buy" else -edge) / smart.mid * 10_000
+    return flask.jsonify({"symbol": body.symbol, "side": body.side, "quantity": body.quantity,
+                          "venues": sorted(market.books), "allocation": smart, "best_single_venue": single,
+                          "consolidated_optimum": optimum, "saving_vs_best_single_venue_bps": saving})
 
 
 @v1.get("/metrics")

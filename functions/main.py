@@ -13,6 +13,7 @@ _MODULES = {
     "signals": "functions.signals",
     "submit": "functions.tasks",
     "sync": "functions.tasks",
+    "slices": "functions.tasks",
     "sweep": "functions.tasks",
     "dms": "functions.tasks",
     "heartbeats": "functions.heartbeats",

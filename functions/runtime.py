@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import time
 
+from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
+from shared.app.market_data import MarketData
 from shared.app.orders import OrderService
 from shared.infra import clients, log
 from shared.infra.bus import PubSubEvents
-from shared.infra.cache import RedisOrderCache, RedisSwitches
+from shared.infra.cache import RedisBooks, RedisOrderCache, RedisSwitches
 from shared.infra.config import settings
 from shared.infra.metrics import RedisMetrics
 from shared.infra.scheduler import TasksScheduler
@@ -48,6 +50,17 @@ def order_service() -> OrderService:
         execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
         halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
     )
+
+
+@functools.cache
+def parent_orders() -> ParentOrders:
+    return ParentOrders(orders=order_service(), market=market_data(), scheduler=order_service().scheduler,
+                        clock=now_ms)
+
+
+@functools.cache
+def market_data() -> MarketData:
+    return MarketData(venues=clients.venues(), books_cache=RedisBooks(clients.cache()), clock=now_ms)
 
 
 @functools.cache

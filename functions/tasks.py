@@ -33,6 +33,11 @@ class SyncTask(BaseModel):
     attempt: int = 0
 
 
+class SliceTask(BaseModel):
+    order_id: str
+    slice_index: int = 0
+
+
 def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dict, int]:
     headers = request.headers
     try:
@@ -58,6 +63,10 @@ def submit(request: flask.Request) -> tuple[dict, int]:
 
 def sync(request: flask.Request) -> tuple[dict, int]:
     return _run(request, SyncTask, lambda t: _service.sync(t.order_id, attempt=t.attempt))
+
+
+def slices(request: flask.Request) -> tuple[dict, int]:
+    return _run(request, SliceTask, lambda t: runtime.parent_orders().run_slice(t.order_id, t.slice_index))
 
 
 def sweep(request: flask.Request) -> tuple[dict, int]:

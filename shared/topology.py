@@ -32,6 +32,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("signals", "pubsub", "SIGNALS_PORT", 8091, topic="signals_topic"),
     Function("submit", "tasks", "SUBMIT_PORT", 8092, queue="submit_queue"),
     Function("sync", "tasks", "SYNC_PORT", 8093, queue="sync_queue"),
+    Function("slices", "tasks", "SLICES_PORT", 8097, queue="slices_queue"),
     Function("sweep", "scheduler", "SWEEP_PORT", 8094),
     Function("heartbeats", "pubsub", "HEARTBEATS_PORT", 8095, topic="heartbeats_topic"),
     Function("dms", "scheduler", "DMS_PORT", 8096),

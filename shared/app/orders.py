@@ -36,7 +36,9 @@ from shared.adapters.protocol import (
     TimeInForce as VenueTif,
 )
 from shared.app.ports import EventPublisher, Metrics, OrderCache, OrderNotFound, OrderStore, Page, Scheduler
+from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
+    InvalidOrder,
     Fill,
     IllegalTransition,
     Order,
@@ -150,6 +152,11 @@ class OrderService:
         """Record a new order (or return the existing one with the same client order id) and schedule its
         submission. Raises InvalidOrder."""
         validate(order, venues=set(self.venues), now_ms=order.created_at)
+        if order.algorithm is not None:
+            try:
+                parse_params(order.algorithm, order.algorithm_params)
+            except InvalidParams as exc:
+                raise InvalidOrder(exc.problems) from None
         halted = self.halt_reason(order.strategy_id)
         if halted:
             raise Halted(f"trading is halted for strategy {order.strategy_id}: {halted}")
@@ -158,16 +165,25 @@ class OrderService:
             stored, created = self.store.create(order, [order.created_event()])
             self.cache.put(stored)
             if created:
-                # The `new` event waits in the outbox: submission publishes it with its own, in one batch,
-                # which keeps the answer fast and costs no write to mark it.
-                self.scheduler.submit(stored.order_id, attempt=0, delay_s=0)
+                # The `new` event waits in the outbox: submission (or the first slice) publishes it with its own,
+                # in one batch, which keeps the answer fast and costs no write to mark it.
+                self._start(stored)
                 return stored, True
             existing = stored
         if existing.status is S.NEW:
             # A redelivery after a crash between create and schedule: schedule again (the same task name, so
             # production's Cloud Tasks drops the duplicate; submission is idempotent anyway).
-            self.scheduler.submit(existing.order_id, attempt=0, delay_s=0)
+            self._start(existing)
         return existing, False
+
+    def _start(self, order: Order) -> None:
+        if order.is_parent:
+            self.scheduler.slice(order.order_id, slice_index=0, delay_s=0)
+        else:
+            self.scheduler.submit(order.order_id, attempt=0, delay_s=0)
+
+    def children(self, parent_id: str) -> list[Order]:
+        return self.store.list({"parent_id": parent_id}, limit=500, cursor=None).orders
 
     # ---- submitting ------------------------------------------------------------------------------------
     def submit(self, order_id: str, attempt: int = 0) -> Order:
@@ -175,7 +191,7 @@ class OrderService:
         order = self.cache.get(order_id) or self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        if order.status not in (S.NEW, S.PENDING_SUBMIT):
+        if order.status not in (S.NEW, S.PENDING_SUBMIT) or order.is_parent:
             return order
         venue = self.venues[order.exchange]
         try:
@@ -252,8 +268,8 @@ class OrderService:
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        if order.is_terminal:
-            return order
+        if order.is_terminal or order.is_parent:
+            return order  # a parent's slices keep it in step
         if order.status is S.NEW:
             return order  # submission owns it
         now = self.clock()
@@ -307,6 +323,14 @@ class OrderService:
         if order.is_terminal:
             return order
         now = self.clock()
+        if order.is_parent:
+            # Future slices see it terminal and stop; then every working child is cancelled.
+            order = self._commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason) if not o.is_terminal
+                                 else (o, []))
+            for child in self.children(order_id):
+                if not child.is_terminal:
+                    self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
+            return order
         if order.status is S.NEW:
             order = self._commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason)
                                  if o.status is S.NEW else (o, []))
@@ -364,6 +388,8 @@ class OrderService:
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
+        if order.is_parent:
+            raise Conflict("an algorithm's parent order cannot be modified: cancel it and send a new one")
         if order.status not in (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED):
             raise Conflict(f"order is {order.status.value}: only a working order can be modified")
         terms = replace(order, price=price if price is not None else order.price,
@@ -456,7 +482,12 @@ class OrderService:
         known: dict[str, set[str]] = {name: set() for name in self.venues}
         for order in self.store.open_orders(limit):
             known.setdefault(order.exchange, set()).add(order.venue_id)
-            if order.status is S.NEW:
+            if order.is_parent:
+                if order.paused or (order.next_slice_at or order.created_at) > now - STUCK_NEW_MS:
+                    continue
+                self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0)  # a lost slice
+                resubmitted += 1
+            elif order.status is S.NEW:
                 if now - order.created_at >= STUCK_NEW_MS:
                     self.scheduler.submit(order.order_id, attempt=1, delay_s=0)
                     resubmitted += 1

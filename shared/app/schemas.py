@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.domain.orders import (
+    SMART,
     Order,
     OrderType,
     Side,
@@ -38,7 +39,7 @@ class _OrderFields(_In):
     """The fields an order is made of; the REST body and the signal share them (one set of rules)."""
 
     strategy_id: Text
-    exchange: Text
+    exchange: Text = Field(default=SMART, description="a venue, or smart (the default): the SmartRouter")
     symbol: Text
     side: Side
     quantity: Number
@@ -51,6 +52,9 @@ class _OrderFields(_In):
     expire_at: Annotated[int, Field(gt=0, description="GTD expiry, epoch milliseconds")] | None = None
     max_slippage_bps: Number | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=32)
+    algorithm: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="direct, twap, vwap, iceberg, pov or smart (implied by exchange smart)")
+    algorithm_params: dict[str, Any] = Field(default_factory=dict)
 
     def _order(self, client_order_id: str, signal_id: str | None, now_ms: int) -> Order:
         return Order(
@@ -60,6 +64,8 @@ class _OrderFields(_In):
             time_in_force=self.time_in_force, post_only=self.post_only, reduce_only=self.reduce_only,
             expire_at=self.expire_at, max_slippage_bps=self.max_slippage_bps, tags=dict(self.tags),
             created_at=now_ms, updated_at=now_ms,
+            algorithm=self.algorithm or (SMART if self.exchange == SMART else None),
+            algorithm_params=dict(self.algorithm_params),
         )
 
 
@@ -137,7 +143,16 @@ class OrderView(BaseModel):
     acknowledged_at: int | None
     first_fill_at: int | None
     terminal_at: int | None
+    algorithm: str | None
+    algorithm_params: dict[str, Any]
+    parent_id: str | None
+    slices_done: int
+    next_slice_at: int | None
+    paused: bool
+    arrival_mid: Decimal | None
+    notes: list[str]
     fills: list[FillView]
+    progress: dict[str, Any] | None = None  # parents: filled %, slices, next slice time, children
 
     @classmethod
     def of(cls, o: Order) -> OrderView:
@@ -151,6 +166,9 @@ class OrderView(BaseModel):
             reason=o.reason, attention=o.attention, version=o.version, sequence=o.sequence,
             created_at=o.created_at, updated_at=o.updated_at, submitted_at=o.submitted_at,
             acknowledged_at=o.acknowledged_at, first_fill_at=o.first_fill_at, terminal_at=o.terminal_at,
+            algorithm=o.algorithm, algorithm_params=o.algorithm_params, parent_id=o.parent_id,
+            slices_done=o.slices_done, next_slice_at=o.next_slice_at, paused=o.paused, arrival_mid=o.arrival_mid,
+            notes=list(o.notes),
             fills=[FillView(trade_id=f.trade_id, quantity=f.quantity, price=f.price, fee=f.fee,
                             fee_currency=f.fee_currency, timestamp=f.timestamp_ms, liquidity=f.liquidity)
                    for f in o.fills],
@@ -197,3 +215,13 @@ class ExecuteRequest(_In):
     order: OrderRequest
     wait_s: Annotated[float, Field(ge=0, le=30)] = 5.0
     until: Literal["terminal", "working"] = "working"
+
+
+class OptimizeRequest(_In):
+    """POST /api/v1/routes/optimize: a dry run of the SmartRouter."""
+
+    side: Side
+    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")]
+    quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    limit_price: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    depth: Annotated[int, Field(ge=1, le=500)] = 50

@@ -85,6 +85,7 @@ TERMINAL = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED})
 WORKING = frozenset(_WORKING | {S.PENDING_SUBMIT, S.PENDING_CANCEL, S.PENDING_REPLACE})
 OPEN = frozenset(WORKING | {S.NEW})  # everything not terminal
 
+SMART = "smart"  # the exchange of an order the SmartRouter spreads over every venue
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,36}$")
 SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 
@@ -202,6 +203,19 @@ class Order:
     acknowledged_at: int | None = None
     first_fill_at: int | None = None
     terminal_at: int | None = None
+    # Execution algorithms: a parent carries its algorithm and progress; a child names its parent.
+    algorithm: str | None = None
+    algorithm_params: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    slices_done: int = 0
+    next_slice_at: int | None = None
+    paused: bool = False
+    arrival_mid: Decimal | None = None
+    notes: tuple[str, ...] = ()  # why children were not sent (slippage bound, ...), newest last
+
+    @property
+    def is_parent(self) -> bool:
+        return self.algorithm is not None and self.algorithm != "direct"
 
     # ---- derived from fills ----------------------------------------------------------------------------
     @property
@@ -328,7 +342,9 @@ def validate(order: Order, venues: set[str] | None = None, now_ms: int | None = 
         problems.append(("strategy_id", "required"))
     if not SYMBOL.match(order.symbol):
         problems.append(("symbol", "must be BASE/QUOTE in capitals, e.g. BTC/USDT"))
-    if venues is not None and order.exchange not in venues:
+    if order.exchange == SMART and order.algorithm != SMART:
+        problems.append(("exchange", "smart routes through the SmartRouter: algorithm must be smart"))
+    elif venues is not None and order.exchange not in venues and order.exchange != SMART:
         known = ", ".join(sorted(venues)) or "none configured"
         problems.append(("exchange", f"unknown venue {order.exchange!r}; known: {known}"))
     positive("quantity", order.quantity)

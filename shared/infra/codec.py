@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.domain.orders import Fill, Order, OrderType, Side, Status, TimeInForce
 
-_DECIMAL = {"quantity", "price", "stop_price", "max_slippage_bps"}
+_DECIMAL = {"quantity", "price", "stop_price", "max_slippage_bps", "arrival_mid"}
 _ENUMS = {"side": Side, "order_type": OrderType, "time_in_force": TimeInForce, "status": Status}
 _ORDER_FIELDS = [f.name for f in fields(Order)]
 
@@ -38,8 +38,10 @@ def order_to_dict(order: Order) -> dict[str, Any]:
             value = value.value
         elif name == "fills":
             value = [fill_to_dict(f) for f in value]
-        elif name == "tags":
-            value = dict(value)
+        elif name in ("tags", "algorithm_params"):
+            value = jsonable(dict(value))
+        elif name == "notes":
+            value = list(value)
         out[name] = value
     return out
 
@@ -56,8 +58,10 @@ def order_from_dict(d: dict[str, Any]) -> Order:
             value = _ENUMS[name](value)
         elif name == "fills":
             value = tuple(fill_from_dict(f) for f in value or ())
-        elif name == "tags":
+        elif name in ("tags", "algorithm_params"):
             value = dict(value or {})
+        elif name == "notes":
+            value = tuple(value or ())
         kwargs[name] = value
     return Order(**kwargs)
 

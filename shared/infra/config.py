@@ -37,6 +37,7 @@ _EXPECTED = {
     "DMS_VENUE_TIMEOUT_MS": "milliseconds, 5000 to 3600000",
     "SUBMIT_FUNCTION_URL": "the submit function's http(s) URL",
     "SYNC_FUNCTION_URL": "the sync function's http(s) URL",
+    "SLICES_FUNCTION_URL": "the slices function's http(s) URL",
     "VENUE_NAME": "a venue name: lowercase letters, digits, underscores (e.g. binance)",
     "VENUE_EXCHANGE_ID": "a ccxt exchange id (e.g. binance, kraken, okx)",
     "VENUE_API_URL": "an http(s) base URL",
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     # Where Cloud Tasks delivers each queue's work, and the identity it calls with (OIDC; unset locally).
     submit_function_url: str | None = None
     sync_function_url: str | None = None
+    slices_function_url: str | None = None
     tasks_service_account: str | None = None
 
     @field_validator("google_cloud_project")
@@ -131,7 +133,7 @@ class Settings(BaseSettings):
             raise ValueError("not host:port")
         return v
 
-    @field_validator("submit_function_url", "sync_function_url")
+    @field_validator("submit_function_url", "sync_function_url", "slices_function_url")
     @classmethod
     def _function_url(cls, v: str | None) -> str | None:
         return _optional_url(v)

@@ -92,7 +92,7 @@ class FirestoreOrderStore:
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders
-        for name in ("status", "strategy_id", "signal_id", "symbol", "exchange"):
+        for name in ("status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id"):
             if filters.get(name) is not None:
                 query = query.where(filter=FieldFilter(name, "==", filters[name]))
         if filters.get("created_after") is not None:

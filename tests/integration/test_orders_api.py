@@ -212,3 +212,32 @@ def test_rate_limit_answers_429(stack, spawn_function, http):
     codes = [http.get(f"{url}/api/v1/orders", headers={"X-API-Key": stack.env["API_KEY"]}, timeout=10).status_code
              for _ in range(8)]
     assert 429 in codes and codes[0] == 200
+
+
+def test_routes_list_venues_by_symbols_with_fees_status_latency_and_top_of_book(api):
+    routes = api("GET", "/routes").json()["routes"]
+    pairs = {(r["venue"], r["symbol"]) for r in routes}
+    assert {(v, s) for v in ("binance", "coinbase", "kraken") for s in ("BTC/USDT", "ETH/USDT")} <= pairs
+    for r in routes:
+        assert r["healthy"] is True and Decimal(r["taker_fee"]) > 0
+        assert Decimal(r["best_bid"]) < Decimal(r["best_ask"]) and Decimal(r["spread_bps"]) > 0
+        assert r["latency_ms_p50"] is not None
+    fees = {r["venue"]: Decimal(r["taker_fee"]) for r in routes if r["symbol"] == "BTC/USDT"}
+    assert len(set(fees.values())) == 3
+
+
+def test_optimize_allocates_across_venues_and_beats_the_best_single_venue(api):
+    # More than any one venue's book shows: only a router can fill it all.
+    resp = api("POST", "/routes/optimize", {"side": "sell", "symbol": "BTC/USDT", "quantity": "25", "depth": 100})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    smart, single, optimum = body["allocation"], body["best_single_venue"], body["consolidated_optimum"]
+    assert sum(Decimal(s["quantity"]) for s in smart["slices"]) == Decimal(smart["total_quantity"])
+    assert len({s["venue"] for s in smart["slices"]}) >= 2
+    assert Decimal(smart["total_quantity"]) > Decimal(single["total_quantity"])
+    unit = {k: Decimal(a["total_cost"]) / Decimal(a["total_quantity"]) for k, a in
+            (("smart", smart), ("optimum", optimum))}
+    assert unit["optimum"] >= unit["smart"]  # a sell: the optimum's proceeds per unit are the upper bound
+    bad = api("POST", "/routes/optimize", {"side": "buy", "symbol": "DOGE/USDT", "quantity": "1"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "symbol"
+    assert api("POST", "/routes/optimize", {"side": "buy", "symbol": "BTC/USDT", "quantity": "-1"}).status_code == 422
