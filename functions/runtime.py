@@ -12,7 +12,7 @@ import time
 
 from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
-from shared.app.market_data import MarketData
+from shared.app.market_data import MarketData, market_collar
 from shared.app.orders import OrderService
 from shared.infra import clients, log
 from shared.infra.bus import PubSubEvents
@@ -49,6 +49,7 @@ def order_service() -> OrderService:
         max_retries=SETTINGS.max_retries,
         execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
         halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
+        market_collar=lambda *args: market_collar(market_data(), SETTINGS.default_collar_bps)(*args),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -73,10 +74,19 @@ def port_free(port: int) -> bool:
     return True
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for port 0 is also what outgoing
+# connections use, so a server started on it a moment later can find it taken by some client.
+FREE_PORT_RANGE = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, chosen at random outside the ephemeral range."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(*FREE_PORT_RANGE)
+        if port_free(port):
+            return port
+    raise StackError(f"no free port found in {FREE_PORT_RANGE}")
 
 
 def http_ok(url: str, expect: str | None = None, timeout: float = 1.0) -> bool:

@@ -18,7 +18,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.adapters.protocol import OrderBook, VenueCallError, VenueInfo
+from shared.domain.algorithms.slippage import bound_for
 from shared.domain.market import Book, Level, MarketSnapshot, VenueTerms
+from shared.domain.orders import Side
 
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="market-data")
@@ -128,6 +130,23 @@ class MarketData:
             return rows
 
         return [row for rows in self._each(one).values() for row in rows]
+
+
+def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, str, str, Decimal | None],
+                                                                       tuple[Decimal, Decimal] | None]:
+    """The slippage collar of a market order: (IOC limit price, mid now), or None without a book to bound it by.
+    Its own max_slippage_bps if it has one, else the default collar. The book is fetched fresh (not from the
+    routing cache): a stale mid would move the bound."""
+
+    def collar_for(side: Side, venue: str, symbol: str, max_bps: Decimal | None) -> tuple[Decimal, Decimal] | None:
+        terms = market.terms(venue, symbol)
+        book = to_book(market.venues[venue].book(symbol, 1))
+        bound = bound_for(max_bps, None, book.mid, default_bps)
+        if terms is None or bound is None:
+            return None
+        return bound.price(side, terms.tick_size), bound.reference
+
+    return collar_for
 
 
 def to_book(ob: OrderBook) -> Book:

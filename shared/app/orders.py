@@ -26,23 +26,18 @@ from shared.adapters.protocol import (
     VenueCallError,
     VenueOrder,
 )
-from shared.adapters.protocol import (
-    OrderType as VenueOrderType,
-)
-from shared.adapters.protocol import (
-    Side as VenueSide,
-)
-from shared.adapters.protocol import (
-    TimeInForce as VenueTif,
-)
+from shared.adapters.protocol import OrderType as VenueOrderType
+from shared.adapters.protocol import Side as VenueSide
+from shared.adapters.protocol import TimeInForce as VenueTif
 from shared.app.ports import EventPublisher, Metrics, OrderCache, OrderNotFound, OrderStore, Page, Scheduler
 from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
-    InvalidOrder,
     Fill,
     IllegalTransition,
+    InvalidOrder,
     Order,
     OrderEvent,
+    OrderType,
     S,
     Status,
     TimeInForce,
@@ -115,8 +110,10 @@ def report_of(order: VenueOrder, fills: list[Any]) -> VenueReport:
 def placement(order: Order, client_order_id: str, quantity: Decimal) -> PlaceOrder:
     """What the venue is asked for. GTD and DAY go out as GTC: the service expires them itself."""
     tif = order.time_in_force.value if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) else "GTC"
+    # A collared market order carries its collar as its price: it goes out as an IOC limit.
+    kind = OrderType.LIMIT if order.order_type is OrderType.MARKET and order.price is not None else order.order_type
     return PlaceOrder(client_order_id=client_order_id, symbol=order.symbol, side=VenueSide(order.side.value),
-                      type=VenueOrderType(order.order_type.value), quantity=quantity, price=order.price,
+                      type=VenueOrderType(kind.value), quantity=quantity, price=order.price,
                       stop_price=order.stop_price, time_in_force=VenueTif(tif), post_only=order.post_only,
                       reduce_only=order.reduce_only)
 
@@ -133,6 +130,8 @@ class OrderService:
     max_retries: int = 5
     execution_timeout_ms: int = 300_000
     halt_reason: Callable[[str], str | None] = lambda strategy_id: None  # the dead man's switch's verdict
+    # (side, venue, symbol, max_slippage_bps) -> (IOC limit, mid now): market orders go out collared at it
+    market_collar: Callable[[Any, str, str, Decimal | None], tuple[Decimal, Decimal] | None] | None = None
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -194,7 +193,15 @@ class OrderService:
         if order.status not in (S.NEW, S.PENDING_SUBMIT) or order.is_parent:
             return order
         venue = self.venues[order.exchange]
+        arrival = None
         try:
+            if order.order_type is OrderType.MARKET and self.market_collar is not None:
+                collared = self.market_collar(order.side, order.exchange, order.symbol, order.max_slippage_bps)
+                if collared is None:
+                    reason = "no market data to bound a market order's slippage by"
+                    return self._commit(order_id, lambda o: self._to(o, S.REJECTED, self.clock(), reason))
+                limit, arrival = collared
+                order = replace(order, price=limit, time_in_force=TimeInForce.IOC)  # sent as an IOC limit
             result = self._place_once(venue, order, look_up_first=attempt > 0 or order.status is S.PENDING_SUBMIT)
         except VenueCallError as err:
             return self._submit_failed(order, err, attempt)
@@ -203,6 +210,8 @@ class OrderService:
 
         def change(current: Order) -> tuple[Order, list[OrderEvent]]:
             events: list[OrderEvent] = []
+            if arrival is not None and current.arrival_mid is None:
+                current = replace(current, arrival_mid=arrival)
             if current.status is S.NEW:
                 current, event = current.transition(S.PENDING_SUBMIT, now)
                 events.append(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, AnyHttpUrl, BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
@@ -35,6 +36,7 @@ _EXPECTED = {
     "API_KEYS": "comma-separated API keys, each at least 16 characters",
     "API_RATE_LIMIT": "requests per second per API key, 1 to 100000",
     "DMS_VENUE_TIMEOUT_MS": "milliseconds, 5000 to 3600000",
+    "DEFAULT_COLLAR_BPS": "basis points, greater than 0 and at most 10000",
     "SUBMIT_FUNCTION_URL": "the submit function's http(s) URL",
     "SYNC_FUNCTION_URL": "the sync function's http(s) URL",
     "SLICES_FUNCTION_URL": "the slices function's http(s) URL",
@@ -102,6 +104,8 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(default=100, ge=1, le=100_000)  # requests per second per API key
     # The venues' own cancel-all-after, kept armed (refreshed every quarter of it) while heartbeats flow.
     dms_venue_timeout_ms: int = Field(default=60_000, ge=5_000, le=3_600_000)
+    # Market orders (and algorithm children) go out as IOC limits this far from the mid unless they set their own.
+    default_collar_bps: Decimal = Field(default=Decimal(50), gt=0, le=10_000)
 
     # Messaging and scheduling resources (names, not paths; paths are built from the project).
     signals_topic: str = "execution-signals"

@@ -241,3 +241,18 @@ def test_optimize_allocates_across_venues_and_beats_the_best_single_venue(api):
     bad = api("POST", "/routes/optimize", {"side": "buy", "symbol": "DOGE/USDT", "quantity": "1"})
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "symbol"
     assert api("POST", "/routes/optimize", {"side": "buy", "symbol": "BTC/USDT", "quantity": "-1"}).status_code == 422
+
+
+def test_market_orders_go_out_as_ioc_limits_collared_by_the_slippage_bound(api, stack):
+    sim = dict(item.split("=", 1) for item in stack.env["SIMULATED_EXCHANGES"].split(","))["binance"]
+    requests.post(f"{sim}/admin/market", json={"paused": True}, timeout=5)  # the book holds still meanwhile
+    market = {**LIMIT, "order_type": "market", "price": None}
+    filled = api("POST", "/orders", {**market, "client_order_id": cid()}).json()
+    done = wait_status(api, filled["order_id"], {"filled", "expired"})
+    assert done["status"] == "filled" and done["arrival_mid"] is not None
+    assert done["time_in_force"] == "GTC" and done["order_type"] == "market"  # the record keeps what was asked
+    # A bound tighter than half the spread: the collared IOC cannot trade, and nothing fills beyond the bound.
+    tight = api("POST", "/orders", {**market, "client_order_id": cid(), "max_slippage_bps": "0.0001"}).json()
+    capped = wait_status(api, tight["order_id"], {"filled", "expired", "canceled"})
+    requests.post(f"{sim}/admin/market", json={"paused": False}, timeout=5)
+    assert capped["status"] == "expired" and capped["filled_quantity"] == "0"
