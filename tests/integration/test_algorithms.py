@@ -96,3 +96,36 @@ def test_bad_algorithm_params_are_422_naming_the_parameter(api):
         resp = api("POST", "/orders", {**base, "algorithm": algorithm, "algorithm_params": params})
         assert resp.status_code == 422, resp.text
         assert field in [d["field"] for d in resp.json()["error"]["details"]], resp.json()
+
+
+def test_a_duplicated_slice_task_does_nothing(api, stack, http):
+    resp = api("POST", "/orders", {"strategy_id": "algo-it", "exchange": "smart", "symbol": "BTC/USDT", "side": "buy",
+                                   "quantity": "0.2", "order_type": "limit", "price": "51000"})
+    parent = wait_for(api, resp.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"))
+    children = len(parent["progress"]["children"])
+    for index in range(parent["slices_done"]):  # every slice again, as an at-least-once queue may deliver them
+        again = http.post(stack.env["SLICES_FUNCTION_URL"], json={"order_id": parent["order_id"],
+                                                                  "slice_index": index}, timeout=30)
+        assert again.status_code == 200
+    after = api("GET", f"/orders/{parent['order_id']}").json()
+    assert len(after["progress"]["children"]) == children and after["version"] == parent["version"]
+
+
+def test_an_injected_venue_fault_mid_algorithm_is_survived(api, stack):
+    sim = dict(item.split("=", 1) for item in stack.env["SIMULATED_EXCHANGES"].split(","))["binance"]
+    import requests
+
+    resp = api("POST", "/orders", {"strategy_id": "algo-it", "exchange": "binance", "symbol": "BTC/USDT",
+                                   "side": "buy", "quantity": "0.3", "order_type": "limit", "price": "51000",
+                                   "algorithm": "iceberg",
+                                   "algorithm_params": {"display_quantity": "0.1", "limit_price": "51000"}})
+    order_id = resp.json()["order_id"]
+    wait_for(api, order_id, lambda o: len((o.get("progress") or {}).get("children", [])) >= 1)
+    requests.post(f"{sim}/admin/faults", json={"reject_next": 1}, timeout=5)  # the next tranche is refused
+    try:
+        parent = wait_for(api, order_id, lambda o: o["status"] in ("filled", "canceled"), timeout=40)
+    finally:
+        requests.post(f"{sim}/admin/faults", json={"clear": True}, timeout=5)
+    assert parent["status"] == "filled", parent
+    statuses = [c["status"] for c in parent["progress"]["children"]]
+    assert "rejected" in statuses and statuses.count("filled") >= 3

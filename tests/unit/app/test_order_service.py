@@ -1,8 +1,9 @@
 """OrderService (shared/app/orders.py) and signal intake (shared/app/signals.py) against in-memory fakes.
 
-Pure unit tests: no network, no Redis, no emulators, no sleeping; time is a FakeClock. Tests marked
-``xfail(strict=True, reason="BUG: ...")`` show a defect in the code under test: they pass once it is fixed (and the
-marker must then go).
+Pure unit tests: no network, no Redis, no emulators, no sleeping; time is a FakeClock. Several tests began as
+proofs of defects (a crash when flagging, fills lost when a cancel raced the placement, an event gap after a
+timeout, a hot loop past expiry, a lost cancel, modify races, sweep miscounting, signals escaping validation);
+they now guard the fixes.
 """
 
 from __future__ import annotations
