@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -79,12 +80,52 @@ def port_free(port: int) -> bool:
 FREE_PORT_RANGE = (20000, 32000)
 
 
-def free_port() -> int:
-    """A port nothing listens on now, chosen at random outside the ephemeral range."""
+# Stacks on one machine claim their free ports here (one file per port naming its owner), so two runs that choose
+# at the same moment never pick the same port. A claim lapses when its owner's state directory is gone (a test
+# run removes it when it ends; `stop` releases its claims) or after a day.
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "execution-service-ports"
+CLAIM_TTL_S = 24 * 3600
+
+
+def _claim(port: int, owner: Path) -> bool:
+    PORT_CLAIMS.mkdir(exist_ok=True)
+    path = PORT_CLAIMS / str(port)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = Path(path.read_text().strip())
+                stale = not holder.exists() or time.time() - path.stat().st_mtime > CLAIM_TTL_S
+            except OSError:
+                stale = True
+            if not stale:
+                return False
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(owner))
+        return True
+    return False
+
+
+def release_ports(owner: Path) -> None:
+    for path in PORT_CLAIMS.glob("*") if PORT_CLAIMS.exists() else []:
+        try:
+            if path.read_text().strip() == str(owner):
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def free_port(owner: Path | None = None) -> int:
+    """A port nothing listens on now, chosen at random outside the ephemeral range and claimed for `owner`
+    (a state directory; LOCALSTACK_STATE when not given, else this process's temporary directory)."""
+    owner = owner or Path(os.environ.get("LOCALSTACK_STATE") or tempfile.gettempdir())
     rng = random.SystemRandom()
-    for _ in range(200):
+    for _ in range(500):
         port = rng.randrange(*FREE_PORT_RANGE)
-        if port_free(port):
+        if port_free(port) and _claim(port, owner):
             return port
     raise StackError(f"no free port found in {FREE_PORT_RANGE}")
 
@@ -225,13 +266,14 @@ def port_plan(venues: list[str]) -> dict[str, tuple[str, int]]:
     return plan
 
 
-def choose_ports(plan: dict[str, tuple[str, int]], free: bool, previous: dict[str, int]) -> dict[str, int]:
+def choose_ports(plan: dict[str, tuple[str, int]], free: bool, previous: dict[str, int],
+                 owner: Path) -> dict[str, int]:
     ports = {}
     for name, (env, default) in plan.items():
         if name in previous:
             ports[name] = previous[name]
         elif free:
-            ports[name] = free_port()
+            ports[name] = free_port(owner)
         else:
             raw = os.environ.get(env, str(default))
             if not raw.isdigit() or not 0 < int(raw) < 65536:
@@ -427,12 +469,14 @@ def wait_ready(stack: Stack, comps: list[Component], deadline_s: float) -> None:
 
 def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str, str]:
     t0 = time.monotonic()
+    stack.state.mkdir(parents=True, exist_ok=True)  # it owns the ports it claims
     previous = stack.load()
     # Ports of components still running are kept; the rest are chosen again.
     running = {n for n in stack.names() if stack.pgid(n) is not None}
     venues = simulated_venues()
     plan = port_plan(venues)
-    ports = choose_ports(plan, free, {n: p for n, p in previous.get("ports", {}).items() if n in running})
+    ports = choose_ports(plan, free, {n: p for n, p in previous.get("ports", {}).items() if n in running},
+                         stack.state)
     try:
         cfg = load_settings()
     except ConfigError as exc:
@@ -457,7 +501,8 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
             if not server:
                 raise StackError("redis-server is missing: install the Debian package redis-server "
                                  "(apt-get update && apt-get install -y redis-server) or set REDIS_URL")
-            rport = free_port() if free or own_redis else int(os.environ.get("REDIS_PORT", free_port()))
+            rport = free_port(stack.state) if free or own_redis else int(os.environ.get("REDIS_PORT") or
+                                                                          free_port(stack.state))
             redis_comp = Component("redis", rport, "REDIS_PORT",
                                    [server, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
                                     "--appendonly", "no", "--daemonize", "no"],
@@ -515,6 +560,7 @@ def stop(stack: Stack) -> None:
         if stack.kill(name):
             print(f"stopped {name}", file=sys.stderr)
     (stack.state / "env").unlink(missing_ok=True)
+    release_ports(stack.state)
 
 
 def status(stack: Stack) -> int:

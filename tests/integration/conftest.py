@@ -131,3 +131,30 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
 
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def api(stack: StackInfo, http: requests.Session) -> Callable[..., requests.Response]:
+    """Call the REST API: api(method, path, body=None, key="default" | None | "other-key", **requests kwargs)."""
+
+    def call(method: str, path: str, body=None, key: str | None = "default", **kw) -> requests.Response:
+        headers = kw.pop("headers", {})
+        if key is not None:
+            headers["X-API-Key"] = stack.env["API_KEY"] if key == "default" else key
+        if isinstance(body, (bytes, str)):
+            headers.setdefault("Content-Type", "application/json")
+            return http.request(method, f"{stack.api_url}{path}", data=body, headers=headers, timeout=30, **kw)
+        return http.request(method, f"{stack.api_url}{path}", json=body, headers=headers, timeout=30, **kw)
+
+    return call
+
+
+def wait_for(api: Callable[..., requests.Response], order_id: str, done: Callable[[dict], bool],
+             timeout: float = 30) -> dict:
+    """Poll GET /orders/{order_id} until done(order) or the timeout; returns the last order seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        order = api("GET", f"/orders/{order_id}").json()
+        if done(order) or time.monotonic() > deadline:
+            return order
+        time.sleep(0.1)

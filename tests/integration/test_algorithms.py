@@ -7,24 +7,12 @@ import time
 import uuid
 from decimal import Decimal
 
-import pytest
+
+from tests.integration.conftest import wait_for
 
 
-@pytest.fixture
-def api(stack, http):
-    def call(method: str, path: str, body=None, **kw):
-        return http.request(method, f"{stack.api_url}{path}", json=body, timeout=30,
-                            headers={"X-API-Key": stack.env["API_KEY"]}, **kw)
-    return call
 
 
-def wait_for(api, order_id: str, done, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        order = api("GET", f"/orders/{order_id}").json()
-        if done(order) or time.monotonic() > deadline:
-            return order
-        time.sleep(0.2)
 
 
 def test_smart_router_sweeps_several_venues_and_the_parent_aggregates(api):

@@ -16,12 +16,6 @@ LIMIT = {"exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity":
          "price": "40000"}
 
 
-@pytest.fixture
-def api(stack, http):
-    def call(method: str, path: str, body=None, **kw):
-        return http.request(method, f"{stack.api_url}{path}", json=body, timeout=30,
-                            headers={"X-API-Key": stack.env["API_KEY"]}, **kw)
-    return call
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.integration.conftest import wait_for
 import requests
 
 from shared.adapters.ccxt_venue import build_exchange
@@ -25,12 +27,6 @@ def _pairs(raw: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.split(",") if item)
 
 
-@pytest.fixture
-def api(stack, http):
-    def call(method: str, path: str, body=None, **kw) -> requests.Response:
-        return http.request(method, f"{stack.api_url}{path}", json=body, timeout=30,
-                            headers={"X-API-Key": stack.env["API_KEY"]}, **kw)
-    return call
 
 
 @pytest.fixture
@@ -62,13 +58,6 @@ def cid() -> str:
     return f"lc-{uuid.uuid4().hex[:24]}"
 
 
-def wait_for(api, order_id: str, done, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        order = api("GET", f"/orders/{order_id}").json()
-        if done(order) or time.monotonic() > deadline:
-            return order
-        time.sleep(0.1)
 
 
 def counter(api, name: str) -> int:

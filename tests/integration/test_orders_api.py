@@ -3,28 +3,18 @@ input answered with a 4xx naming the field (never a 500)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal
 
 import pytest
+
+from tests.integration.conftest import wait_for
 import requests
 
 LIMIT = {"strategy_id": "api-test", "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
          "quantity": "0.01", "order_type": "limit", "price": "40000"}  # far below the market: it rests
 
 
-@pytest.fixture
-def api(stack, http):
-    def call(method: str, path: str, body=None, key: str | None = "default", **kw) -> requests.Response:
-        headers = kw.pop("headers", {})
-        if key is not None:
-            headers["X-API-Key"] = stack.env["API_KEY"] if key == "default" else key
-        if isinstance(body, (bytes, str)):
-            headers.setdefault("Content-Type", "application/json")
-            return http.request(method, f"{stack.api_url}{path}", data=body, headers=headers, timeout=20, **kw)
-        return http.request(method, f"{stack.api_url}{path}", json=body, headers=headers, timeout=20, **kw)
-    return call
 
 
 def cid() -> str:
@@ -32,12 +22,7 @@ def cid() -> str:
 
 
 def wait_status(api, order_id: str, statuses: set[str], timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        order = api("GET", f"/orders/{order_id}").json()
-        if order["status"] in statuses or time.monotonic() > deadline:
-            return order
-        time.sleep(0.1)
+    return wait_for(api, order_id, lambda o: o["status"] in statuses, timeout)
 
 
 def test_place_a_marketable_order_it_fills_with_fills_and_commission(api):
