@@ -49,7 +49,7 @@ def order_service() -> OrderService:
         max_retries=SETTINGS.max_retries,
         execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
         halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
-        market_collar=lambda *args: market_collar(market_data(), SETTINGS.default_collar_bps)(*args),
+        market_collar=market_collar(market_data(), SETTINGS.default_collar_bps),
     )
 
 

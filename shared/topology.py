@@ -45,10 +45,6 @@ TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_to
 QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue")
 
 
-def function(name: str) -> Function:
-    return next(f for f in FUNCTIONS if f.name == name)
-
-
 def subscription_name(settings: Settings, fn: Function) -> str:
     """The push subscription that delivers fn's topic to fn."""
     assert fn.topic is not None

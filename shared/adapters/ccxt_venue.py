@@ -42,7 +42,6 @@ from shared.adapters.protocol import (
     Side,
     SymbolInfo,
     TimeInForce,
-    VenueError,
     VenueInfo,
     VenueOrder,
     VenueStatus,
@@ -58,9 +57,6 @@ class AdapterError(Exception):
         super().__init__(message)
         self.code = code
         self.kind = ERROR_KIND[code]
-
-    def as_model(self) -> VenueError:
-        return VenueError(kind=self.kind, code=self.code, message=str(self))
 
 
 # Per-venue differences (Freqtrade style: one generic wrapper, small overrides).
@@ -330,22 +326,23 @@ class CcxtVenue:
         price = self.exchange.price_to_precision(req.symbol, str(req.price)) if ccxt_type == "limit" else None
         return ccxt_type, req.side.value, amount, price, params
 
-    def get(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
-            symbol: str) -> VenueOrder:
+    def _id_params(self, client_order_id: str | None, venue_order_id: str | None, symbol: str) -> dict[str, str]:
+        """ccxt's params for addressing one order by client or venue id (a 400 when neither is given)."""
         if not client_order_id and not venue_order_id:
             raise AdapterError(ErrorCode.BAD_REQUEST, "client_order_id or venue_order_id is required")
         self._market(symbol)
-        params = {"clientOrderId": client_order_id} if client_order_id else {}
+        return {"clientOrderId": client_order_id} if client_order_id else {}
+
+    def get(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
+            symbol: str) -> VenueOrder:
+        params = self._id_params(client_order_id, venue_order_id, symbol)
         raw = self._call(self.exchange.fetch_order, venue_order_id, symbol, params, writes=False)
         return self._order(raw)
 
     def cancel(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
                symbol: str) -> VenueOrder:
         """Idempotent: cancelling an order that is already terminal returns it as it is."""
-        if not client_order_id and not venue_order_id:
-            raise AdapterError(ErrorCode.BAD_REQUEST, "client_order_id or venue_order_id is required")
-        self._market(symbol)
-        params = {"clientOrderId": client_order_id} if client_order_id else {}
+        params = self._id_params(client_order_id, venue_order_id, symbol)
         try:
             raw = self._call(self.exchange.cancel_order, venue_order_id, symbol, params, writes=True)
         except AdapterError as err:
@@ -357,7 +354,7 @@ class CcxtVenue:
                 raise
             return current
         order = self._order(raw)
-        if order.status is VenueStatus.OPEN or order.filled_quantity is None:
+        if order.status is VenueStatus.OPEN:
             # Some venues answer a cancel with only an acknowledgement: read the order back.
             return self.get(client_order_id=client_order_id, venue_order_id=order.venue_order_id, symbol=symbol)
         return order

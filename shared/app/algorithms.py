@@ -14,23 +14,28 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from shared.app.market_data import MarketData
 from shared.app.orders import Conflict, OrderService
-from shared.app.ports import OrderNotFound
-from shared.domain.algorithms import Algorithm, ParentView, SliceDecision, WorkingChild, planner_for
-from shared.domain.orders import S, Fill, Order, OrderEvent, OrderType, TimeInForce, expiry_ms, order_id_for
+from shared.app.ports import OrderNotFound, Scheduler
+from shared.domain.algorithms import ParentView, SliceDecision, WorkingChild, planner_for
+from shared.domain.orders import (
+    SMART,
+    S,
+    Fill,
+    Order,
+    OrderEvent,
+    OrderType,
+    TimeInForce,
+    expiry_ms,
+    order_id_for,
+)
 
 logger = logging.getLogger(__name__)
 
-SMART = "smart"
 COMPLETION_POLL_S = 1.0  # after the last slice, how often the parent checks its children until they finish
 MAX_NOTES = 20
-
-
-class SliceScheduler(Protocol):
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None: ...
 
 
 def child_fill(child: Order, f: Fill) -> Fill:
@@ -42,11 +47,8 @@ def child_fill(child: Order, f: Fill) -> Fill:
 class ParentOrders:
     orders: OrderService
     market: MarketData
-    scheduler: SliceScheduler
+    scheduler: Scheduler
     clock: Callable[[], int]
-
-    def children(self, parent: Order) -> list[Order]:
-        return self.orders.children(parent.order_id)
 
     # ---- one slice ---------------------------------------------------------------------------------------
     def run_slice(self, order_id: str, slice_index: int) -> Order:
@@ -56,7 +58,7 @@ class ParentOrders:
         if parent.is_terminal or parent.paused or slice_index != parent.slices_done:
             return parent  # done, paused, or this slice ran already (a duplicate or late task)
         now = self.clock()
-        children = self.children(parent)
+        children = self.orders.children(order_id)
         working = [c for c in children if not c.is_terminal]
         venues = None if parent.exchange == SMART else {parent.exchange}
         market = self.market.snapshot(parent.symbol, venues=venues)
@@ -82,7 +84,7 @@ class ParentOrders:
             except Conflict as exc:  # halted meanwhile: the parent stops at the next check
                 decision = replace(decision, skipped=(*decision.skipped, str(exc)))
         finished = decision.next_at_ms is None and not working and not decision.children
-        updated = self.orders._commit(order_id, lambda p: self._record(p, children, decision, arrival, finished,
+        updated = self.orders.commit(order_id, lambda p: self._record(p, children, decision, arrival, finished,
                                                                        self.clock()))
         if not updated.is_terminal:
             delay = COMPLETION_POLL_S if decision.next_at_ms is None else max(0.0, (decision.next_at_ms - now) / 1000)
@@ -133,13 +135,13 @@ class ParentOrders:
     def pause(self, parent: Order, paused: bool) -> Order:
         if parent.is_terminal:
             raise Conflict(f"order is {parent.status.value}: nothing to pause or resume")
-        updated = self.orders._commit(parent.order_id, lambda p: (replace(p, paused=paused, version=p.version + 1), []))
+        updated = self.orders.commit(parent.order_id, lambda p: (replace(p, paused=paused, version=p.version + 1), []))
         if not paused:
             self.scheduler.slice(parent.order_id, updated.slices_done, 0)
         return updated
 
     def progress(self, parent: Order) -> dict[str, Any]:
-        children = self.children(parent)
+        children = self.orders.children(parent.order_id)
         filled = sum((c.filled_quantity for c in children), Decimal(0))
         return {
             "algorithm": parent.algorithm, "filled_pct": float(filled / parent.quantity * 100),
@@ -151,6 +153,3 @@ class ParentOrders:
                           "commission": c.commission} for c in children],
         }
 
-
-def is_algorithmic(algorithm: str | None) -> bool:
-    return algorithm is not None and algorithm != Algorithm.DIRECT.value

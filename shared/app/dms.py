@@ -28,6 +28,8 @@ class SwitchStore(Protocol):
 
     def get(self, strategy_id: str) -> Switch | None: ...
 
+    def many(self, strategy_ids: list[str]) -> dict[str, Switch]: ...
+
     def save(self, switch: Switch) -> None: ...
 
 
@@ -68,8 +70,8 @@ class DeadMansSwitchService:
 
     def halt_reason(self, strategy_id: str) -> str | None:
         """Why an order of this strategy must be refused now (None: it may trade)."""
-        try:
-            wanted = {k: s for k in (GLOBAL, strategy_id) if (s := self.switches.get(k)) is not None}
+        try:  # on every new order: one round trip for both the global switch and the strategy's
+            wanted = self.switches.many([GLOBAL, strategy_id])
         except Exception as exc:  # Redis down: nothing is known to be halted
             logger.error("dead man's switch state unavailable (%s); not halting", exc)
             return None

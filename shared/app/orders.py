@@ -199,7 +199,7 @@ class OrderService:
                 collared = self.market_collar(order.side, order.exchange, order.symbol, order.max_slippage_bps)
                 if collared is None:
                     reason = "no market data to bound a market order's slippage by"
-                    return self._commit(order_id, lambda o: self._to(o, S.REJECTED, self.clock(), reason))
+                    return self.commit(order_id, lambda o: self._to(o, S.REJECTED, self.clock(), reason))
                 limit, arrival = collared
                 order = replace(order, price=limit, time_in_force=TimeInForce.IOC)  # sent as an IOC limit
             result = self._place_once(venue, order, look_up_first=attempt > 0 or order.status is S.PENDING_SUBMIT)
@@ -220,7 +220,7 @@ class OrderService:
             current, more = apply_venue_report(current, report, now)
             return current, events + more
 
-        updated = self._commit(order_id, change)
+        updated = self.commit(order_id, change)
         if updated.status is S.CANCELED and result.order.status.value == "open":
             self._cancel_at_venue(updated, reason="cancelled before the venue acknowledged it")
         if updated.acknowledged_at:
@@ -246,16 +246,16 @@ class OrderService:
         now = self.clock()
         if err.kind is ErrorKind.FINAL:
             reason = f"venue refused: {err.code.value}: {err.detail}"
-            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
+            return self.commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
         if attempt + 1 > self.max_retries:
             reason = f"venue unreachable after {attempt + 1} attempts: {err.code.value}: {err.detail}"
             if err.kind is ErrorKind.UNKNOWN_OUTCOME or order.status is S.PENDING_SUBMIT:
                 # It may be working at the venue: never call it rejected; a person must look.
-                return self._commit(order.order_id, lambda o: _flag(o, reason, now))
-            return self._commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
+                return self.commit(order.order_id, lambda o: _flag(o, reason, now))
+            return self.commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
         if err.kind is ErrorKind.UNKNOWN_OUTCOME:
             # Record that it may be at the venue; the next attempt looks it up before sending anything.
-            order = self._commit(order.order_id, lambda o: self._to(o, S.PENDING_SUBMIT, now, str(err)))
+            order = self.commit(order.order_id, lambda o: self._to(o, S.PENDING_SUBMIT, now, str(err)))
         self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
         self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
         return order
@@ -311,7 +311,7 @@ class OrderService:
             logger.warning("sync of %s failed: %s", order.order_id, err)
             return order
         report = report_of(current, fills)
-        return self._commit(order.order_id, lambda o: apply_venue_report(o, report, now))
+        return self.commit(order.order_id, lambda o: apply_venue_report(o, report, now))
 
     def _not_found(self, order: Order, now: int) -> Order:
         """The venue cannot find an order we sent: count it, and after a few answers flag it for a person
@@ -321,7 +321,7 @@ class OrderService:
         if order.attention or (misses is not None and misses < NOT_FOUND_LIMIT):
             return order
         reason = "attention: the venue cannot find this order"
-        return self._commit(order.order_id, lambda o: _flag(o, reason, now))
+        return self.commit(order.order_id, lambda o: _flag(o, reason, now))
 
     # ---- cancelling --------------------------------------------------------------------------------------
     def cancel(self, order_id: str, reason: str = "canceled by request") -> Order:
@@ -334,14 +334,14 @@ class OrderService:
         now = self.clock()
         if order.is_parent:
             # Future slices see it terminal and stop; then every working child is cancelled.
-            order = self._commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason) if not o.is_terminal
+            order = self.commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason) if not o.is_terminal
                                  else (o, []))
             for child in self.children(order_id):
                 if not child.is_terminal:
                     self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
             return order
         if order.status is S.NEW:
-            order = self._commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason)
+            order = self.commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason)
                                  if o.status is S.NEW else (o, []))
             if order.status is S.CANCELED or order.is_terminal:
                 return order
@@ -355,7 +355,7 @@ class OrderService:
         as it reschedules itself)."""
         now = self.clock()
         if not order.is_terminal and order.status is not S.PENDING_CANCEL:
-            order = self._commit(order.order_id, lambda o: self._to(o, S.PENDING_CANCEL, now, reason)
+            order = self.commit(order.order_id, lambda o: self._to(o, S.PENDING_CANCEL, now, reason)
                                  if not o.is_terminal and o.status is not S.PENDING_CANCEL else (o, []))
             if order.is_terminal:
                 return order
@@ -366,7 +366,7 @@ class OrderService:
         except VenueCallError as err:
             if err.code is ErrorCode.UNKNOWN_ORDER and not order.acknowledged_at:
                 # Never reached the venue: nothing to cancel there.
-                return self._commit(order.order_id, lambda o: self._to(o, final, now, reason)
+                return self.commit(order.order_id, lambda o: self._to(o, final, now, reason)
                                     if not o.is_terminal else (o, []))
             if err.code is ErrorCode.UNKNOWN_ORDER:
                 return self._not_found(order, now)
@@ -387,7 +387,7 @@ class OrderService:
                 events.append(event)
             return updated, events
 
-        return self._commit(order.order_id, change)
+        return self.commit(order.order_id, change)
 
     # ---- modifying ---------------------------------------------------------------------------------------
     def modify(self, order_id: str, *, price: Decimal | None, quantity: Decimal | None,
@@ -410,7 +410,7 @@ class OrderService:
         if (terms.price, terms.quantity, terms.stop_price) == (order.price, order.quantity, order.stop_price):
             return order
         now = self.clock()
-        order = self._commit(order_id, lambda o: self._to(o, S.PENDING_REPLACE, now, "modify requested")
+        order = self.commit(order_id, lambda o: self._to(o, S.PENDING_REPLACE, now, "modify requested")
                              if o.status in (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED) else (o, []))
         if order.status is not S.PENDING_REPLACE:
             raise Conflict(f"order is {order.status.value}: only a working order can be modified")
@@ -420,17 +420,17 @@ class OrderService:
             old_fills = venue.fills(order.symbol, venue_order_id=old.venue_order_id).fills
         except VenueCallError as err:
             failed = f"modify failed: {err}"
-            self._commit(order_id, lambda o: self._back_to_work(o, failed, self.clock()))
+            self.commit(order_id, lambda o: self._back_to_work(o, failed, self.clock()))
             raise Conflict(f"the venue did not cancel the working order: {err.detail}") from err
         report = report_of(old, old_fills)
         if old.status.value == "open":  # the venue refused the cancel: placing a replacement would double up
-            self._commit(order_id, lambda o: _chain(apply_venue_report(o, report, self.clock()),
+            self.commit(order_id, lambda o: _chain(apply_venue_report(o, report, self.clock()),
                                                     lambda u: self._back_to_work(u, "modify refused: the venue "
                                                                                  "kept the order", self.clock())))
             raise Conflict("the venue refused to cancel the working order; it keeps its old terms")
-        order = self._commit(order_id, lambda o: apply_venue_report(o, replace(report, status="open"), self.clock()))
+        order = self.commit(order_id, lambda o: apply_venue_report(o, replace(report, status="open"), self.clock()))
         if old.status.value == "filled" or order.filled_quantity >= terms.quantity:
-            order = self._commit(order_id, lambda o: apply_venue_report(o, report, self.clock(),
+            order = self.commit(order_id, lambda o: apply_venue_report(o, report, self.clock(),
                                                                         reason="modify: already filled"))
             raise Conflict(f"the order was {order.status.value} with {order.filled_quantity} filled before "
                            f"it could be modified")
@@ -444,7 +444,7 @@ class OrderService:
             if err.kind is not ErrorKind.FINAL:
                 reason = (f"attention: replacement {new_id} may be at the venue ({err.code.value}); "
                           f"the original was cancelled")
-            self._commit(order_id, lambda o: self._to(o, S.CANCELED, self.clock(), reason))
+            self.commit(order_id, lambda o: self._to(o, S.CANCELED, self.clock(), reason))
             raise Conflict(reason) from err
 
         def change(current: Order) -> tuple[Order, list[OrderEvent]]:
@@ -456,7 +456,7 @@ class OrderService:
             current, more = apply_venue_report(current, report_of(placed.order, placed.fills), at)
             return current, [event, *more]
 
-        updated = self._commit(order_id, change)
+        updated = self.commit(order_id, change)
         if not updated.is_terminal:
             self.scheduler.sync(order_id, attempt=0, delay_s=backoff_s(0))
         return updated
@@ -521,7 +521,7 @@ class OrderService:
                 "unknown_venue_orders": unknown}
 
     # ---- commit and publish ------------------------------------------------------------------------------
-    def _commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]]) -> Order:
+    def commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]]) -> Order:
         """One transaction; then publish what waits in the outbox. An illegal transition is refused and logged."""
         try:
             order, outbox = self.store.update(order_id, change)

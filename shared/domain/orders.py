@@ -443,7 +443,6 @@ def apply_venue_report(order: Order, report: VenueReport, at_ms: int,
 
 
 def working_status(order: Order) -> Status:
-    """Where a refused cancel or replace returns the order to."""
-    if order.fills:
-        return S.PARTIALLY_FILLED
-    return S.TRIGGERED if order.acknowledged_at and order.status is S.TRIGGERED else S.ACCEPTED
+    """Where a refused cancel or replace returns the order to (it is pending_*, so its trigger state is gone:
+    a venue reporting it triggered again moves it on)."""
+    return S.PARTIALLY_FILLED if order.fills else S.ACCEPTED

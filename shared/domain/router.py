@@ -79,9 +79,6 @@ class Allocation:
     cost_vs_mid_bps: Decimal | None  # signed; positive = worse than the consolidated mid, fees included
     mid: Decimal | None  # the consolidated mid of the venues considered
 
-    def quantity_at(self, venue: str) -> Decimal:
-        return next((s.quantity for s in self.slices if s.venue == venue), ZERO)
-
     def better_than(self, other: Allocation) -> bool:
         """Fills more, or as much at a better all-in cost."""
         if self.total_quantity != other.total_quantity:

@@ -29,6 +29,19 @@ class StackInfo:
     api_url: str
     env: dict[str, str]
 
+    def _pairs(self, var: str) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.env[var].split(",") if item)
+
+    @property
+    def adapters(self) -> dict[str, str]:
+        """ADAPTER_ENDPOINTS as {venue: url}."""
+        return self._pairs("ADAPTER_ENDPOINTS")
+
+    @property
+    def simulators(self) -> dict[str, str]:
+        """SIMULATED_EXCHANGES as {venue: the simulator's base URL}."""
+        return self._pairs("SIMULATED_EXCHANGES")
+
 
 @pytest.fixture(scope="session")
 def stack() -> StackInfo:

@@ -16,18 +16,14 @@ from shared.infra.venues import VenueCallError, VenueClient, session
 SYMBOL = "BTC/USDT"
 
 
-def _pairs(raw: str) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in raw.split(",") if item)
-
-
 @pytest.fixture(scope="module")
 def endpoints(stack) -> dict[str, str]:
-    return _pairs(stack.env["ADAPTER_ENDPOINTS"])
+    return stack.adapters
 
 
 @pytest.fixture(scope="module")
 def sims(stack) -> dict[str, str]:
-    return _pairs(stack.env["SIMULATED_EXCHANGES"])
+    return stack.simulators
 
 
 @pytest.fixture(scope="module")

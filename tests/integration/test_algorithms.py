@@ -100,7 +100,7 @@ def test_a_duplicated_slice_task_does_nothing(api, stack, http):
 
 
 def test_an_injected_venue_fault_mid_algorithm_is_survived(api, stack):
-    sim = dict(item.split("=", 1) for item in stack.env["SIMULATED_EXCHANGES"].split(","))["binance"]
+    sim = stack.simulators["binance"]
     import requests
 
     resp = api("POST", "/orders", {"strategy_id": "algo-it", "exchange": "binance", "symbol": "BTC/USDT",

@@ -30,8 +30,7 @@ def check(stack, http):
 @pytest.fixture(autouse=True)
 def disarm_venues(stack):
     yield
-    for item in stack.env["ADAPTER_ENDPOINTS"].split(","):
-        name, url = item.split("=", 1)
+    for name, url in stack.adapters.items():
         VenueClient(name, url, session()).cancel_all_after(0)  # leave no venue switch ticking for later tests
 
 

@@ -23,16 +23,12 @@ LIMIT = {"strategy_id": "lifecycle", "exchange": "binance", "symbol": "BTC/USDT"
          "quantity": "0.01", "order_type": "limit", "price": "40000"}
 
 
-def _pairs(raw: str) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in raw.split(",") if item)
-
-
 
 
 @pytest.fixture
 def sim(stack):
     """The binance simulator: admin calls, and a ccxt client trading on another account (the counterparty)."""
-    base = _pairs(stack.env["SIMULATED_EXCHANGES"])["binance"]
+    base = stack.simulators["binance"]
 
     class Sim:
         url = base

@@ -229,7 +229,7 @@ def test_optimize_allocates_across_venues_and_beats_the_best_single_venue(api):
 
 
 def test_market_orders_go_out_as_ioc_limits_collared_by_the_slippage_bound(api, stack):
-    sim = dict(item.split("=", 1) for item in stack.env["SIMULATED_EXCHANGES"].split(","))["binance"]
+    sim = stack.simulators["binance"]
     requests.post(f"{sim}/admin/market", json={"paused": True}, timeout=5)  # the book holds still meanwhile
     market = {**LIMIT, "order_type": "market", "price": None}
     filled = api("POST", "/orders", {**market, "client_order_id": cid()}).json()

@@ -30,19 +30,6 @@ def collar(side: Side, reference_mid: Decimal, max_slippage_bps: Decimal) -> Dec
     return reference_mid + shift if side is Side.BUY else reference_mid - shift
 
 
-def bound_price(side: Side, wanted_price: Decimal | None, reference_mid: Decimal | None, bps: Decimal | None,
-                tick: Decimal) -> Decimal | None:
-    """The price a child may use: `wanted_price` capped at the collar (rounded to `tick` passively), or the
-    collar itself for a market child (`wanted_price` None). Without a reference or bps there is no bound and
-    `wanted_price` is returned as it is (None for a market child: the caller must not send it unbounded)."""
-    if reference_mid is None or bps is None:
-        return wanted_price
-    cap = round_price(side, collar(side, reference_mid, bps), tick)
-    if wanted_price is None:
-        return cap
-    return min(wanted_price, cap) if side is Side.BUY else max(wanted_price, cap)
-
-
 @dataclass(frozen=True)
 class Bound:
     """A slippage bound: `bps` from `reference` (the mid named by `source`)."""

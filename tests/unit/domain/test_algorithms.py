@@ -21,7 +21,7 @@ from shared.domain.algorithms.base import (
     effective_limit,
     parse_params,
 )
-from shared.domain.algorithms.slippage import bound_for, bound_price, collar
+from shared.domain.algorithms.slippage import Bound, bound_for, collar
 from shared.domain.algorithms.twap import Schedule
 from shared.domain.algorithms.vwap import DEFAULT_PROFILE, cumulative
 from shared.domain.market import Book, Level, MarketSnapshot, VenueTerms, consolidated_mid
@@ -236,18 +236,13 @@ def test_parse_params_defaults():
 
 
 # ---- slippage -------------------------------------------------------------------------------------------
-def test_collar_and_bound_price():
+def test_collar_and_its_passively_rounded_price():
     assert collar(Side.BUY, D("100"), D("50")) == D("100.5")
     assert collar(Side.SELL, D("100"), D("50")) == D("99.5")
     tick = D("0.01")
-    # a market child becomes a limit at the collar, rounded passively
-    assert bound_price(Side.BUY, None, D("100.003"), D("10"), tick) == D("100.10")  # 100.103003 down
-    assert bound_price(Side.SELL, None, D("100.003"), D("10"), tick) == D("99.91")  # 99.902997 up
-    # a limit beyond the collar is capped at it; one within is kept
-    assert bound_price(Side.BUY, D("101"), D("100"), D("50"), tick) == D("100.5")
-    assert bound_price(Side.BUY, D("100.2"), D("100"), D("50"), tick) == D("100.2")
-    assert bound_price(Side.SELL, D("99"), D("100"), D("50"), tick) == D("99.5")
-    assert bound_price(Side.BUY, D("101"), None, D("50"), tick) == D("101")  # no reference: no bound
+    # the collar as an order price is rounded passively, so rounding never breaches it
+    assert Bound(D("100.003"), D("10"), "current mid").price(Side.BUY, tick) == D("100.10")  # 100.103003 down
+    assert Bound(D("100.003"), D("10"), "current mid").price(Side.SELL, tick) == D("99.91")  # 99.902997 up
     # which reference: the arrival mid with the order's own bound, else the current mid and the default
     assert bound_for(D("10"), D("100"), D("120"), D("50")).reference == D("100")
     assert bound_for(D("10"), None, D("120"), D("50")).reference == D("120")
