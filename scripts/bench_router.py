@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from shared.domain.market import Book, Level, VenueTerms  # noqa: E402
 from shared.domain.orders import Side  # noqa: E402
 from shared.domain.router import allocate  # noqa: E402
+from shared.infra.venues import percentile  # noqa: E402
 
 SYMBOL = "BTC/USDT"
 TARGET_US = 1000.0
@@ -53,11 +54,6 @@ def market(seed: int = 7, venues: int = 5, levels: int = 50) -> tuple[dict[str, 
         terms[name] = VenueTerms(name, SYMBOL, Decimal("0.01"), lot, lot, Decimal("5"), Decimal("0.0002"),
                                  Decimal(fees[v % len(fees)]))
     return books, terms
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    rank = max(1, min(len(sorted_values), -(-len(sorted_values) * q // 100)))
-    return sorted_values[int(rank) - 1]
 
 
 def timed(fn, n: int) -> dict[str, float]:

@@ -525,6 +525,8 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
 
     os.environ.update(env)
     create_resources(cfg, ports)
+    fresh = [v for v in venues if f"sim-{v}" not in running]
+    forget_venues(redis_url, fresh)
 
     functions = [c for c in comps if c not in first]
     sweep_every = float(os.environ.get("SWEEP_INTERVAL_S", "0" if free else "60"))
@@ -543,6 +545,19 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     (stack.state / "env").write_text("".join(f"export {k}={_quote(v)}\n" for k, v in env.items()))
     print(f"local stack up in {time.monotonic() - t0:.1f}s; state in {stack.state}", file=sys.stderr)
     return env
+
+
+def forget_venues(redis_url: str, venues: list[str]) -> None:
+    """Drop what a shared Redis remembers of these venues' adapters (markets and fees, placed client ids, the
+    switch): their simulated exchanges start afresh, and a cache of an earlier run would contradict them."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for venue in venues:
+        keys = list(client.scan_iter(match=f"adapter:{venue}:*", count=1000))
+        keys += list(client.scan_iter(match=f"book:{venue}:*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 def _quote(value: str) -> str:

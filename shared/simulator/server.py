@@ -105,7 +105,7 @@ from shared.simulator.model import (
 from shared.simulator.venues import PROFILES, VenueProfile, profile
 
 D = Decimal
-FUNDING: dict[str, Decimal] = {"USDT": D(1_000_000), "BTC": D(100), "ETH": D(1_000)}
+FUNDING: dict[str, Decimal] = {"USDT": D(20_000_000), "BTC": D(400), "ETH": D(4_000)}  # a desk, not a retail account
 ORDER_TYPES = [t.value for t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.STOP_LOSS,
                                  OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)]
 _STOP_TYPES = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}

@@ -5,10 +5,14 @@ sets what a router can tell apart:
 
 - binance:  maker 0.001,  taker 0.001,  0 ms, seed 101, mids 50,000 / 3,000; deep book: 40 levels a side,
   about 1.0 BTC / 10 ETH a level near the touch, spread 2 ticks, the busiest taker flow.
-- coinbase: maker 0.004,  taker 0.006,  2 ms, seed 202, mids 50,012.50 / 3,001.20; thin book: 12 levels, about
+- coinbase: maker 0.0006, taker 0.0011, 2 ms, seed 202, mids 50,012.50 / 3,001.20; thin book: 12 levels, about
   0.15 BTC / 1.5 ETH a level, spread 6 / 4 ticks on a wider grid, light taker flow.
-- kraken:   maker 0.0016, taker 0.0026, 1 ms, seed 303, mids 49,991 / 2,999.40; medium book: 25 levels, about
+- kraken:   maker 0.0008, taker 0.00105, 1 ms, seed 303, mids 49,991 / 2,999.40; medium book: 25 levels, about
   0.5 BTC / 5 ETH a level, spread 4 / 3 ticks.
+
+Fees are those of a professional (volume-tier) account on each venue: taker fees within a basis point of each
+other, so a venue's better price can outweigh its fee and routing across venues pays. (At retail tiers, 10 / 26 /
+60 bps, the cheapest venue wins every split and the SmartRouter rightly sends everything there.)
 
 Latency is added by the server to every exchange request (not to ``/admin``). ``profile(name).build()`` returns
 a fresh ``(Engine, Market)`` pair (books empty until the first ``market.step``); the seed can be overridden.
@@ -60,7 +64,7 @@ PROFILES: dict[str, VenueProfile] = {
         ),
         VenueProfile(
             name="coinbase",
-            fees=Fees(maker=D("0.004"), taker=D("0.006")),
+            fees=Fees(maker=D("0.0006"), taker=D("0.0011")),
             latency_ms=2.0,
             seed=202,
             markets=(
@@ -72,7 +76,7 @@ PROFILES: dict[str, VenueProfile] = {
         ),
         VenueProfile(
             name="kraken",
-            fees=Fees(maker=D("0.0016"), taker=D("0.0026")),
+            fees=Fees(maker=D("0.0008"), taker=D("0.00105")),
             latency_ms=1.0,
             seed=303,
             markets=(
