@@ -11,6 +11,8 @@ Routes (symbols travel in the query string, since they contain a slash):
   DELETE /order?symbol=&client_order_id=|venue_order_id=      idempotent cancel
   GET  /open-orders[?symbol=]       GET  /fills?symbol=[&since=cursor][&limit=][&venue_order_id=]
   GET  /book?symbol=[&depth=]       POST /cancel-all {"symbol"?}
+  GET  /trades?symbol=&since_ms=[&until_ms=][&limit=]   the public tape (market volume for POV and VWAP)
+  GET  /candles?symbol=&since_ms=[&timeframe=1m][&limit=]
   POST /cancel-all-after {"timeout_ms"}   GET /cancel-all-after   POST /watchdog (Cloud Scheduler tick)
 Errors: ``{"error": {"kind", "code", "message", "details"}}`` (see shared/adapters/protocol.py).
 """
@@ -158,6 +160,20 @@ def fills() -> flask.Response:
 @app.get("/book")
 def book() -> flask.Response:
     return _ok(venue.book(_symbol(), _int_arg("depth", 20, 1, 500)))
+
+
+@app.get("/trades")
+def trades() -> flask.Response:
+    until = flask.request.args.get("until_ms")
+    return _ok(venue.trades(_symbol(), _int_arg("since_ms", 0, 0, 2**53),
+                            None if until is None else _int_arg("until_ms", 0, 0, 2**53),
+                            _int_arg("limit", 1000, 1, 1000)))
+
+
+@app.get("/candles")
+def candles() -> flask.Response:
+    return _ok(venue.candles(_symbol(), _int_arg("since_ms", 0, 0, 2**53),
+                             flask.request.args.get("timeframe", "1m"), _int_arg("limit", 500, 1, 1000)))
 
 
 @app.post("/cancel-all")

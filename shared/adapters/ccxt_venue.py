@@ -30,6 +30,8 @@ from shared.adapters.protocol import (
     AdapterHealth,
     BookLevel,
     CancelAllResult,
+    Candle,
+    Candles,
     DeadMansSwitch,
     ErrorCode,
     Fill,
@@ -38,6 +40,8 @@ from shared.adapters.protocol import (
     OrderType,
     PlaceOrder,
     PlaceResult,
+    PublicTrade,
+    PublicTrades,
     RateLimit,
     Side,
     SymbolInfo,
@@ -288,8 +292,11 @@ class CcxtVenue:
                     return PlaceResult(order=existing, created=False)
             raise
         order = self._order(raw, req)
+        # The fills in a placement's answer lack what the order already says (Binance gives them no time: the
+        # order's transaction time is theirs).
         fills = [self._fill({**t, "symbol": t.get("symbol") or req.symbol, "side": t.get("side") or req.side.value,
-                             "order": t.get("order") or order.venue_order_id})
+                             "order": t.get("order") or order.venue_order_id,
+                             "timestamp": t.get("timestamp") or order.updated_at_ms or order.created_at_ms})
                  for t in raw.get("trades") or [] if t.get("id") is not None]
         return PlaceResult(order=order, created=True, fills=fills)
 
@@ -400,6 +407,29 @@ class CcxtVenue:
             asks=[BookLevel(price=_dec(p), quantity=_dec(q)) for p, q, *_ in raw["asks"][:depth]],
             timestamp_ms=raw.get("timestamp") or self._clock_ms(),
         )
+
+    def trades(self, symbol: str, since_ms: int, until_ms: int | None = None, limit: int = 1000) -> PublicTrades:
+        """The public tape from `since_ms` (inclusive) to `until_ms` (inclusive), oldest first, at most `limit`
+        trades (``complete`` False when more may follow: ask again from the last trade's time)."""
+        self._market(symbol)
+        params = {"until": until_ms} if until_ms is not None else {}
+        raws = self._call(self.exchange.fetch_trades, symbol, since_ms, limit, params, writes=False)
+        trades = [PublicTrade(trade_id=str(t["id"]), timestamp_ms=int(t["timestamp"]), price=_dec(t["price"]),
+                              quantity=_dec(t["amount"]), side=t.get("side"))
+                  for t in raws if t.get("timestamp") is not None and t["timestamp"] >= since_ms
+                  and (until_ms is None or t["timestamp"] <= until_ms)]
+        return PublicTrades(venue=self.venue, symbol=symbol, trades=trades, complete=len(raws) < limit)
+
+    def candles(self, symbol: str, since_ms: int, timeframe: str = "1m", limit: int = 500) -> Candles:
+        """OHLCV candles from `since_ms`, oldest first."""
+        self._market(symbol)
+        if timeframe not in (self.exchange.timeframes or {}):
+            raise AdapterError(ErrorCode.BAD_REQUEST, f"timeframe: {self.venue} offers "
+                                                      f"{', '.join(self.exchange.timeframes or {}) or 'none'}")
+        raws = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, since_ms, limit, writes=False)
+        return Candles(venue=self.venue, symbol=symbol, timeframe=timeframe, candles=[
+            Candle(open_ms=int(ts), open=_dec(o), high=_dec(h), low=_dec(lo), close=_dec(c), volume=_dec(v))
+            for ts, o, h, lo, c, v, *_ in raws if ts >= since_ms])
 
     def info(self) -> VenueInfo:
         symbols = []
@@ -540,5 +570,5 @@ class CcxtVenue:
             fee=_dec(fee.get("cost")) or Decimal(0),
             fee_currency=fee.get("currency"),
             liquidity=t.get("takerOrMaker"),
-            timestamp_ms=int(t.get("timestamp") or 0),
+            timestamp_ms=int(t.get("timestamp") or self._clock_ms()),  # when the venue gives none: when we learnt it
         )

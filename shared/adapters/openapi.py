@@ -31,7 +31,8 @@ def _errors(*statuses: int) -> dict:
 
 
 def document() -> dict:
-    models = [p.PlaceOrder, p.PlaceResult, p.VenueOrder, p.OpenOrders, p.FillsPage, p.OrderBook, p.VenueInfo,
+    models = [p.PlaceOrder, p.PlaceResult, p.VenueOrder, p.OpenOrders, p.FillsPage, p.OrderBook, p.PublicTrades,
+              p.Candles, p.VenueInfo,
               p.CancelAll, p.CancelAllResult, p.CancelAllAfter, p.DeadMansSwitch, p.AdapterHealth, p.ErrorResponse]
     paths = {
         "/health": {"get": {"summary": "Adapter and venue health", "responses": {
@@ -62,6 +63,17 @@ def document() -> dict:
         "/book": {"get": {"summary": "Order book snapshot", "parameters": [
             _SYMBOL, {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
             "responses": {"200": _json(p.OrderBook, "book"), **_errors(400, 429, 502, 503)}}},
+        "/trades": {"get": {"summary": "The public tape (everyone's trades) in a time range, oldest first",
+                            "parameters": [
+            _SYMBOL, {"name": "since_ms", "in": "query", "required": True, "schema": {"type": "integer"}},
+            {"name": "until_ms", "in": "query", "schema": {"type": "integer"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "responses": {"200": _json(p.PublicTrades, "trades"), **_errors(400, 429, 502, 503)}}},
+        "/candles": {"get": {"summary": "OHLCV candles from a time, oldest first", "parameters": [
+            _SYMBOL, {"name": "since_ms", "in": "query", "required": True, "schema": {"type": "integer"}},
+            {"name": "timeframe", "in": "query", "schema": {"type": "string", "default": "1m"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "responses": {"200": _json(p.Candles, "candles"), **_errors(400, 429, 502, 503)}}},
         "/cancel-all": {"post": {
             "summary": "Cancel every open order (of one symbol, or all)",
             "requestBody": {"content": {"application/json": {"schema": _ref(p.CancelAll)}}},

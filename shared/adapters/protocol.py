@@ -26,7 +26,6 @@ SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$"
 ClientOrderId = Annotated[str, StringConstraints(pattern=CLIENT_ORDER_ID_PATTERN)]
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
 class Side(StrEnum):
@@ -207,6 +206,39 @@ class OrderBook(_Model):
     bids: list[BookLevel]
     asks: list[BookLevel]
     timestamp_ms: int | None = None
+
+
+class PublicTrade(_Model):
+    """One trade on the venue's public tape (anyone's, not only ours)."""
+
+    trade_id: str
+    timestamp_ms: int
+    price: Decimal
+    quantity: Decimal
+    side: Side | None = Field(default=None, description="The taker's side, when the venue says")
+
+
+class PublicTrades(_Model):
+    venue: str
+    symbol: str
+    trades: list[PublicTrade] = Field(description="Oldest first")
+    complete: bool = Field(description="False when `limit` cut the answer short: ask again from the last trade")
+
+
+class Candle(_Model):
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+class Candles(_Model):
+    venue: str
+    symbol: str
+    timeframe: str
+    candles: list[Candle] = Field(description="Oldest first")
 
 
 class SymbolInfo(_Model):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from shared.adapters.protocol import (
     AdapterHealth,
     CancelAllResult,
+    Candles,
     DeadMansSwitch,
     ErrorCode,
     ErrorKind,
@@ -34,6 +36,7 @@ from shared.adapters.protocol import (
     OrderBook,
     PlaceOrder,
     PlaceResult,
+    PublicTrades,
     VenueCallError,
     VenueInfo,
     VenueOrder,
@@ -115,14 +118,44 @@ def summarize(samples: list[float], counts: dict[str, str], switch: dict | None)
     }
 
 
+class IdTokenAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <Google ID token>`` for one adapter (audience: its base URL), from the runtime's
+    service account. The token is fetched on first use and refreshed shortly before it expires (google-auth's
+    ``valid``); every other call only sets the header."""
+
+    def __init__(self, audience: str) -> None:
+        self._audience = audience
+        self._creds: Any = None
+        self._transport: Any = None  # google-auth's HTTP transport (its own session), built on the first fetch
+        self._lock = threading.Lock()
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        with self._lock:
+            if self._creds is None or not self._creds.valid:
+                self._refresh()
+            r.headers["Authorization"] = f"Bearer {self._creds.token}"
+        return r
+
+    def _refresh(self) -> None:
+        import google.auth.transport.requests
+        import google.oauth2.id_token
+
+        if self._transport is None:
+            self._transport = google.auth.transport.requests.Request()
+        if self._creds is None:
+            self._creds = google.oauth2.id_token.fetch_id_token_credentials(self._audience, self._transport)
+        self._creds.refresh(self._transport)
+
+
 class VenueClient:
     """One adapter, over HTTP."""
 
     def __init__(self, venue: str, base_url: str, http: requests.Session, stats: AdapterStats | None = None,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, id_token: bool = False) -> None:
         self.venue = venue
         self.base_url = base_url.rstrip("/")
         self._http = http
+        self._auth = IdTokenAuth(self.base_url) if id_token else None
         self._stats = stats
         self._timeout = timeout_s
 
@@ -133,6 +166,7 @@ class VenueClient:
         try:
             resp = self._http.request(
                 method, self.base_url + path, params=params, data=data, timeout=timeout_s or self._timeout,
+                auth=self._auth,
                 headers={"Content-Type": "application/json"} if data else None,
             )
         except requests.RequestException as exc:
@@ -190,6 +224,15 @@ class VenueClient:
 
     def book(self, symbol: str, depth: int = 20) -> OrderBook:
         return self._call("GET", "/book", OrderBook, params={"symbol": symbol, "depth": depth})
+
+    def trades(self, symbol: str, since_ms: int, until_ms: int | None = None, limit: int = 1000) -> PublicTrades:
+        params = {"symbol": symbol, "since_ms": since_ms, "limit": limit,
+                  **({"until_ms": until_ms} if until_ms is not None else {})}
+        return self._call("GET", "/trades", PublicTrades, params=params)
+
+    def candles(self, symbol: str, since_ms: int, timeframe: str = "1m", limit: int = 500) -> Candles:
+        params = {"symbol": symbol, "since_ms": since_ms, "timeframe": timeframe, "limit": limit}
+        return self._call("GET", "/candles", Candles, params=params)
 
     def cancel_all(self, symbol: str | None = None) -> CancelAllResult:
         return self._call("POST", "/cancel-all", CancelAllResult, writes=True, body={"symbol": symbol})

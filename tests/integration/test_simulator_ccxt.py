@@ -119,7 +119,7 @@ def test_trading_fees_differ_per_venue(ex, tmp_path):
             fees[venue] = (fee["maker"], fee["taker"])
             assert client.fetch_order_book(BTC, 50)["bids"][0][0] != ex.fetch_order_book(BTC, 1)["bids"][0][0]
             assert process.admin("state")["latency_ms"] > 0
-        assert fees == {"coinbase": (0.004, 0.006), "kraken": (0.0016, 0.0026)}
+        assert fees == {"coinbase": (0.0006, 0.0011), "kraken": (0.0008, 0.00105)}
         thin = others["coinbase"].client().fetch_order_book(BTC, 100)
         deep = ex.fetch_order_book(BTC, 100)
         assert sum(q for _, q in thin["bids"]) < sum(q for _, q in deep["bids"])
@@ -183,7 +183,7 @@ def test_market_order_fills_and_moves_balances_by_fills_and_fees(paused, ex):
 
 def test_limit_order_partially_fills_then_rests(paused, ex):
     ask_price, ask_qty = ex.fetch_order_book(BTC, 1)["asks"][0]
-    qty = float(ex.amount_to_precision(BTC, ask_qty + 0.005))
+    qty = float(D(str(ask_qty)) + D("0.005"))  # in float, 1.45908 + 0.005 truncates to 1.46407
     order = ex.create_order(BTC, "limit", "buy", qty, ask_price)
     assert order["status"] == "open"
     assert order["filled"] == pytest.approx(ask_qty) and order["remaining"] == pytest.approx(0.005)
@@ -304,11 +304,11 @@ def test_latency_spike_slows_exactly_the_next_calls(sim, ex):
         ex.fetch_order_book(BTC, 5)
         return time.perf_counter() - t0
 
-    normal = min(timed() for _ in range(3))
+    # Only lower bounds on time (a shared machine can always be slower); "exactly" is the simulator's own count.
     sim.admin("faults", {"latency_spike_ms": 300, "latency_spike_next": 2})
     spiked = [timed(), timed()]
-    after = timed()
-    assert all(s >= 0.3 for s in spiked) and normal < 0.1 and after < 0.2, (normal, spiked, after)
+    assert all(s >= 0.3 for s in spiked), spiked
+    assert sim.admin("faults", {})["latency_spike_next"] == 0  # spent on those two: none is left for later calls
 
 
 def test_halted_symbol_refuses_orders_until_resumed(sim, ex):
