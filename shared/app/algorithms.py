@@ -19,7 +19,8 @@ from typing import Any
 from shared.app.market_data import MarketData
 from shared.app.orders import Conflict, OrderService
 from shared.app.ports import OrderNotFound, Scheduler
-from shared.domain.algorithms import ParentView, SliceDecision, WorkingChild, planner_for
+from shared.domain.algorithms import MarketNeeds, ParentView, SliceDecision, WorkingChild, planner_for
+from shared.domain.market import MarketSnapshot
 from shared.domain.orders import (
     SMART,
     S,
@@ -60,10 +61,10 @@ class ParentOrders:
         now = self.clock()
         children = self.orders.children(order_id)
         working = [c for c in children if not c.is_terminal]
-        venues = None if parent.exchange == SMART else {parent.exchange}
-        market = self.market.snapshot(parent.symbol, venues=venues)
+        planner = planner_for(parent.algorithm or SMART, parent.algorithm_params)
+        market = self._market(parent, planner.needs, now)
         arrival = parent.arrival_mid or market.mid()
-        decision = self._plan(parent, children, working, market, arrival, now)
+        decision = planner.plan(self._view(parent, children, working, arrival), market, now)
 
         for cid in decision.cancel:
             try:
@@ -84,16 +85,33 @@ class ParentOrders:
             except Conflict as exc:  # halted meanwhile: the parent stops at the next check
                 decision = replace(decision, skipped=(*decision.skipped, str(exc)))
         finished = decision.next_at_ms is None and not working and not decision.children
-        updated = self.orders.commit(order_id, lambda p: self._record(p, children, decision, arrival, finished,
+        updated = self.orders.commit(order_id, lambda p: self._record(p, children, decision, arrival, finished, now,
                                                                        self.clock()))
         if not updated.is_terminal:
-            delay = COMPLETION_POLL_S if decision.next_at_ms is None else max(0.0, (decision.next_at_ms - now) / 1000)
+            # relative to now, not to the slice's start: the slice's own work must not delay the next one
+            delay = (COMPLETION_POLL_S if decision.next_at_ms is None
+                     else max(0.0, (decision.next_at_ms - self.clock()) / 1000))
             self.scheduler.slice(order_id, updated.slices_done, delay)
         return updated
 
-    def _plan(self, parent: Order, children: list[Order], working: list[Order], market: Any,
-              arrival: Decimal | None, now: int) -> SliceDecision:
-        view = ParentView(
+    def _market(self, parent: Order, needs: MarketNeeds, now: int) -> MarketSnapshot:
+        """Books and terms (of every venue for the SmartRouter, else of the order's exchange), plus the volume
+        the planner follows: traded since the previous slice, and the shape of recent volume."""
+        if parent.exchange == SMART:
+            return self.market.snapshot(parent.symbol)
+        market = self.market.snapshot(parent.symbol, venues={parent.exchange})
+        if needs.traded_volume:
+            since = parent.last_slice_at or parent.created_at
+            market = replace(market, traded_volume=self.market.traded_volume(parent.exchange, parent.symbol,
+                                                                            since, now))
+        if needs.profile_window_ms is not None:
+            market = replace(market, volume_profile=self.market.volume_profile(
+                parent.exchange, parent.symbol, parent.created_at, needs.profile_window_ms))
+        return market
+
+    @staticmethod
+    def _view(parent: Order, children: list[Order], working: list[Order], arrival: Decimal | None) -> ParentView:
+        return ParentView(
             client_order_id=parent.client_order_id, side=parent.side, symbol=parent.symbol,
             quantity=parent.quantity, filled_quantity=sum((c.filled_quantity for c in children), Decimal(0)),
             working_quantity=sum((c.remaining_quantity for c in working), Decimal(0)),
@@ -102,13 +120,13 @@ class ParentOrders:
             venue=None if parent.exchange == SMART else parent.exchange,
             working_children=tuple(WorkingChild(c.client_order_id, c.price, c.remaining_quantity,
                                                 c.submitted_at or c.created_at) for c in working),
-            params=parent.algorithm_params,
+            params=parent.algorithm_params, time_in_force=parent.time_in_force,
+            ended_children=frozenset(c.client_order_id for c in children if c.is_terminal),
         )
-        return planner_for(parent.algorithm or SMART, parent.algorithm_params).plan(view, market, now)
 
     @staticmethod
     def _record(parent: Order, children: list[Order], decision: SliceDecision, arrival: Decimal | None,
-                finished: bool, now: int) -> tuple[Order, list[OrderEvent]]:
+                finished: bool, looked_at: int, now: int) -> tuple[Order, list[OrderEvent]]:
         events: list[OrderEvent] = []
         if parent.is_terminal:
             return parent, events
@@ -123,6 +141,7 @@ class ParentOrders:
                     events.append(event)
         notes = (*parent.notes, *decision.skipped)[-MAX_NOTES:]
         parent = replace(parent, slices_done=parent.slices_done + 1, next_slice_at=decision.next_at_ms,
+                         last_slice_at=looked_at,
                          arrival_mid=parent.arrival_mid or arrival, notes=notes, version=parent.version + 1)
         if finished and not parent.is_terminal:
             unfilled = parent.quantity - parent.filled_quantity
@@ -148,6 +167,7 @@ class ParentOrders:
             "slices_done": parent.slices_done, "next_slice_at": parent.next_slice_at, "paused": parent.paused,
             "arrival_mid": parent.arrival_mid, "notes": list(parent.notes),
             "children": [{"order_id": c.order_id, "client_order_id": c.client_order_id, "exchange": c.exchange,
+                          "slice": int(c.tags.get("slice", -1)), "created_at": c.created_at,
                           "status": c.status.value, "quantity": c.quantity, "price": c.price,
                           "filled_quantity": c.filled_quantity, "average_price": c.average_price,
                           "commission": c.commission} for c in children],

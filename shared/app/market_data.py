@@ -3,7 +3,8 @@ order books, fetched from every venue in parallel and cached briefly in Redis (s
 burst of routing decisions costs one fetch per venue.
 
 ``routes()`` is the venues x symbols table of ``GET /api/v1/routes``; ``snapshot()`` is what the router and the
-algorithms plan with.
+algorithms plan with, and ``traded_volume()`` / ``volume_profile()`` read the public tape and candles that POV
+and VWAP follow.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from shared.adapters.protocol import OrderBook, VenueCallError, VenueInfo
+from shared.adapters.protocol import Candles, OrderBook, PublicTrade, PublicTrades, VenueCallError, VenueInfo
 from shared.domain.algorithms.slippage import bound_for
 from shared.domain.market import Book, Level, MarketSnapshot, VenueTerms
 from shared.domain.orders import Side
@@ -25,12 +26,19 @@ from shared.domain.orders import Side
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="market-data")
 INFO_TTL_S = 60.0
+MAX_TAPE_PAGES = 20  # a window busier than 20 pages of 1000 trades is counted as far as they reach
+CANDLE_MS = 60_000
+MAX_PROFILES = 1_000
 
 
 class MarketVenue(Protocol):
     def info(self) -> VenueInfo: ...
 
     def book(self, symbol: str, depth: int = 20) -> OrderBook: ...
+
+    def trades(self, symbol: str, since_ms: int, until_ms: int | None = None, limit: int = 1000) -> PublicTrades: ...
+
+    def candles(self, symbol: str, since_ms: int, timeframe: str = "1m", limit: int = 500) -> Candles: ...
 
 
 class BookCache(Protocol):
@@ -45,6 +53,8 @@ class MarketData:
     books_cache: BookCache | None = None
     clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
     _info: dict[str, tuple[float, VenueInfo]] = field(default_factory=dict)
+    # Learned volume profiles: history before an order began does not change, so each is fetched once.
+    _profiles: dict[tuple[str, str, int, int], tuple[Decimal, ...] | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def info(self, venue: str) -> VenueInfo:
@@ -108,16 +118,63 @@ class MarketData:
         return MarketSnapshot(at_ms=self.clock(), books={k: b for k, (_, b) in found.items()},
                               terms={k: t for k, (t, _) in found.items()})
 
+    def tape(self, venue: str, symbol: str, since_ms: int, until_ms: int) -> list[PublicTrade]:
+        """Every public trade on `venue` in [since_ms, until_ms], oldest first, each once, paging through the
+        adapter's answers (at most ``MAX_TAPE_PAGES``). Raises VenueCallError."""
+        trades: dict[str, PublicTrade] = {}
+        start = since_ms
+        for _ in range(MAX_TAPE_PAGES):
+            page = self.venues[venue].trades(symbol, start, until_ms)
+            for t in page.trades:
+                trades.setdefault(t.trade_id, t)
+            if page.complete or not page.trades:
+                break
+            start = page.trades[-1].timestamp_ms  # inclusive: trades already seen are skipped
+        return list(trades.values())
+
+    def traded_volume(self, venue: str, symbol: str, since_ms: int, until_ms: int) -> Decimal | None:
+        """Base quantity the whole market traded on `venue` in [since_ms, until_ms] (our own fills included:
+        participation is our share of all of it); None when the venue's tape is unavailable."""
+        try:
+            return sum((t.quantity for t in self.tape(venue, symbol, since_ms, until_ms)), Decimal(0))
+        except VenueCallError as exc:
+            logger.warning("public trades from %s unavailable: %s", venue, exc)
+            return None
+
+    def volume_profile(self, venue: str, symbol: str, start_ms: int, duration_ms: int) -> tuple[Decimal, ...] | None:
+        """The market's volume per whole minute over the `duration_ms` (at least two minutes) before `start_ms`
+        on `venue`: the shape VWAP follows when the order names no profile (recent volume, mapped onto the
+        order's window), fetched once per process and window. None when fewer than two of those minutes traded
+        (too little to learn a shape from) or the venue's candles are unavailable."""
+        minutes = max(2, -(-duration_ms // CANDLE_MS))
+        end = start_ms // CANDLE_MS * CANDLE_MS  # whole minutes only: the one under way is not over
+        first = end - minutes * CANDLE_MS
+        key = (venue, symbol, first, minutes)
+        with self._lock:
+            if key in self._profiles:
+                return self._profiles[key]
+        try:
+            bars = self.venues[venue].candles(symbol, first, limit=min(minutes, 1000)).candles
+        except VenueCallError as exc:  # not remembered: the next slice asks again
+            logger.warning("candles from %s unavailable: %s", venue, exc)
+            return None
+        volume = {c.open_ms: c.volume for c in bars if first <= c.open_ms < end}
+        profile = tuple(volume.get(first + i * CANDLE_MS, Decimal(0)) for i in range(minutes))
+        learned = profile if sum(1 for v in profile if v > 0) >= 2 else None
+        with self._lock:
+            if len(self._profiles) >= MAX_PROFILES:
+                self._profiles.pop(next(iter(self._profiles)))  # the oldest
+            self._profiles[key] = learned
+        return learned
+
     def routes(self, health: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Venues x symbols: fees, lot and tick, status, latency, top of book."""
 
         def one(venue: str) -> list[dict[str, Any]]:
             rows = []
             for s in self.info(venue).symbols:
-                top = self.book(venue, s.symbol, 1)
-                bid = top.bids[0].price if top.bids else None
-                ask = top.asks[0].price if top.asks else None
-                mid = (bid + ask) / 2 if bid is not None and ask is not None else None
+                top = to_book(self.book(venue, s.symbol, 1))
+                bid, ask, mid = top.best_bid, top.best_ask, top.mid
                 rows.append({
                     "venue": venue, "symbol": s.symbol, "active": s.active, "maker_fee": s.maker_fee,
                     "taker_fee": s.taker_fee, "tick_size": s.tick_size, "lot_size": s.lot_size,

@@ -45,9 +45,8 @@ class Book:
 
     @property
     def mid(self) -> Decimal | None:
-        if not self.bids or not self.asks:
-            return None
-        return (self.bids[0].price + self.asks[0].price) / 2
+        bid, ask = self.best_bid, self.best_ask
+        return None if bid is None or ask is None else (bid + ask) / 2
 
     def far_side(self, side: Side) -> tuple[Level, ...]:
         """The levels an order on `side` takes from (asks for a buy, bids for a sell)."""
@@ -76,6 +75,14 @@ class VenueTerms:
 
     def round_price(self, side: Side, price: Decimal) -> Decimal:
         return round_price(side, price, self.tick_size)
+
+    def min_order(self, price: Decimal) -> Decimal:
+        """The smallest quantity the venue accepts at `price`: at least one lot, its minimum quantity and its
+        minimum notional, up to a multiple of the lot."""
+        q = ceil_to(max(self.min_quantity, self.lot_size), self.lot_size)
+        if self.min_notional is not None and price > 0:
+            q = max(q, ceil_to(self.min_notional / price, self.lot_size))
+        return q
 
     def shortfall(self, quantity: Decimal, price: Decimal | None) -> str | None:
         """Why an order of `quantity` at `price` would be refused for its size (None: it meets the minimums).

@@ -141,6 +141,8 @@ class OrderEvent:
     timestamp: int
     last_fill: Fill | None = None
     reason: str | None = None
+    algorithm: str | None = None  # a parent's algorithm
+    parent_id: str | None = None  # a child's parent
 
     def as_message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {
@@ -161,6 +163,8 @@ class OrderEvent:
             "sequence": self.sequence,
             "last_fill": None,
             "reason": self.reason,
+            "algorithm": self.algorithm,
+            "parent_id": self.parent_id,
         }
         if self.last_fill is not None:
             f = self.last_fill
@@ -209,6 +213,7 @@ class Order:
     parent_id: str | None = None
     slices_done: int = 0
     next_slice_at: int | None = None
+    last_slice_at: int | None = None  # when the latest slice looked at the market (POV counts volume from there)
     paused: bool = False
     arrival_mid: Decimal | None = None
     notes: tuple[str, ...] = ()  # why children were not sent (slippage bound, ...), newest last
@@ -256,7 +261,7 @@ class Order:
             status=order.status, quantity=order.quantity, filled_quantity=order.filled_quantity,
             remaining_quantity=order.remaining_quantity, average_price=order.average_price,
             commission=order.commission, sequence=order.sequence, timestamp=at_ms, last_fill=last_fill,
-            reason=order.reason,
+            reason=order.reason, algorithm=order.algorithm, parent_id=order.parent_id,
         )
 
     def created_event(self) -> OrderEvent:
@@ -435,7 +440,7 @@ def apply_venue_report(order: Order, report: VenueReport, at_ms: int,
     for fill in sorted(report.fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
         step(order.with_fill(fill, at_ms))
     final = _VENUE_TERMINAL.get(report.status)
-    if final is not None and order.status is not final and not (order.status is S.FILLED):
+    if final is not None and order.status is not final and order.status is not S.FILLED:
         if order.status in TERMINAL and final is not S.REJECTED:
             return order, events  # already closed for another reason; keep it
         step(order.transition(final, at_ms, reason=reason))

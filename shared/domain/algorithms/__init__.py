@@ -8,14 +8,17 @@ router stays free of the algorithm layer.
 SmartPlanner: each call is one round; it allocates what is available (quantity - filled - working) across every
 venue in the snapshot with ``router.allocate``, bounded by the tighter of the limit price and the slippage
 collar (from the consolidated mid), and sends one IOC limit child per venue at that venue's computed limit price.
-After ``rounds`` calls (3 unless set; ``interval_s`` apart, 1 s unless set) it is done: whatever is still
-unfilled is the caller's to leave working or cancel, per the order's time in force.
+After ``rounds`` calls (3 unless set; ``interval_s`` apart, 1 s unless set) the order's time in force decides
+(``SmartPlanner.rest``): an IOC/FOK or market parent is done and the rest is cancelled; a limit parent good
+beyond the moment (GTC, GTD, DAY) leaves the rest resting at its limit price (inside the slippage collar) on
+the venue with the lowest maker fee until it fills, the parent is cancelled, the venue ends it, or the parent
+expires (its working children are then cancelled).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +26,10 @@ from shared.domain.algorithms import iceberg, pov, twap, vwap
 from shared.domain.algorithms.base import (
     Algorithm,
     ChildIntent,
+    FOLLOW_UP_MS,
+    NO_NEEDS,
     InvalidParams,
+    MarketNeeds,
     ParamReader,
     ParentView,
     Planner,
@@ -31,19 +37,21 @@ from shared.domain.algorithms.base import (
     WorkingChild,
     child,
     child_client_order_id,
+    child_size,
     done,
     effective_limit,
     parse_direct,
     parse_params,
     planner_for,
+    rest_child_id,
 )
-from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for, collar
-from shared.domain.market import MarketSnapshot, consolidated_mid
+from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, Bound, bound_for, collar
+from shared.domain.market import Book, MarketSnapshot, consolidated_mid
 from shared.domain.router import allocate
 
 __all__ = [
-    "Algorithm", "ChildIntent", "InvalidParams", "ParentView", "Planner", "SliceDecision", "SmartParams",
-    "SmartPlanner", "WorkingChild", "child_client_order_id", "parse_params", "planner_for",
+    "Algorithm", "ChildIntent", "InvalidParams", "MarketNeeds", "ParentView", "Planner", "SliceDecision",
+    "SmartParams", "SmartPlanner", "WorkingChild", "child_client_order_id", "parse_params", "planner_for",
 ]
 
 
@@ -65,8 +73,12 @@ def parse_smart(params: Mapping[str, Any]) -> SmartParams:
     return SmartParams(rounds=rounds, interval_s=interval, limit_price=limit, default_collar_bps=collar_bps)
 
 
+REST_CHECK_MS = 5_000  # how often a parent with a resting remainder looks at its children
+
+
 class SmartPlanner:
     name = "smart"
+    needs = NO_NEEDS
 
     def __init__(self, params: SmartParams) -> None:
         self.params = params
@@ -76,10 +88,10 @@ class SmartPlanner:
         if parent.unfilled <= 0:
             return done(parent)
         if parent.end_ms is not None and now_ms >= parent.end_ms:
-            return done(parent, f"the order ended with {parent.unfilled} unfilled")
+            return done(parent, f"the order ended with {parent.unfilled} unfilled",
+                        cancel=tuple(c.client_order_id for c in parent.working_children))
         if parent.slice_index >= p.rounds:
-            return done(parent, f"{p.rounds} rounds done; {parent.unfilled} unfilled is left to the order's "
-                                f"time in force")
+            return self.rest(parent, market, now_ms)
         if now_ms < parent.start_ms:
             return SliceDecision(next_at_ms=parent.start_ms)
         follow_up = now_ms + p.interval_s * 1000
@@ -89,12 +101,8 @@ class SmartPlanner:
         if parent.available <= 0:
             return SliceDecision(next_at_ms=next_at)
         books = {v: b for v, b in market.books.items() if v in market.terms}
-        bound = bound_for(parent.max_slippage_bps, parent.arrival_mid, consolidated_mid(books),
-                          p.default_collar_bps)
-        limit = effective_limit(parent.side, parent.limit_price, p.limit_price)
-        if bound is not None:
-            limit = effective_limit(parent.side, limit, collar(parent.side, bound.reference, bound.bps))
-        elif limit is None:
+        limit, bound = self.worst_price(parent, books)
+        if limit is None:
             return SliceDecision(next_at_ms=next_at,
                                  skipped=(f"{tag}: no mid price to bound slippage by, and no limit price",))
         alloc = allocate(parent.side, parent.available, books, market.terms, limit_price=limit)
@@ -106,7 +114,53 @@ class SmartPlanner:
                                           f"{bound.reference})" if bound is not None else "")
             skipped = (f"{tag}: {alloc.unallocated} of {parent.available} not routed: the books show too little "
                        f"{within}, or it is below the venues' lots and minimums",)
+        if next_at is None and parent.may_rest:
+            next_at = follow_up  # one more call after the last round: it leaves the rest working
         return SliceDecision(children=children, next_at_ms=next_at, skipped=skipped)
+
+    def worst_price(self, parent: ParentView, books: Mapping[str, Book]) -> tuple[Decimal | None, Bound | None]:
+        """The worst price any child may use: the tightest of the limit prices and the slippage collar (from the
+        consolidated mid of `books`), and that bound (None without a mid)."""
+        bound = bound_for(parent.max_slippage_bps, parent.arrival_mid, consolidated_mid(books),
+                          self.params.default_collar_bps)
+        limit = effective_limit(parent.side, parent.limit_price, self.params.limit_price)
+        if bound is not None:
+            limit = effective_limit(parent.side, limit, collar(parent.side, bound.reference, bound.bps))
+        return limit, bound
+
+    def rest(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
+        """After the rounds: an IOC/FOK or market parent is done (the rest is cancelled). A limit parent good
+        beyond the moment waits for its last IOC children's answers, then leaves what is unfilled resting at its
+        limit price (inside the collar) on the venue with the lowest maker fee, and looks at it every
+        ``REST_CHECK_MS``. That child has one id, so it is placed once: if the venue rejects or cancels it, the
+        parent is done (the reason is on the child)."""
+        tag = f"slice {parent.slice_index}"
+        if not parent.may_rest:
+            return done(parent, f"{self.params.rounds} rounds done; {parent.unfilled} unfilled is cancelled (an "
+                                f"{'IOC/FOK' if parent.limit_price is not None else 'order without a limit price'} "
+                                f"does not rest)")
+        rest_id = rest_child_id(parent.client_order_id)
+        if rest_id in parent.ended_children:
+            return done(parent, f"the resting remainder ended at the venue; {parent.unfilled} unfilled")
+        working = {c.client_order_id for c in parent.working_children}
+        wait = REST_CHECK_MS if rest_id in working else FOLLOW_UP_MS  # the rest, or the last IOCs' answers
+        next_at = now_ms + wait
+        if parent.end_ms is not None and next_at >= parent.end_ms:
+            next_at = max(parent.end_ms, now_ms + 1)
+        if working or parent.available <= 0:
+            return SliceDecision(next_at_ms=next_at)
+        price, _ = self.worst_price(parent, market.books)
+        assert price is not None  # may_rest: there is a limit price
+        why = f"no venue lists {parent.symbol}"
+        for _, venue in sorted((t.maker_fee, v) for v, t in market.terms.items()):
+            terms = market.terms[venue]
+            at = terms.round_price(parent.side, price)
+            q, why = child_size(parent.available, parent.available, terms, at)
+            if q > 0:
+                resting = replace(child(parent, 0, venue, q, at, taker=False), client_order_id=rest_id)
+                return SliceDecision(children=(resting,), next_at_ms=now_ms + REST_CHECK_MS,
+                                     skipped=(f"{tag}: {q} left resting at {at} on {venue}",))
+        return done(parent, f"the rest cannot rest: {why}")
 
 
 PARSERS: dict[Algorithm, Callable[[Mapping[str, Any]], Any]] = {

@@ -81,6 +81,13 @@ class ParentView:
     venue: str | None = None  # the venue of single-venue algorithms (the order's exchange)
     working_children: tuple[WorkingChild, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)  # the raw algorithm_params, as stored
+    time_in_force: TimeInForce = TimeInForce.GTC  # the parent's: may what the algorithm leaves rest, or not
+    ended_children: frozenset[str] = frozenset()  # client order ids of children the venue is done with
+
+    @property
+    def may_rest(self) -> bool:
+        """A limit order good beyond the moment (GTC, GTD, DAY): what is left may keep working."""
+        return self.limit_price is not None and self.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK)
 
     def __post_init__(self) -> None:
         if any(not isinstance(c, WorkingChild) for c in self.working_children):  # plain tuples are welcome
@@ -104,7 +111,22 @@ class SliceDecision:
     skipped: tuple[str, ...] = ()  # why a child was not sent, for people
 
 
+@dataclass(frozen=True)
+class MarketNeeds:
+    """What a planner reads beyond books and terms, so the engine fetches only that."""
+
+    traded_volume: bool = False  # MarketSnapshot.traded_volume: the market's volume since the previous slice
+    # MarketSnapshot.volume_profile: the shape of the market's volume over this many ms before the order began
+    profile_window_ms: int | None = None
+
+
+NO_NEEDS = MarketNeeds()
+
+
 class Planner(Protocol):
+    @property
+    def needs(self) -> MarketNeeds: ...
+
     def plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision: ...
 
 
@@ -116,6 +138,11 @@ def _digest(*parts: str) -> str:
 def child_client_order_id(parent_client_order_id: str, slice_index: int, n: int) -> str:
     """The n-th child of a slice: deterministic (a retried decision re-sends the same ids), 32 characters."""
     return f"alg-{_digest('child', parent_client_order_id, str(slice_index), str(n))[:28]}"
+
+
+def rest_child_id(parent_client_order_id: str) -> str:
+    """The one child an algorithm leaves resting when it is done (one id: it can only ever be placed once)."""
+    return f"alg-{_digest('rest', parent_client_order_id)[:28]}"
 
 
 def rng_for(parent_client_order_id: str, *parts: object) -> random.Random:
@@ -333,39 +360,30 @@ def _touch_name(side: Side) -> str:
     return "best ask" if side is Side.BUY else "best bid"
 
 
-def taker_price(side: Side, book: Book, terms: VenueTerms, quantity: Decimal, limit: Decimal | None,
+def taker_price(side: Side, book: Book, terms: VenueTerms, limit: Decimal | None,
                 bound: Bound | None) -> tuple[Decimal | None, str | None]:
-    """The IOC limit of a taker child: the far-side price that covers `quantity` in the book (the far touch when
-    the top level suffices), capped at the limit price and the slippage collar. None and the reason when even
-    the far touch is beyond either."""
+    """The IOC limit of a taker child: the worst price the order accepts, i.e. the slippage collar, or the limit
+    price where that is tighter. An IOC trades at the resting orders' own prices, so a limit at the bound costs
+    nothing while the book holds still, and still fills when the touch moves (or another child takes it) between
+    the snapshot and the venue, where a limit at the snapshot's touch would expire empty. None and the reason when
+    the far touch is already beyond either."""
     far = book.far_side(side)
     if not far:
         return None, f"no {'asks' if side is Side.BUY else 'bids'} on {book.venue}"
     if limit is None and bound is None:
         return None, f"no mid price on {book.venue} to bound slippage by, and no limit price"
+    touch = far[0].price
     if limit is not None:
         limit = terms.round_price(side, limit)
-    touch = far[0].price
-    price = touch
-    need = quantity
-    for lv in far:
-        price = lv.price
-        need -= lv.quantity
-        if need <= 0:
-            break
-    if limit is not None:
         if beyond(side, touch, limit):
             return None, f"{_touch_name(side)} {touch} on {book.venue} is beyond the limit price {limit}"
-        if beyond(side, price, limit):
-            price = limit
+    cap = None
     if bound is not None:
         cap = bound.price(side, terms.tick_size)
         if beyond(side, touch, cap):
             return None, (f"{_touch_name(side)} {touch} on {book.venue} is beyond the slippage collar: "
                           f"{bound.describe(side, cap)}")
-        if beyond(side, price, cap):
-            price = cap
-    return price, None
+    return effective_limit(side, limit, cap), None
 
 
 def maker_price(side: Side, book: Book, terms: VenueTerms, limit: Decimal | None,

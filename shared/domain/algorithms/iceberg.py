@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.domain.algorithms.base import (
     FOLLOW_UP_MS,
+    NO_NEEDS,
     ParamReader,
     ParentView,
     SliceDecision,
@@ -33,7 +34,7 @@ from shared.domain.algorithms.base import (
     venue_market,
 )
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
-from shared.domain.market import ZERO, MarketSnapshot, VenueTerms, ceil_to
+from shared.domain.market import ZERO, MarketSnapshot
 
 CHECK_MS = 1_000
 
@@ -57,16 +58,9 @@ def parse(params: Mapping[str, Any]) -> IcebergParams:
                          default_collar_bps=collar_bps)
 
 
-def smallest(terms: VenueTerms, price: Decimal) -> Decimal:
-    """The smallest lot multiple the venue accepts at `price`."""
-    q = ceil_to(max(terms.min_quantity, terms.lot_size), terms.lot_size)
-    if terms.min_notional is not None and price > 0:
-        q = max(q, ceil_to(terms.min_notional / price, terms.lot_size))
-    return q
-
-
 class IcebergPlanner:
     name = "iceberg"
+    needs = NO_NEEDS
 
     def __init__(self, params: IcebergParams) -> None:
         self.params = params
@@ -98,7 +92,7 @@ class IcebergPlanner:
             return SliceDecision(cancel=stale, next_at_ms=now_ms + (FOLLOW_UP_MS if stale else CHECK_MS))
         size = p.display_quantity * (1 + jitter(parent.client_order_id, p.size_variance_pct, "display",
                                                 parent.slice_index))
-        q, why = child_size(max(size, smallest(terms, price)), parent.available, terms, price)
+        q, why = child_size(max(size, terms.min_order(price)), parent.available, terms, price)
         if q <= 0:
             return done(parent, f"{why}; the remaining {parent.unfilled} cannot be sent")
         return SliceDecision(children=(child(parent, 0, book.venue, q, price, taker=False),),

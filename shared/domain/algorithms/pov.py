@@ -2,9 +2,9 @@
 
 Every ``interval_s`` (5 unless set) a slice sends ``target_rate`` times the market volume traded since the
 previous slice (``MarketSnapshot.traded_volume``), minus what is still working, at most what is available, as a
-taker IOC child (priced like TWAP's: the far-side price covering it, capped at the limit price and the slippage
-collar). Volume is not owed later (POV follows the market as it goes, it does not catch up). A share below the
-venue's minimum order is raised to that minimum (else a thin market, or a small rate, would never trade at all),
+taker IOC child (priced like TWAP's: at the slippage collar, or the limit price where that is tighter). Volume
+is not owed later (POV follows the market as it goes, it does not catch up). A share below the venue's minimum
+order is raised to that minimum (else a thin market, or a small rate, would never trade at all),
 and a child that would leave a remainder too small ever to send on its own takes that remainder too: a slice
 may exceed the rate by less than one minimum order. A child below ``min_child`` is not sent. Runs until filled,
 or until the parent's ``end_ms``.
@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.domain.algorithms.base import (
+    MarketNeeds,
     ParamReader,
     ParentView,
     SliceDecision,
@@ -29,7 +30,7 @@ from shared.domain.algorithms.base import (
     venue_market,
 )
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
-from shared.domain.market import ZERO, MarketSnapshot, VenueTerms, ceil_to
+from shared.domain.market import ZERO, MarketSnapshot
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,9 @@ def parse(params: Mapping[str, Any]) -> PovParams:
                      default_collar_bps=collar_bps)
 
 
-def minimum_order(terms: VenueTerms, price: Decimal) -> Decimal:
-    """The smallest quantity the venue accepts at `price`: its minimum quantity and notional, up to its lot."""
-    floor = terms.min_quantity
-    if terms.min_notional is not None and price > 0:
-        floor = max(floor, terms.min_notional / price)
-    return ceil_to(floor, terms.lot_size)
-
-
 class PovPlanner:
     name = "pov"
+    needs = MarketNeeds(traded_volume=True)
 
     def __init__(self, params: PovParams) -> None:
         self.params = params
@@ -92,10 +86,10 @@ class PovPlanner:
             return SliceDecision(next_at_ms=next_at)
         limit = effective_limit(parent.side, parent.limit_price, p.limit_price)
         bound = bound_for(parent.max_slippage_bps, parent.arrival_mid, book.mid, p.default_collar_bps)
-        price, why = taker_price(parent.side, book, terms, min(want, parent.available), limit, bound)
+        price, why = taker_price(parent.side, book, terms, limit, bound)
         if price is None:
             return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {why}",))
-        q, why = child_size(max(want, minimum_order(terms, price)), parent.available, terms, price)
+        q, why = child_size(max(want, terms.min_order(price)), parent.available, terms, price)
         if q <= 0:
             return SliceDecision(next_at_ms=next_at, skipped=(f"{tag}: {why}",))
         if q < p.min_child and q < terms.round_quantity(parent.available):

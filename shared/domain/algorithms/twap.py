@@ -17,9 +17,9 @@ A final catch-up slice runs shortly before the deadline (a quarter bucket before
 second until the deadline while anything is unfilled. No child is sent at or after the deadline; a call then
 cancels what is still resting and ends the algorithm.
 
-Children: ``mode`` taker sends IOC limits at the far-side price that covers the child's quantity (the far
-touch when the top level suffices), capped at the limit price and the slippage collar (a child with no
-executable price within them is skipped, with the reason). ``mode`` maker sends post-only GTC limits at the
+Children: ``mode`` taker sends IOC limits at the slippage collar, or at the limit price where that is tighter
+(``base.taker_price``: the IOC trades at the book's own prices; its limit is only the worst it accepts); a child
+whose far touch is already beyond either is skipped, with the reason. ``mode`` maker sends post-only GTC limits at the
 near touch (capped likewise); a resting child older than ``reprice_after_s``, or no longer at the touch, is
 cancelled and its quantity re-sent at the new touch by the next call (one second later). Quantities are rounded
 down to the venue's lot; a child below the venue's minimums is not sent and its quantity is merged into the next
@@ -36,7 +36,9 @@ from typing import Any
 
 from shared.domain.algorithms.base import (
     FOLLOW_UP_MS,
+    NO_NEEDS,
     ChildIntent,
+    MarketNeeds,
     ParamReader,
     ParentView,
     SliceDecision,
@@ -54,6 +56,7 @@ from shared.domain.market import ZERO, Book, MarketSnapshot, VenueTerms
 
 MODES = ("taker", "maker")
 MIN_BUCKET_S = 5
+MIN_DURATION_S = 10
 DEFAULT_INTERVAL_S = 60
 CATCH_UP_MAX_MS = 10_000
 
@@ -72,7 +75,7 @@ class TwapParams:
 
 def read_window(r: ParamReader, default_slices: int | None = None) -> tuple[int, int]:
     """duration_s and the number of slices (from slices, interval_s, or the default)."""
-    duration = r.required_whole("duration_s", lo=60, hi=86_400)
+    duration = r.required_whole("duration_s", lo=MIN_DURATION_S, hi=86_400)
     if r.given("slices") and r.given("interval_s"):
         r.problem("interval_s", "give slices or interval_s, not both")
     slices = r.optional_whole("slices", lo=1, hi=1000)
@@ -171,6 +174,10 @@ class ScheduledPlanner:
         self.params = params
 
     # ---- what differs between schedules -------------------------------------------------------------------
+    @property
+    def needs(self) -> MarketNeeds:
+        return NO_NEEDS
+
     def fraction(self, k: int, n: int, market: MarketSnapshot) -> Decimal:
         """The cumulative fraction of the quantity due by the end of bucket k."""
         return Decimal(k + 1) / Decimal(n)
@@ -237,7 +244,7 @@ class ScheduledPlanner:
             if cancel:
                 next_at = min(next_at, now_ms + FOLLOW_UP_MS)
         else:
-            price, why = taker_price(parent.side, book, terms, max(want, ZERO), limit, bound)
+            price, why = taker_price(parent.side, book, terms, limit, bound)
         if want > 0:
             if price is None:
                 skipped.append(f"{tag}: {why}")
@@ -263,7 +270,7 @@ class ScheduledPlanner:
         skipped: list[str] = []
         want = parent.available
         if want > 0:
-            price, why = taker_price(parent.side, book, terms, want, limit, bound)
+            price, why = taker_price(parent.side, book, terms, limit, bound)
             if price is None:
                 skipped.append(f"{tag}: {why}")
             else:

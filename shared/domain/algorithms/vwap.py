@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.domain.algorithms.base import ParamReader
+from shared.domain.algorithms.base import MarketNeeds, ParamReader
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS
 from shared.domain.algorithms.twap import ScheduledPlanner, read_execution, read_window
 from shared.domain.market import ZERO, MarketSnapshot
@@ -72,6 +72,11 @@ def cumulative(profile: tuple[Decimal, ...], k: int, n: int) -> Decimal:
 
 class VwapPlanner(ScheduledPlanner):
     name = "vwap"
+
+    @property
+    def needs(self) -> MarketNeeds:
+        return MarketNeeds(traded_volume=self.params.max_participation is not None,
+                           profile_window_ms=self.params.duration_s * 1000 if self.params.profile is None else None)
 
     def profile(self, market: MarketSnapshot) -> tuple[Decimal, ...]:
         if self.params.profile is not None:

@@ -183,7 +183,7 @@ def test_child_ids_are_deterministic_short_and_distinct():
 
 
 @pytest.mark.parametrize("algorithm, params, problems", [
-    ("twap", {"duration_s": 30}, [("algorithm_params.duration_s", "must be between 60 and 86400")]),
+    ("twap", {"duration_s": 5}, [("algorithm_params.duration_s", "must be between 10 and 86400")]),
     ("twap", {}, [("algorithm_params.duration_s", "required")]),
     ("twap", {"duration_s": 600, "slices": 5, "interval_s": 60},
      [("algorithm_params.interval_s", "give slices or interval_s, not both")]),
@@ -268,7 +268,11 @@ def test_a_child_beyond_the_collar_is_skipped_with_the_reason():
     d = planner.plan(parent(), snap(far), T0)
     assert d.children == () and "slippage collar: 100.50 (50 bps above the current mid 100.00)" in d.skipped[0]
     d = planner_for("twap", {"duration_s": 600, "default_collar_bps": 150}).plan(parent(), snap(far), T0)
-    assert d.children[0].price == D("101.00")
+    assert d.children[0].price == D("101.50")  # the IOC's limit is the collar: it trades at the book's prices
+    # a limit price tighter than the collar is the child's price
+    d = planner_for("twap", {"duration_s": 600, "default_collar_bps": 150, "limit_price": "101.20"}).plan(
+        parent(), snap(far), T0)
+    assert d.children[0].price == D("101.20")
 
 
 def test_a_child_beyond_the_limit_price_is_skipped():
@@ -282,8 +286,8 @@ def test_a_child_beyond_the_limit_price_is_skipped():
 def test_twap_even_schedule_and_done():
     sim = Sim(planner_for("twap", {"duration_s": 60, "slices": 4}), parent("10"), lambda now, i: snap()).run()
     assert [(now - T0, c.quantity, c.price) for now, c in sim.sent] == [
-        (0, D("2.50"), D("100.01")), (15_000, D("2.50"), D("100.01")), (30_000, D("2.50"), D("100.01")),
-        (45_000, D("2.50"), D("100.01"))]
+        (0, D("2.50"), D("100.50")), (15_000, D("2.50"), D("100.50")), (30_000, D("2.50"), D("100.50")),
+        (45_000, D("2.50"), D("100.50"))]  # IOC limits at the default collar, 50 bps above the mid 100
     assert sim.filled == 10
     assert sim.log[-1][3] == SliceDecision()  # done
 
@@ -512,6 +516,41 @@ def test_smart_routes_across_venues_in_bounded_rounds():
     assert over.children == () and "2 rounds done; 1 unfilled" in over.skipped[0]
 
 
+def test_smart_leaves_a_good_till_cancelled_remainder_resting_and_cancels_an_ioc_one():
+    thin = book("a", bid="99.99", ask="100.01", qty="1")
+    cheap_maker = book("b", bid="99.98", ask="100.02", qty="1")
+    t = {"a": terms("a"), "b": replace(terms("b"), maker_fee=D("-0.0001"))}
+    planner = planner_for("smart", {"rounds": 1})
+    gtc = parent("5", venue=None, limit_price=D("100.02"), arrival_mid=D("100"))
+    first = planner.plan(gtc, snap(thin, cheap_maker, t=t), T0)
+    assert sum(qtys(first)) == 2 and first.next_at_ms == T0 + 1000  # the last round, and one more call after it
+    in_flight = replace(gtc, working_quantity=D("2"), slice_index=1,
+                        working_children=tuple((c.client_order_id, c.price, c.quantity, T0) for c in first.children))
+    assert planner.plan(in_flight, snap(thin, t=t), T0 + 1000) == SliceDecision(next_at_ms=T0 + 2000)  # answers
+    after = replace(gtc, filled_quantity=D("2"), slice_index=2)
+    rest = planner.plan(after, snap(thin, cheap_maker, t=t), T0 + 2000)
+    (resting,) = rest.children
+    assert (resting.venue, resting.quantity, resting.price) == ("b", D("3"), D("100.02"))
+    assert resting.time_in_force is TimeInForce.GTC and not resting.post_only and rest.next_at_ms == T0 + 7000
+    assert "3.00 left resting at 100.02 on b" in rest.skipped[0]
+    again = planner.plan(replace(after, slice_index=3), snap(thin, cheap_maker, t=t), T0 + 2500)
+    assert again.children[0].client_order_id == resting.client_order_id  # a repeat is the same order, not a new one
+    waiting = replace(after, working_quantity=D("3"), slice_index=3,
+                      working_children=((resting.client_order_id, resting.price, D("3"), T0 + 2000),))
+    assert planner.plan(waiting, snap(thin, t=t), T0 + 7000) == SliceDecision(next_at_ms=T0 + 12_000)
+    refused = replace(waiting, working_quantity=D(0), working_children=(), slice_index=4,
+                      ended_children=frozenset({resting.client_order_id}))  # the venue rejected or cancelled it
+    gave_up = planner.plan(refused, snap(thin, t=t), T0 + 12_000)
+    assert gave_up.children == () and gave_up.next_at_ms is None and "ended at the venue" in gave_up.skipped[0]
+    expired = replace(waiting, end_ms=T0 + 9000)
+    end = planner.plan(expired, snap(thin, t=t), T0 + 9000)
+    assert end.children == () and end.cancel == (resting.client_order_id,) and end.next_at_ms is None
+    ioc = replace(gtc, time_in_force=TimeInForce.IOC)
+    assert planner.plan(ioc, snap(thin, cheap_maker, t=t), T0).next_at_ms is None
+    gone = planner.plan(replace(ioc, filled_quantity=D("2"), slice_index=1), snap(thin, t=t), T0 + 1000)
+    assert gone.children == () and gone.next_at_ms is None and "cancelled" in gone.skipped[0]
+
+
 def test_smart_respects_the_collar_and_the_limit():
     deep = Book("a", SYMBOL, (Level(D("99.9"), D("5")),), (Level(D("100.1"), D("1")), Level(D("101"), D("5"))), 0)
     planner = SmartPlanner(parse_params("smart", {}))
@@ -638,3 +677,14 @@ def test_same_inputs_same_decision(algorithm):
     p = parent("10", slice_index=2, venue=None if algorithm == "smart" else "x")
     first = planner_for(algorithm, params).plan(p, market, T0 + 125_000)
     assert first.children and first == planner_for(algorithm, params).plan(p, market, T0 + 125_000)
+
+
+def test_each_planner_asks_only_for_the_market_data_it_follows():
+    from shared.domain.algorithms import MarketNeeds, planner_for
+
+    assert planner_for("twap", {"duration_s": 60}).needs == MarketNeeds()
+    assert planner_for("iceberg", {"display_quantity": 1, "limit_price": 100}).needs == MarketNeeds()
+    assert planner_for("pov", {"target_rate": "0.1"}).needs == MarketNeeds(traded_volume=True)
+    assert planner_for("vwap", {"duration_s": 120}).needs == MarketNeeds(profile_window_ms=120_000)
+    assert planner_for("vwap", {"duration_s": 120, "profile": [1, 2], "max_participation": "0.2"}).needs == \
+        MarketNeeds(traded_volume=True)

@@ -38,6 +38,12 @@ def test_book_top_and_mid():
     assert consolidated_mid({"a": b, "b": book("b", bids=[("99.5", "1")], asks=[("100.5", "1")])}) == D("100")
 
 
+def test_min_order_is_a_lot_multiple_meeting_the_minimum_quantity_and_notional():
+    assert terms("a", lot="0.01", min_qty="0.005").min_order(D("100")) == D("0.01")  # never below one lot
+    assert terms("a", lot="0.01", min_qty="0.05").min_order(D("100")) == D("0.05")
+    assert terms("a", lot="0.01", min_notional="10").min_order(D("300")) == D("0.04")  # 10 / 300 = 0.0333, up
+
+
 def test_rounding_is_down_for_quantities_and_passive_for_prices():
     assert round_quantity(D("1.2345"), D("0.01")) == D("1.23")
     assert round_quantity(D("0.009"), D("0.01")) == 0
