@@ -2,6 +2,8 @@
 # Create or update the project venvs, idempotently (sourced by emulator.sh and scripts/test.sh).
 #   .venv        the service, its tests and tools (Python 3.12, or python3 where 3.12 is missing)
 #   .venv-tasks  the Cloud Tasks emulator (its protobuf pin clashes with the service's)
+#   .venv-checkov  checkov, for the Terraform checks (its packaging<24 pin clashes with pytest; its module hcl2
+#                  with python-hcl2)
 # A venv is rebuilt only when its requirement files change (a hash stamp inside it says which it holds).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,13 +40,17 @@ ensure_venv() {
     echo "$want" > "$dir/.stamp"
 }
 
-# The two venvs are independent: build them side by side (a fresh machine spends most of its first start here).
+# The venvs are independent: build them side by side (a fresh machine spends most of its first start here).
 ensure_venv "$ROOT/.venv-tasks" "$ROOT/scripts/tasks-emulator.requirements.txt" -- \
     -r "$ROOT/scripts/tasks-emulator.requirements.txt" &
 tasks_pid=$!
+ensure_venv "$ROOT/.venv-checkov" "$ROOT/scripts/checkov.requirements.txt" -- \
+    --require-hashes -r "$ROOT/scripts/checkov.requirements.txt" &
+checkov_pid=$!
 ensure_venv "$ROOT/.venv" "$ROOT/requirements.lock" "$ROOT/pyproject.toml" -- \
     --require-hashes -r "$ROOT/requirements.lock"
 wait "$tasks_pid" || { echo "bootstrap: could not prepare .venv-tasks (Cloud Tasks emulator)" >&2; exit 1; }
+wait "$checkov_pid" || { echo "bootstrap: could not prepare .venv-checkov (checkov, Terraform checks)" >&2; exit 1; }
 # The project itself: the repo root on the venv's path (what an editable install does, without a build backend).
 site=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$site/execution_service.pth"

@@ -2,7 +2,9 @@
 # Re-resolve the pinned dependency sets (every transitive pin, with hashes):
 #   requirements.lock          service + tests (what scripts/bootstrap.sh installs into .venv)
 #   requirements-runtime.lock  service only (shipped as requirements.txt in the Cloud Functions source archive)
-# Run after changing a dependency in pyproject.toml; commit the three files together.
+#   scripts/checkov.requirements.txt  checkov for the Terraform checks (its own venv, .venv-checkov), from
+#                                     scripts/checkov.requirements.in
+# Run after changing a dependency in pyproject.toml or scripts/checkov.requirements.in; commit them together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv_bin=${UV:-uv}
@@ -10,3 +12,5 @@ command -v "$uv_bin" >/dev/null || { echo "lock.sh needs uv (pip install uv==0.1
 common=(pyproject.toml --python-version 3.12 --generate-hashes --no-header)
 "$uv_bin" pip compile "${common[@]}" --extra dev --output-file requirements.lock
 "$uv_bin" pip compile "${common[@]}" --output-file requirements-runtime.lock
+"$uv_bin" pip compile scripts/checkov.requirements.in --python-version 3.12 --generate-hashes --no-header \
+    --output-file scripts/checkov.requirements.txt

@@ -84,4 +84,6 @@ def venues() -> dict[str, "VenueClient"]:
     from shared.infra.venues import VenueClient, session
 
     http = session()
-    return {name: VenueClient(name, url, http, adapter_stats()) for name, url in settings().adapter_endpoints.items()}
+    cfg = settings()
+    return {name: VenueClient(name, url, http, adapter_stats(), id_token=cfg.adapter_id_tokens)
+            for name, url in cfg.adapter_endpoints.items()}

