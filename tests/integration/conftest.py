@@ -146,7 +146,7 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
         proc.wait(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def api(stack: StackInfo, http: requests.Session) -> Callable[..., requests.Response]:
     """Call the REST API: api(method, path, body=None, key="default" | None | "other-key", **requests kwargs)."""
 
