@@ -37,7 +37,7 @@ def bps(side: str, unit_cost: Decimal, mid: Decimal) -> Decimal:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quantity", default="10")
-    parser.add_argument("--side", choices=["buy", "sell"], default="sell")
+    parser.add_argument("--side", choices=["buy", "sell"], default="buy")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     missing = [v for v in ("API_URL", "API_KEY", "SIMULATED_EXCHANGES") if not os.environ.get(v)]
