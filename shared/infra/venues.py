@@ -3,7 +3,8 @@
 ``VenueClient`` speaks to one adapter over one pooled HTTP session (built once per process) and returns the
 protocol's models. Every failure becomes a ``VenueCallError`` with the protocol's kind, so a caller decides
 from the kind alone: retry (retryable), give up (final), or look the order up first (unknown_outcome). A
-connection that breaks after a write was sent is an unknown outcome; the same on a read is retryable.
+connection that breaks after a write was sent is an unknown outcome; the same on a read is retryable, and a read
+whose pooled connection was dropped under it is sent once more at once.
 
 ``AdapterStats`` keeps each adapter's latency samples, call and error counts, last success and its dead man's
 switch state in Redis, so every function instance reports the same figures.
@@ -164,11 +165,7 @@ class VenueClient:
         data = body.model_dump_json() if isinstance(body, BaseModel) else (json.dumps(body) if body else None)
         start = time.perf_counter()
         try:
-            resp = self._http.request(
-                method, self.base_url + path, params=params, data=data, timeout=timeout_s or self._timeout,
-                auth=self._auth,
-                headers={"Content-Type": "application/json"} if data else None,
-            )
+            resp = self._send(method, path, params, data, timeout_s or self._timeout, retry_dropped=not writes)
         except requests.RequestException as exc:
             code = ErrorCode.TIMEOUT if writes and _may_have_arrived(exc) else ErrorCode.NETWORK
             self._record(start, False, f"{code.value}: {type(exc).__name__}")
@@ -184,6 +181,22 @@ class VenueClient:
         except ValidationError as exc:
             raise VenueCallError(self.venue, ErrorCode.TIMEOUT if writes else ErrorCode.NETWORK,
                                  f"unreadable answer: {exc.errors()[0]['msg']}") from exc
+
+    def _send(self, method: str, path: str, params: dict | None, data: str | None, timeout_s: float,
+              retry_dropped: bool) -> requests.Response:
+        """One request; a read whose connection was dropped before any answer is sent once more. A pooled
+        keep-alive connection can be closed by the server just as it is reused (HTTP/1.1 allows the retry for
+        safe requests); a timeout is not retried, and neither is a write (its outcome is looked up instead)."""
+        kwargs = {"params": params, "data": data, "timeout": timeout_s, "auth": self._auth,
+                  "headers": {"Content-Type": "application/json"} if data else None}
+        try:
+            return self._http.request(method, self.base_url + path, **kwargs)
+        except requests.ConnectionError as exc:
+            if not retry_dropped or isinstance(exc, requests.Timeout):
+                raise
+            logger.info("adapter %s: %s %s connection dropped (%s), sending it once more",
+                        self.venue, method, path, type(exc).__name__)
+            return self._http.request(method, self.base_url + path, **kwargs)
 
     def _record(self, start: float, ok: bool, error: str | None = None) -> None:
         if self._stats is not None:

@@ -1,0 +1,77 @@
+"""VenueClient over a real HTTP server that drops connections without answering: a read is sent once more, a
+write is not (its outcome is unknown and is looked up instead). Needs no stack: the server is a local socket."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from shared.adapters.protocol import ErrorCode, OrderType, PlaceOrder, Side
+from shared.infra.venues import VenueCallError, VenueClient, session
+
+HEALTH = {"status": "ok", "venue": "flaky", "exchange_id": "binance", "markets_loaded": True}
+
+
+class DropsFirst(BaseHTTPRequestHandler):
+    """Closes the connection without a word on the first `drops` requests, then answers /health."""
+
+    drops = 1
+    seen: list[str] = []
+
+    def _answer(self) -> None:
+        DropsFirst.seen.append(f"{self.command} {self.path}")
+        if self.headers.get("Content-Length"):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        if DropsFirst.drops > 0:
+            DropsFirst.drops -= 1
+            self.close_connection = True  # no status line: the client sees the connection end
+            return
+        body = json.dumps(HEALTH).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    DropsFirst.drops, DropsFirst.seen = 1, []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), DropsFirst)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_a_read_on_a_dropped_connection_is_sent_once_more(server):
+    client = VenueClient("flaky", server, session())
+    assert client.health().status == "ok"
+    assert DropsFirst.seen == ["GET /health", "GET /health"]
+
+
+def test_a_read_dropped_twice_fails_as_retryable_network_error(server):
+    DropsFirst.drops = 2
+    with pytest.raises(VenueCallError) as err:
+        VenueClient("flaky", server, session()).health()
+    assert err.value.code is ErrorCode.NETWORK and len(DropsFirst.seen) == 2
+
+
+def test_a_write_on_a_dropped_connection_is_not_resent_and_its_outcome_is_unknown(server):
+    order = PlaceOrder(client_order_id="t-drop-1", symbol="BTC/USDT", side=Side.BUY, type=OrderType.LIMIT,
+                       quantity=Decimal("0.1"), price=Decimal("40000"))
+    with pytest.raises(VenueCallError) as err:
+        VenueClient("flaky", server, session()).place(order)
+    assert err.value.code is ErrorCode.TIMEOUT  # may have arrived: looked up by its client order id, not re-sent
+    assert DropsFirst.seen == ["POST /orders"]
