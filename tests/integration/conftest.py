@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 from google.cloud import pubsub_v1
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 REQUIRED = ("LOCALSTACK_STATE", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST",
             "REDIS_URL", "API_URL")
@@ -57,7 +59,13 @@ def stack() -> StackInfo:
 
 @pytest.fixture(scope="session")
 def http() -> Iterator[requests.Session]:
+    """One keep-alive session for the tests. functions-framework's gunicorn closes a connection idle for 2 s,
+    and that close can race a request sent on it: a safe request (GET, DELETE, ...) whose connection is dropped
+    before any answer is sent again, as HTTP/1.1 allows. POSTs are never re-sent."""
+    retry = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+                  respect_retry_after_header=False, raise_on_status=False)  # every answer reaches the test as is
     with requests.Session() as s:
+        s.mount("http://", HTTPAdapter(max_retries=retry))
         yield s
 
 
