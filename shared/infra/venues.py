@@ -4,7 +4,7 @@
 protocol's models. Every failure becomes a ``VenueCallError`` with the protocol's kind, so a caller decides
 from the kind alone: retry (retryable), give up (final), or look the order up first (unknown_outcome). A
 connection that breaks after a write was sent is an unknown outcome; the same on a read is retryable, and a read
-whose pooled connection was dropped under it is sent once more at once.
+whose pooled connection was dropped before any answer is sent once more at once (``session``).
 
 ``AdapterStats`` keeps each adapter's latency samples, call and error counts, last success and its dead man's
 switch state in Redis, so every function instance reports the same figures.
@@ -17,13 +17,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import redis
 import requests
 from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError
+from urllib3.util.retry import Retry
 
 from shared.adapters.protocol import (
     AdapterHealth,
@@ -49,9 +51,30 @@ M = TypeVar("M", bound=BaseModel)
 LATENCY_SAMPLES = 1000
 
 
+class _ResendDropped(Retry):
+    """urllib3's Retry narrowed to one case: a connection dropped before any answer (``ProtocolError``). A server
+    closing an idle keep-alive connection can race a request sent on it; HTTP/1.1 lets a client send a safe
+    request again. Timeouts, refused connections and statuses reach the caller as they are."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is not None and not isinstance(error, ProtocolError):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def resend_dropped(methods: Iterable[str], times: int = 1) -> Retry:
+    """``max_retries`` for an ``HTTPAdapter``: send a request of these methods again, up to `times`, when its
+    connection was dropped before any answer; nothing else is retried."""
+    return _ResendDropped(total=times, connect=0, read=times, status=0, other=0, redirect=0,
+                          allowed_methods=frozenset(methods), respect_retry_after_header=False,
+                          raise_on_status=False)
+
+
 def session(pool: int = 32) -> requests.Session:
+    """The pooled session adapter calls share. Reads (GET) are sent once more on a dropped connection; writes
+    never are (their outcome is looked up by client order id instead)."""
     s = requests.Session()
-    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=resend_dropped({"GET"}))
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     return s
@@ -165,7 +188,11 @@ class VenueClient:
         data = body.model_dump_json() if isinstance(body, BaseModel) else (json.dumps(body) if body else None)
         start = time.perf_counter()
         try:
-            resp = self._send(method, path, params, data, timeout_s or self._timeout, retry_dropped=not writes)
+            resp = self._http.request(
+                method, self.base_url + path, params=params, data=data, timeout=timeout_s or self._timeout,
+                auth=self._auth,
+                headers={"Content-Type": "application/json"} if data else None,
+            )
         except requests.RequestException as exc:
             code = ErrorCode.TIMEOUT if writes and _may_have_arrived(exc) else ErrorCode.NETWORK
             self._record(start, False, f"{code.value}: {type(exc).__name__}")
@@ -181,22 +208,6 @@ class VenueClient:
         except ValidationError as exc:
             raise VenueCallError(self.venue, ErrorCode.TIMEOUT if writes else ErrorCode.NETWORK,
                                  f"unreadable answer: {exc.errors()[0]['msg']}") from exc
-
-    def _send(self, method: str, path: str, params: dict | None, data: str | None, timeout_s: float,
-              retry_dropped: bool) -> requests.Response:
-        """One request; a read whose connection was dropped before any answer is sent once more. A pooled
-        keep-alive connection can be closed by the server just as it is reused (HTTP/1.1 allows the retry for
-        safe requests); a timeout is not retried, and neither is a write (its outcome is looked up instead)."""
-        kwargs = {"params": params, "data": data, "timeout": timeout_s, "auth": self._auth,
-                  "headers": {"Content-Type": "application/json"} if data else None}
-        try:
-            return self._http.request(method, self.base_url + path, **kwargs)
-        except requests.ConnectionError as exc:
-            if not retry_dropped or isinstance(exc, requests.Timeout):
-                raise
-            logger.info("adapter %s: %s %s connection dropped (%s), sending it once more",
-                        self.venue, method, path, type(exc).__name__)
-            return self._http.request(method, self.base_url + path, **kwargs)
 
     def _record(self, start: float, ok: bool, error: str | None = None) -> None:
         if self._stats is not None:

@@ -20,6 +20,8 @@ from google.cloud import pubsub_v1
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.infra.venues import resend_dropped
+
 REQUIRED = ("LOCALSTACK_STATE", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST",
             "REDIS_URL", "API_URL")
 
@@ -61,11 +63,9 @@ def stack() -> StackInfo:
 def http() -> Iterator[requests.Session]:
     """One keep-alive session for the tests. functions-framework's gunicorn closes a connection idle for 2 s,
     and that close can race a request sent on it: a safe request (GET, DELETE, ...) whose connection is dropped
-    before any answer is sent again, as HTTP/1.1 allows. POSTs are never re-sent."""
-    retry = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-                  respect_retry_after_header=False, raise_on_status=False)  # every answer reaches the test as is
+    before any answer is sent again, as HTTP/1.1 allows. POSTs, timeouts and statuses are never re-sent."""
     with requests.Session() as s:
-        s.mount("http://", HTTPAdapter(max_retries=retry))
+        s.mount("http://", HTTPAdapter(max_retries=resend_dropped(Retry.DEFAULT_ALLOWED_METHODS, times=2)))
         yield s
 
 

@@ -1,10 +1,12 @@
 """VenueClient over a real HTTP server that drops connections without answering: a read is sent once more, a
-write is not (its outcome is unknown and is looked up instead). Needs no stack: the server is a local socket."""
+write is not (its outcome is unknown and is looked up instead), and neither is a read that timed out. Needs no
+stack: the server is a local socket."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,9 +20,11 @@ HEALTH = {"status": "ok", "venue": "flaky", "exchange_id": "binance", "markets_l
 
 
 class DropsFirst(BaseHTTPRequestHandler):
-    """Closes the connection without a word on the first `drops` requests, then answers /health."""
+    """Closes the connection without a word on the first `drops` requests, then answers /health (after
+    `stall_s`)."""
 
     drops = 1
+    stall_s = 0.0
     seen: list[str] = []
 
     def _answer(self) -> None:
@@ -31,6 +35,7 @@ class DropsFirst(BaseHTTPRequestHandler):
             DropsFirst.drops -= 1
             self.close_connection = True  # no status line: the client sees the connection end
             return
+        time.sleep(DropsFirst.stall_s)
         body = json.dumps(HEALTH).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -46,7 +51,7 @@ class DropsFirst(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    DropsFirst.drops, DropsFirst.seen = 1, []
+    DropsFirst.drops, DropsFirst.stall_s, DropsFirst.seen = 1, 0.0, []
     srv = ThreadingHTTPServer(("127.0.0.1", 0), DropsFirst)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -75,3 +80,11 @@ def test_a_write_on_a_dropped_connection_is_not_resent_and_its_outcome_is_unknow
         VenueClient("flaky", server, session()).place(order)
     assert err.value.code is ErrorCode.TIMEOUT  # may have arrived: looked up by its client order id, not re-sent
     assert DropsFirst.seen == ["POST /orders"]
+
+
+def test_a_read_that_timed_out_is_not_resent(server):
+    DropsFirst.drops, DropsFirst.stall_s = 0, 1.0
+    with pytest.raises(VenueCallError) as err:
+        VenueClient("flaky", server, session()).health(timeout_s=0.2)
+    assert err.value.code is ErrorCode.NETWORK and "ReadTimeout" in str(err.value)
+    assert DropsFirst.seen == ["GET /health"]
