@@ -132,6 +132,9 @@ class OrderService:
     halt_reason: Callable[[str], str | None] = lambda strategy_id: None  # the dead man's switch's verdict
     # (side, venue, symbol, max_slippage_bps) -> (IOC limit, mid now): market orders go out collared at it
     market_collar: Callable[[Any, str, str, Decimal | None], tuple[Decimal, Decimal] | None] | None = None
+    # The venue's rules for an order (lot, tick, minimum/maximum quantity, minimum notional): the (field, problem)
+    # pairs it breaks; an order that breaks any is refused at intake as InvalidOrder.
+    venue_fit: Callable[[Order], list[tuple[str, str]]] = lambda order: []
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -151,6 +154,9 @@ class OrderService:
         """Record a new order (or return the existing one with the same client order id) and schedule its
         submission. Raises InvalidOrder."""
         validate(order, venues=set(self.venues), now_ms=order.created_at)
+        misfit = self.venue_fit(order)
+        if misfit:
+            raise InvalidOrder(misfit)
         if order.algorithm is not None:
             try:
                 parse_params(order.algorithm, order.algorithm_params)
