@@ -99,7 +99,7 @@ def _not_found(exc: OrderNotFound) -> flask.Response:
 
 @app.errorhandler(Conflict)
 def _conflict(exc: Conflict) -> flask.Response:
-    return http.error_response(409, "conflict", str(exc))
+    return http.error_response(409, "conflict", str(exc), [{"field": f, "issue": i} for f, i in exc.problems])
 
 
 @app.errorhandler(redis.RedisError)

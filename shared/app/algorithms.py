@@ -68,12 +68,12 @@ class ParentOrders:
 
         for cid in decision.cancel:
             try:
-                self.orders.cancel(order_id_for(cid), reason=f"{parent.algorithm}: re-price/refresh")
+                self.orders.cancel(order_id_for(parent.strategy_id, cid), reason=f"{parent.algorithm}: re-price/refresh")
             except OrderNotFound:
                 pass
         for intent in decision.children:
             child = Order(
-                order_id=order_id_for(intent.client_order_id), client_order_id=intent.client_order_id,
+                order_id=order_id_for(parent.strategy_id, intent.client_order_id), client_order_id=intent.client_order_id,
                 strategy_id=parent.strategy_id, exchange=intent.venue, symbol=parent.symbol, side=intent.side,
                 quantity=intent.quantity, order_type=OrderType(intent.order_type.value), price=intent.price,
                 time_in_force=TimeInForce(intent.time_in_force.value), post_only=intent.post_only,

@@ -111,7 +111,7 @@ class DeadMansSwitchService:
 
     def _cancel_working(self, switch: Switch) -> int:
         count = 0
-        for order in self.orders.store.open_orders(limit=5000):
+        for order in list(self.orders.store.open_orders()):  # every open order, paged to the end
             if switch.strategy_id != GLOBAL and order.strategy_id != switch.strategy_id:
                 continue
             try:

@@ -12,6 +12,7 @@ looked up at the venue before anything is sent again.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -34,7 +35,11 @@ from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
     Fill,
     IllegalTransition,
+    Intent,
+    IntentKind,
     InvalidOrder,
+    Leg,
+    LegState,
     Order,
     OrderEvent,
     OrderType,
@@ -43,8 +48,10 @@ from shared.domain.orders import (
     TimeInForce,
     VenueReport,
     apply_venue_report,
+    differing_terms,
     expiry_ms,
     replacement_client_order_id,
+    settle,
     validate,
     working_status,
 )
@@ -54,6 +61,13 @@ logger = logging.getLogger(__name__)
 NOT_FOUND_LIMIT = 3  # venue "unknown order" answers before an acknowledged order is flagged for attention
 SYNC_BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)  # then every 30 s
 STUCK_NEW_MS = 10_000  # a NEW order this old lost its submission task: the sweep submits it again
+FILLS_PAGE = 500  # fills asked for per call; pages are followed to the end
+# A placement whose answer was lost can reach the venue only within its validity window (Binance's recvWindow
+# is 5 s; the adapter signs each request): once this long has passed since it was sent, a lookup that cannot
+# find it is definitive, and only then may the same venue client id be sent again.
+UNKNOWN_OUTCOME_HORIZON_MS = 30_000
+INTENT_STALE_MS = 15_000  # an intent held this long lost its holder (crashed): another may take it over
+LATE_FILL_CHECKS_S = (2, 10, 60)  # a closed order is re-read this long after it closed, for late fills
 
 
 class Venue(Protocol):
@@ -72,7 +86,11 @@ class Venue(Protocol):
 
 
 class Conflict(Exception):
-    """The request cannot apply to the order as it is (HTTP 409)."""
+    """The request cannot apply to the order as it is (HTTP 409). ``problems``: (field, issue) pairs."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class Halted(Conflict):
@@ -80,17 +98,10 @@ class Halted(Conflict):
 
 
 def _flag(order: Order, reason: str, now: int) -> tuple[Order, list[OrderEvent]]:
-    if order.attention:
+    if order.attention == reason:
         return order, []
     order, event = order.flagged(reason, now)
     return order, [event]
-
-
-def _chain(first: tuple[Order, list[OrderEvent]],
-           then: Callable[[Order], tuple[Order, list[OrderEvent]]]) -> tuple[Order, list[OrderEvent]]:
-    order, events = first
-    order, more = then(order)
-    return order, events + more
 
 
 def backoff_s(attempt: int) -> float:
@@ -99,12 +110,13 @@ def backoff_s(attempt: int) -> float:
 
 def _fill(f: Any) -> Fill:
     return Fill(trade_id=f.trade_id, quantity=f.quantity, price=f.price, fee=f.fee, fee_currency=f.fee_currency,
-                timestamp_ms=f.timestamp_ms, liquidity=f.liquidity)
+                timestamp_ms=f.timestamp_ms, liquidity=f.liquidity, venue_order_id=f.venue_order_id)
 
 
 def report_of(order: VenueOrder, fills: list[Any]) -> VenueReport:
     return VenueReport(status=order.status.value, venue_order_id=order.venue_order_id,
-                       filled_quantity=order.filled_quantity, fills=tuple(_fill(f) for f in fills))
+                       filled_quantity=order.filled_quantity, fills=tuple(_fill(f) for f in fills),
+                       venue_client_id=order.client_order_id)
 
 
 def placement(order: Order, client_order_id: str, quantity: Decimal) -> PlaceOrder:
@@ -116,6 +128,22 @@ def placement(order: Order, client_order_id: str, quantity: Decimal) -> PlaceOrd
                       type=VenueOrderType(kind.value), quantity=quantity, price=order.price,
                       stop_price=order.stop_price, time_in_force=VenueTif(tif), post_only=order.post_only,
                       reduce_only=order.reduce_only)
+
+
+def all_fills(venue: Venue, symbol: str, venue_order_id: str | None) -> list[Any]:
+    """Every fill of one venue order: pages are followed to the end (a page shorter than asked for, or one that
+    brings nothing new, is the last)."""
+    fills: list[Any] = []
+    seen: set[str] = set()
+    since: str | None = None
+    while True:
+        page = venue.fills(symbol, since=since, limit=FILLS_PAGE, venue_order_id=venue_order_id)
+        new = [f for f in page.fills if f.trade_id not in seen]
+        fills += new
+        seen.update(f.trade_id for f in new)
+        if len(page.fills) < FILLS_PAGE or not new or page.cursor in (None, since):
+            return fills
+        since = page.cursor
 
 
 @dataclass
@@ -135,6 +163,7 @@ class OrderService:
     # The venue's rules for an order (lot, tick, minimum/maximum quantity, minimum notional): the (field, problem)
     # pairs it breaks; an order that breaks any is refused at intake as InvalidOrder.
     venue_fit: Callable[[Order], list[tuple[str, str]]] = lambda order: []
+    new_token: Callable[[], str] = lambda: uuid.uuid4().hex  # names the holder of an intent
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -151,8 +180,8 @@ class OrderService:
 
     # ---- creating --------------------------------------------------------------------------------------
     def create(self, order: Order) -> tuple[Order, bool]:
-        """Record a new order (or return the existing one with the same client order id) and schedule its
-        submission. Raises InvalidOrder."""
+        """Record a new order (or return the existing one with the same strategy and client order id) and
+        schedule its submission. Raises InvalidOrder; a repeat with other terms raises Conflict naming them."""
         validate(order, venues=set(self.venues), now_ms=order.created_at)
         misfit = self.venue_fit(order)
         if misfit:
@@ -175,6 +204,12 @@ class OrderService:
                 self._start(stored)
                 return stored, True
             existing = stored
+        differ = differing_terms(existing, order)
+        if differ:
+            raise Conflict(f"client_order_id {order.client_order_id} of strategy {order.strategy_id} is already "
+                           f"used by order {existing.order_id} with other terms",
+                           [(name, f"{getattr(order, name)!s} differs from {getattr(existing, name)!s} on record")
+                            for name in differ])
         if existing.status is S.NEW:
             # A redelivery after a crash between create and schedule: schedule again (the same task name, so
             # production's Cloud Tasks drops the duplicate; submission is idempotent anyway).
@@ -188,83 +223,195 @@ class OrderService:
             self.scheduler.submit(order.order_id, attempt=0, delay_s=0)
 
     def children(self, parent_id: str) -> list[Order]:
-        return self.store.list({"parent_id": parent_id}, limit=500, cursor=None).orders
+        """Every child of a parent, paged to the end."""
+        out: list[Order] = []
+        cursor: str | None = None
+        while True:
+            page = self.store.list({"parent_id": parent_id}, limit=500, cursor=cursor)
+            out += page.orders
+            if not page.cursor:
+                return out
+            cursor = page.cursor
+
+    # ---- intents: one owner per venue command ------------------------------------------------------------
+    def _take(self, order_id: str, decide: Callable[[Order, str, int], tuple[Order, list[OrderEvent]] | None],
+              ) -> tuple[Order, str | None]:
+        """Record an intent: `decide(current, token, now)` returns the order carrying a new intent with `token`
+        (and its events), or None to leave it. Returns the order and the token if this caller now holds it."""
+        token = self.new_token()
+        now = self.clock()
+
+        def change(current: Order) -> tuple[Order, list[OrderEvent]]:
+            decided = decide(current, token, now)
+            return decided if decided is not None else (current, [])
+
+        order = self.commit(order_id, change, publish=False)  # its events go out with the venue's answer
+        held = order.intent is not None and order.intent.token == token
+        return order, token if held else None
+
+    @staticmethod
+    def _mine(order: Order, token: str) -> bool:
+        return order.intent is not None and order.intent.token == token
+
+    def _stale(self, intent: Intent, now: int) -> bool:
+        return not intent.token or now - intent.since >= INTENT_STALE_MS
 
     # ---- submitting ------------------------------------------------------------------------------------
     def submit(self, order_id: str, attempt: int = 0) -> Order:
-        """Send a NEW order to its venue (idempotent: anything else is left alone)."""
-        order = self.cache.get(order_id) or self.store.get(order_id)
+        """Send a NEW order to its venue, or resolve a placement in flight by looking it up. Idempotent: a
+        duplicate task finds the intent and never places a second venue order."""
+        order = self.store.get(order_id)  # decide on fresh state
         if order is None:
             raise OrderNotFound(order_id)
-        if order.status not in (S.NEW, S.PENDING_SUBMIT) or order.is_parent:
+        if order.is_parent or order.is_terminal:
             return order
-        venue = self.venues[order.exchange]
-        arrival = None
-        try:
-            if order.order_type is OrderType.MARKET and self.market_collar is not None:
-                collared = self.market_collar(order.side, order.exchange, order.symbol, order.max_slippage_bps)
-                if collared is None:
-                    reason = "no market data to bound a market order's slippage by"
-                    return self.commit(order_id, lambda o: self._to(o, S.REJECTED, self.clock(), reason))
-                limit, arrival = collared
-                order = replace(order, price=limit, time_in_force=TimeInForce.IOC)  # sent as an IOC limit
-            result = self._place_once(venue, order, look_up_first=attempt > 0 or order.status is S.PENDING_SUBMIT)
-        except VenueCallError as err:
-            return self._submit_failed(order, err, attempt)
-        now = self.clock()
-        report = report_of(result.order, result.fills)
+        if order.intent is not None:
+            return self._drive(order, attempt)
+        if order.status is not S.NEW and not (order.status in (S.PENDING_SUBMIT, S.PENDING_CANCEL)
+                                              and not order.acknowledged_at and not order.live_legs):
+            return order
+        if order.status is S.PENDING_CANCEL:
+            return self.commit(order_id, lambda o: self._close_unsent(o, S.CANCELED, o.reason or "canceled"))
+        collar: tuple[Decimal, Decimal] | None = None
+        if order.order_type is OrderType.MARKET and order.price is None and self.market_collar is not None:
+            collar = self.market_collar(order.side, order.exchange, order.symbol, order.max_slippage_bps)
+            if collar is None:
+                reason = "no market data to bound a market order's slippage by"
+                return self.commit(order_id, lambda o: self._close_unsent(o, S.REJECTED, reason))
 
-        def change(current: Order) -> tuple[Order, list[OrderEvent]]:
+        def take(current: Order, token: str, now: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent is not None or current.is_terminal or current.status not in (S.NEW, S.PENDING_SUBMIT):
+                return None
             events: list[OrderEvent] = []
-            if arrival is not None and current.arrival_mid is None:
-                current = replace(current, arrival_mid=arrival)
+            if collar is not None and current.price is None:  # sent as an IOC limit at the collar
+                current = replace(current, price=collar[0], time_in_force=TimeInForce.IOC,
+                                  arrival_mid=current.arrival_mid or collar[1])
             if current.status is S.NEW:
                 current, event = current.transition(S.PENDING_SUBMIT, now)
                 events.append(event)
-            # Also for an order cancelled while we placed it: its fills at the venue are still counted, and
-            # the venue order itself is cancelled below.
-            current, more = apply_venue_report(current, report, now)
-            return current, events + more
+            previous = current.leg(current.venue_id)
+            intent = Intent(IntentKind.PLACE, current.venue_id, token, now,
+                            attempt=(previous.attempts if previous else 0))
+            current = current.with_leg(Leg(current.venue_id, LegState.UNCONFIRMED, attempts=intent.attempt + 1))
+            return replace(current, intent=intent), events
 
-        updated = self.commit(order_id, change)
-        if updated.status is S.CANCELED and result.order.status.value == "open":
-            self._cancel_at_venue(updated, reason="cancelled before the venue acknowledged it")
-        if updated.acknowledged_at:
-            self.metrics.observe("submit_latency", (updated.acknowledged_at - updated.created_at) / 1000,
-                                 venue=updated.exchange)
-        if not updated.is_terminal:
-            self.scheduler.sync(order_id, attempt=0, delay_s=backoff_s(0))
-        return updated
+        order, token = self._take(order_id, take)
+        if token is None:
+            return self._drive(order, attempt) if order.intent is not None else order
+        return self._place(order, token, attempt)
 
-    def _place_once(self, venue: Venue, order: Order, look_up_first: bool) -> PlaceResult:
-        if look_up_first:
-            try:
-                existing = venue.get(order.symbol, client_order_id=order.venue_id)
-                fills = venue.fills(order.symbol, venue_order_id=existing.venue_order_id).fills
-                return PlaceResult(order=existing, created=False, fills=fills)
-            except VenueCallError as err:
-                if err.code is not ErrorCode.UNKNOWN_ORDER:
-                    # Still unknown whether the first attempt reached the venue: never treat it as refused.
-                    raise VenueCallError(err.venue, ErrorCode.TIMEOUT, f"lookup failed: {err.detail}") from err
-        return venue.place(placement(order, order.venue_id, order.quantity))
+    def _place(self, order: Order, token: str, attempt: int) -> Order:
+        """The holder of a PLACE intent sends it and records the answer."""
+        intent = order.intent
+        assert intent is not None
+        venue = self.venues[order.exchange]
+        try:
+            result = venue.place(placement(order, intent.venue_client_id, order.quantity))
+            fills = result.fills if result.created else all_fills(venue, order.symbol, result.order.venue_order_id)
+        except VenueCallError as err:
+            return self._place_failed(order, token, err, attempt)
+        updated = self._record_answer(order.order_id, token, report_of(result.order, fills))
+        return self._after_answer(updated, attempt)
 
-    def _submit_failed(self, order: Order, err: VenueCallError, attempt: int) -> Order:
+    def _record_answer(self, order_id: str, token: str | None, report: VenueReport,
+                       reason: str | None = None) -> Order:
+        """Record a definitive venue answer about one leg; it completes the intent it answers (whoever holds it:
+        the venue's word on a place ends the uncertainty). A cancel refused by the venue returns the order to
+        work. Facts are always recorded, whoever asked."""
         now = self.clock()
+
+        def change(current: Order) -> tuple[Order, list[OrderEvent]]:
+            events: list[OrderEvent] = []
+            intent = current.intent
+            refused_cancel = False
+            if intent is not None and intent.venue_client_id == report.venue_client_id and (
+                    intent.kind is IntentKind.PLACE or (token is not None and intent.token == token)):
+                refused_cancel = intent.kind is IntentKind.CANCEL and report.status == "open"
+                current = replace(current, intent=None)
+            current, more = apply_venue_report(current, report, now, reason=reason)
+            events += more
+            if refused_cancel and current.status is S.PENDING_CANCEL:
+                current, event = current.transition(working_status(current), now,
+                                                    reason=f"cancel refused by the venue: {reason or 'canceled'}")
+                events.append(event)
+            return current, events
+
+        return self.commit(order_id, change)
+
+    def _after_answer(self, order: Order, attempt: int) -> Order:
+        """What follows a venue answer: a cancel asked for meanwhile, the sync chain, the latency metric."""
+        if order.acknowledged_at and order.submitted_at and attempt == 0:
+            self.metrics.observe("submit_latency", (order.acknowledged_at - order.created_at) / 1000,
+                                 venue=order.exchange)
+        if order.status is S.PENDING_CANCEL and order.intent is None and order.live_legs:
+            order = self._cancel_working(order, order.reason or "canceled")
+        self._schedule_sync(order, 0)
+        return order
+
+    def _place_failed(self, order: Order, token: str, err: VenueCallError, attempt: int) -> Order:
+        now = self.clock()
+        if err.code is ErrorCode.DUPLICATE:
+            # The venue already holds an order under this client id: it is there; look it up.
+            order = self.commit(order.order_id, lambda o: self._release(o, token, str(err)))
+            return self._drive(order, attempt) if order.intent is not None else order
         if err.kind is ErrorKind.FINAL:
             reason = f"venue refused: {err.code.value}: {err.detail}"
-            return self.commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
-        if attempt + 1 > self.max_retries:
-            reason = f"venue unreachable after {attempt + 1} attempts: {err.code.value}: {err.detail}"
-            if err.kind is ErrorKind.UNKNOWN_OUTCOME or order.status is S.PENDING_SUBMIT:
-                # It may be working at the venue: never call it rejected; a person must look.
-                return self.commit(order.order_id, lambda o: _flag(o, reason, now))
-            return self.commit(order.order_id, lambda o: self._to(o, S.REJECTED, now, reason))
-        if err.kind is ErrorKind.UNKNOWN_OUTCOME:
-            # Record that it may be at the venue; the next attempt looks it up before sending anything.
-            order = self.commit(order.order_id, lambda o: self._to(o, S.PENDING_SUBMIT, now, str(err)))
+            return self.commit(order.order_id, lambda o: self._close_unsent(o, S.REJECTED, reason, token))
+        if err.kind is ErrorKind.RETRYABLE:
+            # Definitely not at the venue (refused before it arrived): the next attempt may place at once.
+            if attempt + 1 > self.max_retries:
+                reason = f"venue unreachable after {attempt + 1} attempts: {err.code.value}: {err.detail}"
+                return self.commit(order.order_id, lambda o: self._close_unsent(o, S.REJECTED, reason, token))
+            final = S.CANCELED
+            order = self.commit(order.order_id, lambda o: (
+                self._close_unsent(o, final, o.reason or "canceled", token) if o.status is S.PENDING_CANCEL
+                else self._release(o, token, str(err), unsent=True)))
+        else:
+            # Unknown outcome: it may be at the venue. Keep the intent (released): lookups resolve it.
+            order = self.commit(order.order_id, lambda o: self._release(o, token, str(err)))
         self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
-        self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
+        if not order.is_terminal:
+            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
         return order
+
+    @staticmethod
+    def _release(order: Order, token: str, reason: str, unsent: bool = False) -> tuple[Order, list[OrderEvent]]:
+        """The holder gives its intent up after a failed call: anyone may take it next (a PLACE is still looked
+        up first). `unsent`: the venue certainly never got it, so the leg (and a PLACE intent) go."""
+        if not OrderService._mine(order, token):
+            return order, []
+        intent = order.intent
+        assert intent is not None
+        if unsent and intent.kind is IntentKind.PLACE:
+            leg = order.leg(intent.venue_client_id)
+            order = replace(order, intent=None)
+            if leg is not None:
+                order = order.with_leg(replace(leg, state=LegState.UNSENT))
+        elif unsent and intent.kind is IntentKind.REPLACE:
+            leg = order.leg(intent.venue_client_id)
+            order = replace(order, intent=replace(intent, token=""))
+            if leg is not None:
+                order = order.with_leg(replace(leg, state=LegState.UNSENT))
+        else:
+            order = replace(order, intent=replace(intent, token=""))
+        return replace(order, reason=reason, version=order.version + 1), []
+
+    def _close_unsent(self, order: Order, status: Status, reason: str,
+                      token: str | None = None) -> tuple[Order, list[OrderEvent]]:
+        """End an order (or its placement attempt) that certainly never reached the venue."""
+        if order.is_terminal:
+            return order, []
+        if token is not None and not self._mine(order, token):
+            return order, []
+        intent = order.intent
+        if intent is not None and intent.kind is IntentKind.PLACE:
+            leg = order.leg(intent.venue_client_id)
+            order = replace(order, intent=None)
+            if leg is not None:
+                order = order.with_leg(replace(leg, state=LegState.CLOSED, venue_status="rejected"))
+        if order.live_legs or order.intent is not None:
+            return order, []  # something of it may still be at the venue: not ours to close
+        return self._to(order, status, self.clock(), reason)
 
     @staticmethod
     def _to(order: Order, status: Status, now: int, reason: str) -> tuple[Order, list[OrderEvent]]:
@@ -277,50 +424,187 @@ class OrderService:
         order, event = order.transition(status, now, reason=reason)
         return order, [event]
 
+    # ---- an intent found in flight -------------------------------------------------------------------------
+    def _drive(self, order: Order, attempt: int = 0) -> Order:
+        """Someone else's intent (or one whose holder gave it up or died). A placement is looked up, never sent
+        again until the venue's answer is definitive; a cancel is idempotent at the venue and is sent again once
+        its holder is gone."""
+        intent = order.intent
+        assert intent is not None
+        now = self.clock()
+        placing = intent.kind is IntentKind.PLACE or (intent.kind is IntentKind.REPLACE and intent.cancelled_old)
+        if placing:
+            return self._look_up_placement(order, attempt)
+        if not self._stale(intent, now):
+            return self._refresh(order)  # its holder is at work: only read
+
+        def take(current: Order, token: str, at: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent != intent:
+                return None
+            return replace(current, intent=replace(intent, token=token, since=at, attempt=intent.attempt + 1)), []
+
+        order, token = self._take(order.order_id, take)
+        if token is None:
+            return order
+        if intent.kind is IntentKind.CANCEL:
+            return self._cancel_step(order, token)
+        return self._replace_step(order, token)
+
+    def _look_up_placement(self, order: Order, attempt: int) -> Order:
+        intent = order.intent
+        assert intent is not None
+        venue = self.venues[order.exchange]
+        now = self.clock()
+        leg = order.leg(intent.venue_client_id)
+        if leg is not None and leg.state is LegState.UNSENT:
+            return self._retake_placement(order, attempt, definitive=True)
+        try:
+            found = venue.get(order.symbol, client_order_id=intent.venue_client_id)
+            fills = all_fills(venue, order.symbol, found.venue_order_id)
+        except VenueCallError as err:
+            if err.code is ErrorCode.UNKNOWN_ORDER:
+                if now - intent.since >= UNKNOWN_OUTCOME_HORIZON_MS and (
+                        not intent.token or now - intent.since >= INTENT_STALE_MS):
+                    return self._retake_placement(order, attempt, definitive=True)
+                # Not there yet: it may still arrive. Look again once it can no longer.
+                wait_s = max(backoff_s(attempt), (intent.since + UNKNOWN_OUTCOME_HORIZON_MS - now) / 1000)
+                self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=wait_s)
+                return order
+            self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
+            if attempt + 1 > self.max_retries:
+                reason = f"attention: placement outcome unknown after {attempt + 1} lookups: {err.detail}"
+                order = self.commit(order.order_id, lambda o: _flag(o, reason, now))
+            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
+            return order
+        if intent.kind is IntentKind.REPLACE:
+            return self._replacement_placed(order, None, found, fills)
+        updated = self._record_answer(order.order_id, None, report_of(found, fills))
+        return self._after_answer(updated, attempt)
+
+    def _retake_placement(self, order: Order, attempt: int, definitive: bool) -> Order:
+        """The venue definitively does not have the placement: send it again under the same venue client id
+        (it can no longer arrive twice), or give up when the attempts are used up."""
+        intent = order.intent
+        assert intent is not None
+        if intent.attempt + 1 > self.max_retries:
+            reason = f"never reached the venue after {intent.attempt + 1} attempts"
+            if intent.kind is IntentKind.PLACE:
+                final = S.CANCELED if order.status is S.PENDING_CANCEL else S.REJECTED
+                return self.commit(order.order_id, lambda o: self._close_unsent(o, final, reason)
+                                   if o.intent == intent else (o, []))
+            return self.commit(order.order_id, lambda o: self._end_replace(o, intent, f"replacement {reason}; "
+                                                                           "the original was cancelled")
+                               if o.intent == intent else (o, []))
+
+        def take(current: Order, token: str, at: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent != intent:
+                return None
+            leg = current.leg(intent.venue_client_id) or Leg(intent.venue_client_id)
+            current = current.with_leg(replace(leg, state=LegState.UNCONFIRMED, attempts=leg.attempts + 1))
+            return replace(current, intent=replace(intent, token=token, since=at, attempt=intent.attempt + 1)), []
+
+        order, token = self._take(order.order_id, take)
+        if token is None:
+            return order
+        if intent.kind is IntentKind.REPLACE:
+            return self._place_replacement(order, token)
+        if order.status is S.PENDING_CANCEL:
+            return self.commit(order.order_id, lambda o: self._close_unsent(o, S.CANCELED, o.reason or "canceled",
+                                                                             token))
+        return self._place(order, token, attempt)
+
     # ---- keeping in sync ---------------------------------------------------------------------------------
     def sync(self, order_id: str, attempt: int = 0) -> Order:
-        """Poll the venue for one order; expire or time it out when due; reschedule until it is terminal."""
+        """Poll the venue for one order; expire or time it out when due; drive a stalled intent; reschedule
+        until it is terminal, then re-read it a few times for late fills."""
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        if order.is_terminal or order.is_parent:
+        if order.is_parent:
             return order  # a parent's slices keep it in step
-        if order.status is S.NEW:
+        if order.status is S.NEW and order.intent is None:
             return order  # submission owns it
+        if order.is_terminal:
+            return self._late_fills(order, attempt)
         now = self.clock()
         due = expiry_ms(order)
-        if due is not None and now >= due:
-            order = self._cancel_at_venue(order, reason="expired (time in force)", final=S.EXPIRED, reschedule=False)
-        elif due is None and now - order.created_at >= self.execution_timeout_ms:
-            # EXECUTION_TIMEOUT bounds orders without an expiry of their own (GTD and DAY orders keep theirs).
-            order = self._cancel_at_venue(order, reason="EXECUTION_TIMEOUT: working too long", reschedule=False)
+        overdue = self._overdue(order, now)
+        if order.intent is not None:
+            order = self._drive(order, attempt)
+        elif overdue is not None:
+            order = self._request_cancel(order, *overdue)
         elif order.status is S.PENDING_CANCEL:
-            order = self._cancel_at_venue(order, reason=order.reason or "canceled", reschedule=False)
+            order = self._cancel_working(order, order.reason or "canceled")
         else:
             order = self._refresh(order)
-        if not order.is_terminal:
+        if order.is_terminal:
+            self._schedule_late_check(order, 0)
+        else:
             delay = backoff_s(attempt + 1)
             if due is not None and now < due:
                 delay = min(delay, (due - now) / 1000)  # wake up at the expiry, not after it
             self.scheduler.sync(order_id, attempt=attempt + 1, delay_s=delay)
         return order
 
-    def _refresh(self, order: Order) -> Order:
+    def _overdue(self, order: Order, now: int) -> tuple[str, Status] | None:
+        """Why a working order must be cancelled now, and how it then ends: its time in force ran out, or
+        EXECUTION_TIMEOUT (which bounds orders without an expiry of their own)."""
+        if order.status is S.PENDING_CANCEL:
+            return None
+        due = expiry_ms(order)
+        if due is not None and now >= due:
+            return "expired (time in force)", S.EXPIRED
+        if due is None and now - order.created_at >= self.execution_timeout_ms:
+            return "EXECUTION_TIMEOUT: working too long", S.CANCELED
+        return None
+
+    def _schedule_sync(self, order: Order, attempt: int) -> None:
+        if order.is_terminal:
+            self._schedule_late_check(order, 0)
+        else:
+            self.scheduler.sync(order.order_id, attempt=attempt, delay_s=backoff_s(attempt))
+
+    def _schedule_late_check(self, order: Order, index: int) -> None:
+        """A closed order is read again LATE_FILL_CHECKS_S after it closed (sync attempts -1, -2, ...): fills may
+        still arrive for a cancelled, expired or rejected one (a filled one has all its quantity already)."""
+        if index < len(LATE_FILL_CHECKS_S) and order.legs and order.status is not S.FILLED:
+            self.scheduler.sync(order.order_id, attempt=-(index + 1), delay_s=LATE_FILL_CHECKS_S[index])
+
+    def _late_fills(self, order: Order, attempt: int) -> Order:
+        """A late check of a closed order: every leg's fills again, compared with the venue's cumulative."""
+        if attempt >= 0 or not order.legs:
+            return order
+        order = self._refresh(order, every_leg=True)
+        self._schedule_late_check(order, -attempt)
+        return order
+
+    def _refresh(self, order: Order, every_leg: bool = False) -> Order:
+        """Read each live (or lagging) leg at the venue and record what it says."""
         venue = self.venues[order.exchange]
         now = self.clock()
-        try:
-            current = venue.get(order.symbol, client_order_id=order.venue_id)
-            fills = venue.fills(order.symbol, venue_order_id=current.venue_order_id).fills
-        except VenueCallError as err:
-            if err.code is ErrorCode.UNKNOWN_ORDER:
-                return self._not_found(order, now)
-            logger.warning("sync of %s failed: %s", order.order_id, err)
-            return order
-        report = report_of(current, fills)
-        return self.commit(order.order_id, lambda o: apply_venue_report(o, report, now))
+        lagging = order.fill_lag()
+        legs = [leg for leg in order.legs if every_leg or leg.live or leg.venue_client_id in lagging]
+        if not legs and not order.legs and order.status is not S.NEW:
+            legs = [Leg(order.venue_id, LegState.UNCONFIRMED)]  # a record from before legs were kept
+        for leg in legs:
+            if leg.state is LegState.UNSENT:
+                continue
+            try:
+                current = venue.get(order.symbol, client_order_id=leg.venue_client_id)
+                fills = all_fills(venue, order.symbol, current.venue_order_id)
+            except VenueCallError as err:
+                if err.code is ErrorCode.UNKNOWN_ORDER and leg.state is LegState.OPEN:
+                    order = self._not_found(order, now)
+                elif err.code is not ErrorCode.UNKNOWN_ORDER:
+                    logger.warning("sync of %s failed: %s", order.order_id, err)
+                continue
+            order = self._record_answer(order.order_id, None if order.intent is None or
+                                        order.intent.kind is not IntentKind.PLACE else order.intent.token,
+                                        report_of(current, fills))
+        return order
 
     def _not_found(self, order: Order, now: int) -> Order:
-        """The venue cannot find an order we sent: count it, and after a few answers flag it for a person
+        """The venue cannot find an order it acknowledged: count it, and after a few answers flag it for a person
         (never mark it failed: it may be working at the venue)."""
         self.metrics.count("venue_not_found", venue=order.exchange)
         misses = self.cache.count_miss(order.order_id)
@@ -331,75 +615,97 @@ class OrderService:
 
     # ---- cancelling --------------------------------------------------------------------------------------
     def cancel(self, order_id: str, reason: str = "canceled by request") -> Order:
-        """Idempotent: a terminal order is returned as it is."""
+        """Idempotent: a terminal order is returned as it is. An order whose placement is in flight is marked
+        pending_cancel and cancelled once the venue has answered for the placement (never assumed)."""
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
         if order.is_terminal:
             return order
-        now = self.clock()
         if order.is_parent:
+            now = self.clock()
             # Future slices see it terminal and stop; then every working child is cancelled.
             order = self.commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason) if not o.is_terminal
-                                 else (o, []))
+                                else (o, []))
             for child in self.children(order_id):
                 if not child.is_terminal:
                     self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
             return order
-        if order.status is S.NEW:
-            order = self.commit(order_id, lambda o: self._to(o, S.CANCELED, now, reason)
-                                 if o.status is S.NEW else (o, []))
-            if order.status is S.CANCELED or order.is_terminal:
-                return order
-            # Submission moved it on meanwhile: cancel it at the venue like any working order.
-        return self._cancel_at_venue(order, reason)
+        return self._request_cancel(order, reason)
 
-    def _cancel_at_venue(self, order: Order, reason: str, final: Status = S.CANCELED,
-                         reschedule: bool = True) -> Order:
-        """Cancel at the venue and record how it ended. If the venue cannot be reached the order stays
-        pending_cancel and the sync retries (`reschedule`: schedule that sync here; the sync task passes False
-        as it reschedules itself)."""
+    def _request_cancel(self, order: Order, reason: str, final: Status = S.CANCELED) -> Order:
         now = self.clock()
-        if not order.is_terminal and order.status is not S.PENDING_CANCEL:
-            order = self.commit(order.order_id, lambda o: self._to(o, S.PENDING_CANCEL, now, reason)
-                                 if not o.is_terminal and o.status is not S.PENDING_CANCEL else (o, []))
-            if order.is_terminal:
-                return order
-        venue = self.venues[order.exchange]
-        try:
-            answer = venue.cancel(order.symbol, client_order_id=order.venue_id)
-            fills = venue.fills(order.symbol, venue_order_id=answer.venue_order_id).fills
-        except VenueCallError as err:
-            if err.code is ErrorCode.UNKNOWN_ORDER and not order.acknowledged_at:
-                # Never reached the venue: nothing to cancel there.
-                return self.commit(order.order_id, lambda o: self._to(o, final, now, reason)
-                                    if not o.is_terminal else (o, []))
-            if err.code is ErrorCode.UNKNOWN_ORDER:
-                return self._not_found(order, now)
-            logger.warning("cancel of %s failed (%s); the sync task retries", order.order_id, err)
-            if reschedule:
+
+        def ask(current: Order) -> tuple[Order, list[OrderEvent]]:
+            if current.is_terminal or current.status is S.PENDING_CANCEL:
+                return current, []
+            if current.status is S.NEW and current.intent is None and not current.live_legs:
+                return self._to(current, final, now, reason)  # never sent: nothing to cancel at the venue
+            return self._to(current, S.PENDING_CANCEL, now, reason)
+
+        order = self.commit(order.order_id, ask)
+        if order.is_terminal or order.intent is not None:
+            if not order.is_terminal:
+                self.scheduler.sync(order.order_id, attempt=0, delay_s=backoff_s(0))
+            return order  # the command in flight finishes first, then sees the cancel asked for
+        return self._cancel_working(order, reason, final)
+
+    def _cancel_working(self, order: Order, reason: str, final: Status = S.CANCELED) -> Order:
+        """Take a CANCEL intent on the live leg and send it."""
+        def take(current: Order, token: str, now: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent is not None or current.is_terminal:
+                return None
+            live = current.live_legs
+            if not live:
+                if current.status is S.PENDING_CANCEL and not current.legs:
+                    return self._to(current, final, now, reason)
+                return None
+            return replace(current, intent=Intent(IntentKind.CANCEL, live[-1].venue_client_id, token, now,
+                                                  expire=final is S.EXPIRED)), []
+
+        order, token = self._take(order.order_id, take)
+        if token is None:
+            if not order.is_terminal:
                 self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
             return order
+        return self._cancel_step(order, token)
+
+    def _cancel_step(self, order: Order, token: str) -> Order:
+        intent = order.intent
+        assert intent is not None
+        venue = self.venues[order.exchange]
+        reason = order.reason or "canceled"
+        try:
+            answer = venue.cancel(order.symbol, client_order_id=intent.venue_client_id)
+            fills = all_fills(venue, order.symbol, answer.venue_order_id)
+        except VenueCallError as err:
+            now = self.clock()
+            if err.code is ErrorCode.UNKNOWN_ORDER:
+                leg = order.leg(intent.venue_client_id)
+                order = self.commit(order.order_id, lambda o: self._release(o, token, reason))
+                if leg is not None and leg.state is LegState.OPEN:
+                    return self._not_found(order, now)
+                return order
+            logger.warning("cancel of %s failed (%s); the sync task retries", order.order_id, err)
+            order = self.commit(order.order_id, lambda o: self._release(o, token, reason))
+            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            return order
         report = report_of(answer, fills)
-        if final is S.EXPIRED and answer.status.value == "canceled":
+        if intent.expire and answer.status.value == "canceled":
             report = replace(report, status="expired")
-        later = self.clock()
-
-        def change(current: Order) -> tuple[Order, list[OrderEvent]]:
-            updated, events = apply_venue_report(current, report, later, reason=reason)
-            if answer.status.value == "open" and updated.status is S.PENDING_CANCEL:
-                refused = f"cancel refused by the venue: {reason}"
-                updated, event = updated.transition(working_status(updated), later, reason=refused)
-                events.append(event)
-            return updated, events
-
-        return self.commit(order.order_id, change)
+        order = self._record_answer(order.order_id, token, report, reason=reason)
+        if not order.is_terminal:
+            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+        else:
+            self._schedule_late_check(order, 0)
+        return order
 
     # ---- modifying ---------------------------------------------------------------------------------------
     def modify(self, order_id: str, *, price: Decimal | None, quantity: Decimal | None,
                stop_price: Decimal | None) -> Order:
         """Cancel/replace at the venue (no venue gets a native modify here): the new terms take effect on a new
-        venue order with a deterministic id, for the quantity not yet filled."""
+        venue order with a deterministic id, for the quantity not yet filled. The replacement is part of the
+        order (a leg) from the moment its intent is recorded, whatever happens to the original."""
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
@@ -411,135 +717,247 @@ class OrderService:
                         quantity=quantity if quantity is not None else order.quantity,
                         stop_price=stop_price if stop_price is not None else order.stop_price)
         validate(terms)
+        misfit = self.venue_fit(terms)
+        if misfit:
+            raise InvalidOrder(misfit)
         if terms.quantity <= order.filled_quantity:
             raise Conflict(f"quantity {terms.quantity} is not above the filled {order.filled_quantity}")
         if (terms.price, terms.quantity, terms.stop_price) == (order.price, order.quantity, order.stop_price):
             return order
-        now = self.clock()
-        order = self.commit(order_id, lambda o: self._to(o, S.PENDING_REPLACE, now, "modify requested")
-                             if o.status in (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED) else (o, []))
-        if order.status is not S.PENDING_REPLACE:
-            raise Conflict(f"order is {order.status.value}: only a working order can be modified")
+
+        def take(current: Order, token: str, now: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent is not None or current.status not in (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED):
+                return None
+            count = current.replace_count + 1
+            new_id = replacement_client_order_id(current.legs[0].venue_client_id if current.legs
+                                                 else current.venue_id, count)
+            current, event = current.transition(S.PENDING_REPLACE, now, reason="modify requested",
+                                                replace_count=count)
+            intent = Intent(IntentKind.REPLACE, new_id, token, now, replaces=current.venue_id,
+                            price=terms.price, quantity=terms.quantity, stop_price=terms.stop_price)
+            return replace(current.with_leg(Leg(new_id)), intent=intent), [event]
+
+        order, token = self._take(order_id, take)
+        if token is None:
+            raise Conflict(f"order is {order.status.value}" + (" with a venue command in flight"
+                                                               if order.intent else "") +
+                           ": only a working order can be modified")
+        return self._replace_step(order, token, raise_conflicts=True)
+
+    def _replace_step(self, order: Order, token: str, raise_conflicts: bool = False) -> Order:
+        """Phase 1 of a REPLACE: cancel the original; once the venue has closed it, place the replacement."""
+        intent = order.intent
+        assert intent is not None and intent.replaces is not None
+        if intent.cancelled_old:
+            return self._place_replacement(order, token, raise_conflicts)
         venue = self.venues[order.exchange]
         try:
-            old = venue.cancel(order.symbol, client_order_id=order.venue_id)
-            old_fills = venue.fills(order.symbol, venue_order_id=old.venue_order_id).fills
+            old = venue.cancel(order.symbol, client_order_id=intent.replaces)
+            old_fills = all_fills(venue, order.symbol, old.venue_order_id)
         except VenueCallError as err:
-            failed = f"modify failed: {err}"
-            self.commit(order_id, lambda o: self._back_to_work(o, failed, self.clock()))
-            raise Conflict(f"the venue did not cancel the working order: {err.detail}") from err
+            order = self.commit(order.order_id, lambda o: self._release(o, token, f"modify: {err}"))
+            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            if raise_conflicts:
+                raise Conflict(f"the venue did not confirm the cancel of the working order ({err.detail}); "
+                               f"the modify completes in the background") from err
+            return order
         report = report_of(old, old_fills)
-        if old.status.value == "open":  # the venue refused the cancel: placing a replacement would double up
-            self.commit(order_id, lambda o: _chain(apply_venue_report(o, report, self.clock()),
-                                                    lambda u: self._back_to_work(u, "modify refused: the venue "
-                                                                                 "kept the order", self.clock())))
-            raise Conflict("the venue refused to cancel the working order; it keeps its old terms")
-        order = self.commit(order_id, lambda o: apply_venue_report(o, replace(report, status="open"), self.clock()))
-        if old.status.value == "filled" or order.filled_quantity >= terms.quantity:
-            order = self.commit(order_id, lambda o: apply_venue_report(o, report, self.clock(),
-                                                                        reason="modify: already filled"))
-            raise Conflict(f"the order was {order.status.value} with {order.filled_quantity} filled before "
-                           f"it could be modified")
-        replace_count = order.replace_count + 1
-        new_id = replacement_client_order_id(order.client_order_id, replace_count)
+        now = self.clock()
+
+        def after_cancel(current: Order) -> tuple[Order, list[OrderEvent]]:
+            if not self._mine(current, token):
+                return apply_venue_report(current, report, now)
+            if report.status == "open":  # refused: placing a replacement would double up
+                current = replace(current, intent=None,
+                                  legs=tuple(leg for leg in current.legs if leg.venue_client_id != intent.venue_client_id))
+                current, events = apply_venue_report(current, report, now)
+                back, event = current.transition(working_status(current), now,
+                                                 reason="modify refused: the venue kept the order")
+                return back, [*events, event]
+            closed = replace(current, intent=replace(intent, cancelled_old=True))
+            closed, events = apply_venue_report(closed, report, now)
+            wanted = intent.quantity or closed.quantity
+            if closed.status is S.PENDING_CANCEL or report.status == "filled" or closed.filled_quantity >= wanted:
+                why = ("cancel requested during modify" if closed.status is S.PENDING_CANCEL
+                       else "modify: already filled")
+                ended, more = self._end_replace(closed, closed.intent, why)
+                return ended, events + more
+            leg = closed.leg(intent.venue_client_id) or Leg(intent.venue_client_id)
+            return closed.with_leg(replace(leg, state=LegState.UNCONFIRMED, attempts=leg.attempts + 1)), events
+
+        order = self.commit(order.order_id, after_cancel)
+        if not self._mine(order, token):
+            if raise_conflicts and report.status == "open":
+                raise Conflict("the venue refused to cancel the working order; it keeps its old terms")
+            if raise_conflicts and order.is_terminal:
+                raise Conflict(f"the order was {order.status.value} with {order.filled_quantity} filled before "
+                               f"it could be modified")
+            self._schedule_sync(order, 0)
+            return order
+        return self._place_replacement(order, token, raise_conflicts)
+
+    def _end_replace(self, order: Order, intent: Intent | None, reason: str) -> tuple[Order, list[OrderEvent]]:
+        """A replace that will place nothing (more): its unsent replacement leg goes, and the order settles on
+        what the venue said of its legs."""
+        if intent is None:
+            return order, []
+        legs = tuple(leg for leg in order.legs
+                     if not (leg.venue_client_id == intent.venue_client_id and leg.state is not LegState.OPEN
+                             and leg.venue_status is None))
+        order = replace(order, intent=None, legs=legs)
+        return settle(order, self.clock(), reason)
+
+    def _place_replacement(self, order: Order, token: str, raise_conflicts: bool = False) -> Order:
+        """Phase 2 of a REPLACE: the original is closed at the venue; send the replacement for what is left."""
+        intent = order.intent
+        assert intent is not None
+        venue = self.venues[order.exchange]
+        terms = replace(order, price=intent.price, quantity=intent.quantity or order.quantity,
+                        stop_price=intent.stop_price)
         remaining = terms.quantity - order.filled_quantity
         try:
-            placed = self._place_replacement(venue, terms, new_id, remaining)
+            placed = venue.place(placement(terms, intent.venue_client_id, remaining))
+            fills = placed.fills if placed.created else all_fills(venue, order.symbol, placed.order.venue_order_id)
         except VenueCallError as err:
-            reason = f"replacement refused: {err.detail}; the original was cancelled"
-            if err.kind is not ErrorKind.FINAL:
-                reason = (f"attention: replacement {new_id} may be at the venue ({err.code.value}); "
-                          f"the original was cancelled")
-            self.commit(order_id, lambda o: self._to(o, S.CANCELED, self.clock(), reason))
-            raise Conflict(reason) from err
+            if err.kind is ErrorKind.FINAL:
+                reason = f"replacement refused: {err.detail}; the original was cancelled"
+                now = self.clock()
+
+                def refused(current: Order) -> tuple[Order, list[OrderEvent]]:
+                    if not self._mine(current, token):
+                        return current, []
+                    leg = current.leg(intent.venue_client_id)
+                    if leg is not None:
+                        current = current.with_leg(replace(leg, state=LegState.CLOSED, venue_status="rejected"))
+                    current = replace(current, intent=None)
+                    if current.is_terminal:
+                        return current, []
+                    return settle(replace(current, venue_client_order_id=current.venue_client_order_id), now,
+                                  reason)
+
+                order = self.commit(order.order_id, refused)
+                if raise_conflicts:
+                    raise Conflict(reason) from err
+                return order
+            unsent = err.kind is ErrorKind.RETRYABLE
+            order = self.commit(order.order_id, lambda o: self._release(o, token, f"replacement: {err}", unsent))
+            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            return order
+        return self._replacement_placed(order, token, placed.order, fills)
+
+    def _replacement_placed(self, order: Order, token: str | None, placed: VenueOrder, fills: list[Any]) -> Order:
+        intent = order.intent
+        assert intent is not None
+        report = report_of(placed, fills)
 
         def change(current: Order) -> tuple[Order, list[OrderEvent]]:
             at = self.clock()
-            current, event = current.transition(
-                working_status(current), at, reason="modified", price=terms.price, quantity=terms.quantity,
-                stop_price=terms.stop_price, venue_client_order_id=new_id,
-                venue_order_id=placed.order.venue_order_id, replace_count=replace_count)
-            current, more = apply_venue_report(current, report_of(placed.order, placed.fills), at)
-            return current, [event, *more]
+            if current.intent is None or current.intent.venue_client_id != intent.venue_client_id:
+                return apply_venue_report(current, report, at)  # someone else completed it: facts only
+            events: list[OrderEvent] = []
+            current = replace(current, intent=None, price=intent.price, quantity=intent.quantity or current.quantity,
+                              stop_price=intent.stop_price, venue_client_order_id=intent.venue_client_id,
+                              venue_order_id=placed.venue_order_id)
+            if current.status is S.PENDING_REPLACE:
+                current, event = current.transition(working_status(current), at, reason="modified")
+                events.append(event)
+            current, more = apply_venue_report(current, report, at)
+            return current, events + more
 
-        updated = self.commit(order_id, change)
-        if not updated.is_terminal:
-            self.scheduler.sync(order_id, attempt=0, delay_s=backoff_s(0))
+        updated = self.commit(order.order_id, change)
+        if updated.status is S.PENDING_CANCEL and updated.intent is None and updated.live_legs:
+            updated = self._cancel_working(updated, updated.reason or "canceled")
+        self._schedule_sync(updated, 0)
         return updated
 
-    def _place_replacement(self, venue: Venue, terms: Order, new_id: str, quantity: Decimal) -> PlaceResult:
-        """Place the replacement; after an unknown outcome, look it up once before giving up on it."""
-        try:
-            return venue.place(placement(terms, new_id, quantity))
-        except VenueCallError as err:
-            if err.kind is not ErrorKind.UNKNOWN_OUTCOME:
-                raise
-            found = venue.get(terms.symbol, client_order_id=new_id)  # raises unknown_order if it never arrived
-            fills = venue.fills(terms.symbol, venue_order_id=found.venue_order_id).fills
-            return PlaceResult(order=found, created=False, fills=fills)
-
-    @staticmethod
-    def _back_to_work(order: Order, reason: str, now: int) -> tuple[Order, list[OrderEvent]]:
-        if order.status is not S.PENDING_REPLACE:
-            return order, []
-        order, event = order.transition(working_status(order), now, reason=reason)
-        return order, [event]
-
     # ---- reconciliation ----------------------------------------------------------------------------------
-    def sweep(self, limit: int = 1000) -> dict[str, Any]:
-        """What the per-order tasks may have missed: unpublished events, NEW orders whose submission was lost,
-        working orders out of step with their venue, and venue orders the record does not know."""
+    def sweep(self) -> dict[str, Any]:
+        """What the per-order tasks may have missed, over EVERY open order (paged to the end): unpublished
+        events, NEW orders whose submission was lost, lost slices, intents whose holder died, orders out of step
+        with their venue (each venue's open orders are listed once and compared), and venue orders the record
+        does not know. One order failing (contention, a venue error) never stops the others. Only orders out of
+        step are read one by one, inline, without starting a sync chain (their own chain, if alive, carries on)."""
         now = self.clock()
-        republished = 0
-        for order, outbox in self.store.with_pending_events(limit):
-            republished += self._publish(order.order_id, outbox)
-        resubmitted, refreshed = 0, 0
-        known: dict[str, set[str]] = {name: set() for name in self.venues}
-        for order in self.store.open_orders(limit):
-            known.setdefault(order.exchange, set()).add(order.venue_id)
-            if order.is_parent:
-                if order.paused or (order.next_slice_at or order.created_at) > now - STUCK_NEW_MS:
-                    continue
-                self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0)  # a lost slice
-                resubmitted += 1
-            elif order.status is S.NEW:
-                if now - order.created_at >= STUCK_NEW_MS:
-                    self.scheduler.submit(order.order_id, attempt=1, delay_s=0)
-                    resubmitted += 1
-            else:
-                self.sync(order.order_id, attempt=len(SYNC_BACKOFF_S))
-                refreshed += 1
-        unknown: list[dict[str, str]] = []
+        counts = {"republished_events": 0, "resubmitted": 0, "refreshed": 0, "in_step": 0, "open_orders": 0,
+                  "failed": 0}
+        for order, outbox in self.store.with_pending_events():
+            try:
+                counts["republished_events"] += self._publish(order.order_id, outbox)
+            except Exception:  # noqa: BLE001 (one contended order must not stop the sweep)
+                logger.exception("sweep could not publish the events of %s", order.order_id)
+                counts["failed"] += 1
+        at_venue: dict[str, dict[str, VenueOrder] | None] = {}
         for name, venue in self.venues.items():
             try:
-                open_at_venue = venue.open_orders()
+                at_venue[name] = {vo.client_order_id: vo for vo in venue.open_orders()}
             except VenueCallError as err:
                 logger.warning("sweep could not list open orders at %s: %s", name, err)
+                at_venue[name] = None
+        known: dict[str, set[str]] = {name: set() for name in self.venues}
+        for order in self.store.open_orders():
+            counts["open_orders"] += 1
+            known.setdefault(order.exchange, set()).update(leg.venue_client_id for leg in order.legs)
+            known[order.exchange].add(order.venue_id)
+            try:
+                outcome = self._reconcile(order, at_venue.get(order.exchange), now)
+            except Exception:  # noqa: BLE001
+                logger.exception("sweep could not reconcile %s", order.order_id)
+                counts["failed"] += 1
                 continue
-            for vo in open_at_venue:
+            counts[outcome] += 1
+        unknown: list[dict[str, str]] = []
+        for name, listed in at_venue.items():
+            for vo in (listed or {}).values():
                 if vo.client_order_id not in known.get(name, set()):
                     unknown.append({"exchange": name, "client_order_id": vo.client_order_id,
                                     "venue_order_id": vo.venue_order_id, "symbol": vo.symbol})
         if unknown:
             logger.warning("venue orders unknown to the record: %s", unknown)
             self.metrics.count("unknown_venue_orders", len(unknown))
-        return {"republished_events": republished, "resubmitted": resubmitted, "refreshed": refreshed,
-                "unknown_venue_orders": unknown}
+        return {**counts, "unknown_venue_orders": unknown}
+
+    def _reconcile(self, order: Order, listed: dict[str, VenueOrder] | None, now: int) -> str:
+        if order.is_parent:
+            if order.paused or (order.next_slice_at or order.created_at) > now - STUCK_NEW_MS:
+                return "in_step"
+            self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0)  # a lost slice
+            return "resubmitted"
+        if order.status is S.NEW and order.intent is None:
+            if now - order.created_at < STUCK_NEW_MS:
+                return "in_step"
+            self.scheduler.submit(order.order_id, attempt=1, delay_s=0)
+            return "resubmitted"
+        if order.intent is not None:
+            if order.intent.token and now - order.intent.since < INTENT_STALE_MS:
+                return "in_step"  # its holder is at work
+            self._drive(order, attempt=1)
+            return "refreshed"
+        overdue = self._overdue(order, now)
+        if overdue is not None:
+            self._request_cancel(order, *overdue)
+            return "refreshed"
+        if listed is not None and order.status is not S.PENDING_CANCEL and not order.fill_lag():
+            live = order.live_legs
+            views = [listed.get(leg.venue_client_id) for leg in live]
+            if live and all(v is not None and v.filled_quantity == leg.venue_filled for v, leg in zip(views, live)):
+                return "in_step"  # open at the venue as recorded, nothing new filled
+        self._refresh(order)
+        return "refreshed"
 
     # ---- commit and publish ------------------------------------------------------------------------------
-    def commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]]) -> Order:
-        """One transaction; then publish what waits in the outbox. An illegal transition is refused and logged."""
+    def commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]],
+               publish: bool = True) -> Order:
+        """One transaction; then publish what waits in the outbox. An illegal transition is a defect: it is
+        logged, counted and raised (nothing of the change is written)."""
         try:
             order, outbox = self.store.update(order_id, change)
         except IllegalTransition as exc:
             logger.error("refused: %s", exc, extra={"fields": {"order_id": order_id}})
             self.metrics.count("illegal_transitions")
-            order = self.store.get(order_id)
-            if order is None:
-                raise OrderNotFound(order_id) from exc
-            return order
+            raise
         self.cache.put(order)
-        self._publish(order_id, outbox)
+        if publish:
+            self._publish(order_id, outbox)
         return order
 
     def _publish(self, order_id: str, outbox: list[dict[str, Any]]) -> int:

@@ -5,7 +5,7 @@ The use cases never import a client library: they see these protocols only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,9 +41,11 @@ class OrderStore(Protocol):
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page: ...
 
-    def with_pending_events(self, limit: int) -> list[tuple[Order, list[dict[str, Any]]]]: ...
+    def with_pending_events(self, page: int = 500) -> Iterator[tuple[Order, list[dict[str, Any]]]]:
+        """Every order with events not yet confirmed published, paged to the end."""
 
-    def open_orders(self, limit: int) -> list[Order]: ...
+    def open_orders(self, page: int = 500) -> Iterator[Order]:
+        """Every order not terminal, paged to the end (no cap)."""
 
 
 class OrderCache(Protocol):

@@ -21,6 +21,7 @@ from shared.domain.orders import (
     TimeInForce,
     client_order_id_for_signal,
     order_id_for,
+    venue_client_id_for,
 )
 
 Number = Annotated[Decimal, Field(allow_inf_nan=True)]  # finiteness is the domain's rule, with its message
@@ -58,7 +59,8 @@ class _OrderFields(_In):
 
     def _order(self, client_order_id: str, signal_id: str | None, now_ms: int) -> Order:
         return Order(
-            order_id=order_id_for(client_order_id), client_order_id=client_order_id, signal_id=signal_id,
+            order_id=order_id_for(self.strategy_id, client_order_id), client_order_id=client_order_id,
+            venue_client_order_id=venue_client_id_for(self.strategy_id, client_order_id), signal_id=signal_id,
             strategy_id=self.strategy_id, exchange=self.exchange, symbol=self.symbol, side=self.side,
             quantity=self.quantity, order_type=self.order_type, price=self.price, stop_price=self.stop_price,
             time_in_force=self.time_in_force, post_only=self.post_only, reduce_only=self.reduce_only,
@@ -131,8 +133,12 @@ class OrderView(BaseModel):
     filled_quantity: Decimal
     remaining_quantity: Decimal
     average_price: Decimal | None
-    commission: Decimal
+    commission: Decimal = Field(description="in the quote currency: quote-currency fees plus base-currency fees "
+                                            "at their fill's price; other currencies only in commissions")
+    commissions: dict[str, Decimal] = Field(description="fees per currency, as the venue charged them")
+    overfill: Decimal = Field(description="filled beyond the quantity (kept, flagged for attention)")
     venue_order_id: str | None
+    venue_client_order_id: str | None
     reason: str | None
     attention: str | None
     version: int
@@ -162,7 +168,8 @@ class OrderView(BaseModel):
             price=o.price, stop_price=o.stop_price, time_in_force=o.time_in_force, post_only=o.post_only,
             reduce_only=o.reduce_only, expire_at=o.expire_at, max_slippage_bps=o.max_slippage_bps, tags=o.tags,
             status=o.status, filled_quantity=o.filled_quantity, remaining_quantity=o.remaining_quantity,
-            average_price=o.average_price, commission=o.commission, venue_order_id=o.venue_order_id,
+            average_price=o.average_price, commission=o.commission, commissions=o.commissions,
+            overfill=o.overfill, venue_order_id=o.venue_order_id, venue_client_order_id=o.venue_id,
             reason=o.reason, attention=o.attention, version=o.version, sequence=o.sequence,
             created_at=o.created_at, updated_at=o.updated_at, submitted_at=o.submitted_at,
             acknowledged_at=o.acknowledged_at, first_fill_at=o.first_fill_at, terminal_at=o.terminal_at,

@@ -6,8 +6,17 @@ An ``Order`` is immutable; every change returns a new one with its ``version`` a
 transition, an ``OrderEvent`` with the next per-order ``sequence`` number. ``TRANSITIONS`` is the only place
 that says which status may follow which. It admits what venues really do: a fill that raced a cancel
 (CANCELED -> FILLED), a cancel refused because the order had filled (PENDING_CANCEL -> FILLED), a refused
-cancel or replace (back to working), stop orders triggering. Fills are keyed by venue trade id, so a repeated
-or reordered fill report changes nothing twice.
+cancel or replace (back to working), stop orders triggering, a venue rejecting a working order (a stop-limit at
+its trigger, venue risk). Fills are keyed by venue trade id, so a repeated or reordered fill report changes
+nothing twice; a fill is never dropped, even one past the quantity (an overfill is kept and flagged).
+
+The venue is the truth (see docs/order-integrity.md):
+- every venue order of an order is a ``Leg`` (the original and each replacement), known from the moment the
+  command that creates it is recorded, with the venue's last word on it (open / closed, cumulative filled);
+- at most one venue command is in flight per order: its ``Intent`` (place, cancel or replace), whose ``token``
+  names the one holder allowed to call the venue for it;
+- an order reaches a terminal status only when no intent is in flight, no leg is open or unconfirmed, and each
+  leg's fills add up to the venue's cumulative filled quantity.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -62,29 +71,32 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.NEW: frozenset({S.PENDING_SUBMIT, S.REJECTED, S.CANCELED, S.EXPIRED}),
     S.PENDING_SUBMIT: frozenset({S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED,
                                  S.EXPIRED, S.PENDING_CANCEL}),
+    # A working order may be rejected by the venue (a stop-limit at its trigger, venue risk checks).
     S.ACCEPTED: frozenset({S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE,
-                           S.CANCELED, S.EXPIRED}),
+                           S.CANCELED, S.EXPIRED, S.REJECTED}),
     S.TRIGGERED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
-                            S.EXPIRED}),
+                            S.EXPIRED, S.REJECTED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
-                                   S.EXPIRED}),
-    # A cancel in flight: it may succeed, lose the race to fills, or be refused (back to working).
+                                   S.EXPIRED, S.REJECTED}),
+    # A cancel in flight: it may succeed, lose the race to fills, be refused (back to working), or the venue may
+    # reject the order meanwhile.
     S.PENDING_CANCEL: frozenset({S.CANCELED, S.FILLED, S.PARTIALLY_FILLED, S.ACCEPTED, S.TRIGGERED, S.EXPIRED,
-                                 S.PENDING_CANCEL}),
+                                 S.PENDING_CANCEL, S.REJECTED}),
     # A replace in flight: done (working again at the new terms), refused (working at the old), or overtaken.
     S.PENDING_REPLACE: frozenset({S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED,
-                                  S.PENDING_CANCEL, S.PENDING_REPLACE}),
-    # Fills reported after the cancel or expiry (they happened before it at the venue).
+                                  S.PENDING_CANCEL, S.PENDING_REPLACE, S.REJECTED}),
+    # Fills reported after the cancel, expiry or rejection (they happened before it at the venue).
     S.CANCELED: frozenset({S.FILLED}),
     S.EXPIRED: frozenset({S.FILLED}),
+    S.REJECTED: frozenset({S.FILLED}),
     S.FILLED: frozenset(),
-    S.REJECTED: frozenset(),
 }
 
 TERMINAL = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED})
 WORKING = frozenset(_WORKING | {S.PENDING_SUBMIT, S.PENDING_CANCEL, S.PENDING_REPLACE})
 OPEN = frozenset(WORKING | {S.NEW})  # everything not terminal
 
+AVERAGE_PRICE_PLACES = Decimal("1e-12")  # average_price is rounded half-even to 12 decimal places
 SMART = "smart"  # the exchange of an order the SmartRouter spreads over every venue
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,36}$")
 SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
@@ -118,6 +130,56 @@ class Fill:
     fee_currency: str | None
     timestamp_ms: int
     liquidity: str | None = None
+    venue_order_id: str | None = None  # which venue order (leg) it filled
+
+
+class IntentKind(StrEnum):
+    PLACE = "place"  # send the leg `venue_client_id` (the original, or the next attempt after a definitive miss)
+    CANCEL = "cancel"  # cancel the leg `venue_client_id`
+    REPLACE = "replace"  # cancel `replaces`, then place `venue_client_id` at `price`/`quantity`/`stop_price`
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The one venue command in flight for an order. Recorded (in the transaction that checked the order's
+    status) before the venue is called; only its holder (`token`) calls the venue for it. Anyone else who finds
+    it looks the venue order up instead, and may take it over once it is `stale` (its holder died)."""
+
+    kind: IntentKind
+    venue_client_id: str
+    token: str
+    since: int  # when this attempt was taken (epoch ms)
+    attempt: int = 0
+    replaces: str | None = None  # REPLACE: the leg being replaced
+    cancelled_old: bool = False  # REPLACE: the venue has closed the leg being replaced
+    price: Decimal | None = None  # REPLACE: the new terms
+    quantity: Decimal | None = None
+    stop_price: Decimal | None = None
+    expire: bool = False  # CANCEL: the order's time in force ran out (a venue "canceled" is recorded as expired)
+
+
+class LegState(StrEnum):
+    UNSENT = "unsent"  # recorded, not yet sent (a replacement waiting for its original's cancel)
+    UNCONFIRMED = "unconfirmed"  # sent (or maybe sent): the venue has not yet answered definitively
+    OPEN = "open"  # working at the venue
+    CLOSED = "closed"  # done at the venue (filled, canceled, expired, rejected) or definitively never there
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One venue order of an order, as the venue last described it."""
+
+    venue_client_id: str
+    state: LegState = LegState.UNSENT
+    venue_order_id: str | None = None
+    venue_status: str | None = None  # the adapter's status word: open, filled, canceled, expired, rejected
+    venue_filled: Decimal = Decimal(0)  # the venue's cumulative filled quantity
+    attempts: int = 0  # placements sent under this venue client id (each only once the previous was definitely lost)
+
+    @property
+    def live(self) -> bool:
+        """The venue may be working it (or may yet)."""
+        return self.state in (LegState.UNCONFIRMED, LegState.OPEN)
 
 
 @dataclass(frozen=True)
@@ -140,6 +202,8 @@ class OrderEvent:
     sequence: int
     timestamp: int
     last_fill: Fill | None = None
+    commissions: dict[str, Decimal] = field(default_factory=dict)
+    attention: str | None = None
     reason: str | None = None
     algorithm: str | None = None  # a parent's algorithm
     parent_id: str | None = None  # a child's parent
@@ -152,6 +216,7 @@ class OrderEvent:
             "filled_quantity": self.filled_quantity,
             "average_price": self.average_price,
             "commission": self.commission,
+            "commissions": dict(self.commissions),
             "timestamp": self.timestamp,
             "client_order_id": self.client_order_id,
             "strategy_id": self.strategy_id,
@@ -165,6 +230,7 @@ class OrderEvent:
             "reason": self.reason,
             "algorithm": self.algorithm,
             "parent_id": self.parent_id,
+            "attention": self.attention,
         }
         if self.last_fill is not None:
             f = self.last_fill
@@ -200,6 +266,8 @@ class Order:
     venue_order_id: str | None = None
     venue_client_order_id: str | None = None  # the id at the venue now (changes on cancel/replace)
     replace_count: int = 0
+    legs: tuple[Leg, ...] = ()  # every venue order of this order, oldest first
+    intent: Intent | None = None  # the venue command in flight, if any
     fills: tuple[Fill, ...] = ()
     reason: str | None = None
     attention: str | None = None  # set when a person should look (e.g. the venue cannot find the order)
@@ -234,15 +302,41 @@ class Order:
         return max(Decimal(0), self.quantity - self.filled_quantity)
 
     @property
+    def overfill(self) -> Decimal:
+        """What the venue filled beyond the quantity (kept, never discarded; the order is flagged)."""
+        return max(Decimal(0), self.filled_quantity - self.quantity)
+
+    @property
     def average_price(self) -> Decimal | None:
+        """Quantity-weighted, rounded half-even to 12 decimal places (AVERAGE_PRICE_PLACES)."""
         filled = self.filled_quantity
         if not filled:
             return None
-        return sum((f.quantity * f.price for f in self.fills), Decimal(0)) / filled
+        exact = sum((f.quantity * f.price for f in self.fills), Decimal(0)) / filled
+        return exact.quantize(AVERAGE_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+
+    @property
+    def commissions(self) -> dict[str, Decimal]:
+        """Fees per currency, exactly as the venue charged them ("?" where it did not say)."""
+        out: dict[str, Decimal] = {}
+        for f in self.fills:
+            currency = f.fee_currency or "?"
+            out[currency] = out.get(currency, Decimal(0)) + f.fee
+        return out
 
     @property
     def commission(self) -> Decimal:
-        return sum((f.fee for f in self.fills), Decimal(0))
+        """The seed's single figure, in the quote currency: fees charged in the quote currency, plus fees charged
+        in the base currency valued at their fill's price. Fees in any other currency (e.g. BNB) are not in it:
+        they are only in ``commissions``."""
+        base, quote = (self.symbol.split("/") + [""])[:2]
+        total = Decimal(0)
+        for f in self.fills:
+            if f.fee_currency == quote:
+                total += f.fee
+            elif f.fee_currency == base:
+                total += f.fee * f.price
+        return total
 
     @property
     def is_terminal(self) -> bool:
@@ -250,8 +344,37 @@ class Order:
 
     @property
     def venue_id(self) -> str:
-        """The client order id the venue knows this order by."""
+        """The client order id the venue knows this order's current venue order by."""
         return self.venue_client_order_id or self.client_order_id
+
+    def leg(self, venue_client_id: str) -> Leg | None:
+        return next((leg for leg in self.legs if leg.venue_client_id == venue_client_id), None)
+
+    def with_leg(self, leg: Leg) -> Order:
+        """The order with `leg` added, or replacing the leg of the same venue client id."""
+        if self.leg(leg.venue_client_id) is None:
+            return replace(self, legs=(*self.legs, leg))
+        return replace(self, legs=tuple(leg if old.venue_client_id == leg.venue_client_id else old
+                                        for old in self.legs))
+
+    @property
+    def live_legs(self) -> tuple[Leg, ...]:
+        return tuple(leg for leg in self.legs if leg.live)
+
+    def fill_lag(self) -> dict[str, Decimal]:
+        """Per venue client id: how much the venue says filled beyond the fills we hold (the trades list lags)."""
+        lag: dict[str, Decimal] = {}
+        for leg in self.legs:
+            held = sum((f.quantity for f in self.fills if f.venue_order_id is not None
+                        and f.venue_order_id == leg.venue_order_id), Decimal(0))
+            if leg.venue_filled > held:
+                lag[leg.venue_client_id] = leg.venue_filled - held
+        return lag
+
+    @property
+    def settled(self) -> bool:
+        """Nothing of it can still work or fill unseen: no command in flight, no live leg, no lagging fills."""
+        return self.intent is None and not self.live_legs and not self.fill_lag()
 
     # ---- changes ---------------------------------------------------------------------------------------
     def _event(self, order: Order, at_ms: int, last_fill: Fill | None = None) -> OrderEvent:
@@ -262,6 +385,7 @@ class Order:
             remaining_quantity=order.remaining_quantity, average_price=order.average_price,
             commission=order.commission, sequence=order.sequence, timestamp=at_ms, last_fill=last_fill,
             reason=order.reason, algorithm=order.algorithm, parent_id=order.parent_id,
+            commissions=order.commissions, attention=order.attention,
         )
 
     def created_event(self) -> OrderEvent:
@@ -289,28 +413,32 @@ class Order:
                         sequence=self.sequence + 1, updated_at=at_ms)
         return order, self._event(order, at_ms)
 
-    def with_fill(self, fill: Fill, at_ms: int) -> tuple[Order, OrderEvent | None]:
+    def with_fill(self, fill: Fill, at_ms: int) -> tuple[Order, list[OrderEvent]]:
         """Account a fill (once per trade id) and move to partially_filled / filled as the quantity says.
 
-        A fill that arrives after a cancel or expiry is still counted (the money moved); the status stays
-        terminal unless the fill completes the order. Returns no event for a fill already counted.
+        Every fill is kept: one after a cancel, expiry or rejection (the money moved; the status stays unless
+        the fill completes the order), one after `filled` (an overfill: kept, shown in ``overfill`` and flagged
+        for attention). Returns no event for a fill already counted.
         """
         if any(f.trade_id == fill.trade_id for f in self.fills):
-            return self, None
+            return self, []
         fills = tuple(sorted((*self.fills, fill), key=lambda f: (f.timestamp_ms, f.trade_id)))
-        filled = sum((f.quantity for f in fills), Decimal(0))
-        stamps = {"first_fill_at": self.first_fill_at or at_ms}
-        if filled >= self.quantity:
-            target = S.FILLED
-        elif self.status in (S.CANCELED, S.EXPIRED, S.PENDING_CANCEL, S.PENDING_REPLACE):
-            # Counted, status kept: a late fill of a closed order, or one during a cancel/replace in flight.
-            order = replace(self, fills=fills, version=self.version + 1, sequence=self.sequence + 1,
-                            updated_at=at_ms, **stamps)
-            return order, self._event(order, at_ms, last_fill=fill)
+        counted = replace(self, fills=fills, first_fill_at=self.first_fill_at or at_ms)
+        events: list[OrderEvent] = []
+        filled = counted.filled_quantity
+        if filled >= self.quantity and self.status is not S.FILLED:
+            order, _ = counted.transition(S.FILLED, at_ms)
+        elif self.status in (S.PENDING_SUBMIT, S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED):
+            order, _ = counted.transition(S.PARTIALLY_FILLED, at_ms)
         else:
-            target = S.PARTIALLY_FILLED
-        order, _ = replace(self, fills=fills, **stamps).transition(target, at_ms)
-        return order, self._event(order, at_ms, last_fill=fill)
+            # Counted, status kept: a late fill of a closed order, an overfill, or one during a cancel/replace.
+            order = replace(counted, version=self.version + 1, sequence=self.sequence + 1, updated_at=at_ms)
+        events.append(self._event(order, at_ms, last_fill=fill))
+        if order.overfill and not (order.attention or "").startswith("overfill"):
+            order, flag = order.flagged(f"overfill: the venue filled {order.overfill} beyond the quantity "
+                                        f"{order.quantity}", at_ms)
+            events.append(flag)
+        return order, events
 
 
 # ---- identity -------------------------------------------------------------------------------------------
@@ -323,13 +451,31 @@ def client_order_id_for_signal(strategy_id: str, signal_id: str) -> str:
     return f"sig-{_digest('signal', strategy_id, signal_id)[:28]}"
 
 
-def order_id_for(client_order_id: str) -> str:
-    return f"ord_{_digest('order', client_order_id)[:24]}"
+def order_id_for(strategy_id: str, client_order_id: str) -> str:
+    """A client order id is unique per strategy: two strategies may use the same one for different orders."""
+    return f"ord_{_digest('order', strategy_id, client_order_id)[:24]}"
+
+
+def venue_client_id_for(strategy_id: str, client_order_id: str) -> str:
+    """The id the venue knows an order's first venue order by: derived from the strategy and the client order id,
+    so two strategies never collide at the venue (at most 36 characters, the tightest venue limit)."""
+    return f"x-{_digest('venue', strategy_id, client_order_id)[:30]}"
 
 
 def replacement_client_order_id(client_order_id: str, replace_count: int) -> str:
-    """The venue-side id of the n-th cancel/replace of an order: deterministic, so a retried replace finds it."""
+    """The venue-side id of the n-th cancel/replace of an order: deterministic, so a retried replace finds it.
+    `client_order_id` is the order's first venue client id (already unique per strategy)."""
     return f"rpl-{_digest('replace', client_order_id, str(replace_count))[:28]}"
+
+
+TERMS = ("exchange", "symbol", "side", "quantity", "order_type", "time_in_force", "price", "stop_price",
+         "post_only", "reduce_only", "expire_at", "max_slippage_bps", "algorithm", "algorithm_params", "parent_id")
+
+
+def differing_terms(first: Order, again: Order) -> list[str]:
+    """The terms in which a repeated request (same strategy and client order id) differs from the order on
+    record: a repeat with the same terms is the same order, one with other terms is an error."""
+    return [name for name in TERMS if getattr(first, name) != getattr(again, name)]
 
 
 # ---- validation -----------------------------------------------------------------------------------------
@@ -403,48 +549,81 @@ def expiry_ms(order: Order) -> int | None:
 # ---- what the venue reports -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VenueReport:
-    """The venue's view of an order, as the adapter reported it (statuses: open, filled, canceled, expired,
-    rejected; see the adapter protocol)."""
+    """The venue's view of one venue order, as the adapter reported it (statuses: open, filled, canceled,
+    expired, rejected; see the adapter protocol), with the fills we fetched for it."""
 
     status: str
     venue_order_id: str | None
     filled_quantity: Decimal
     fills: tuple[Fill, ...] = ()
     triggered: bool = False
+    venue_client_id: str | None = None  # which leg; None: the order's current one
 
 
-_VENUE_TERMINAL = {"canceled": S.CANCELED, "expired": S.EXPIRED, "rejected": S.REJECTED}
+_VENUE_TERMINAL = {"canceled": S.CANCELED, "expired": S.EXPIRED, "rejected": S.REJECTED, "filled": S.FILLED}
 
 
 def apply_venue_report(order: Order, report: VenueReport, at_ms: int,
                        reason: str | None = None) -> tuple[Order, list[OrderEvent]]:
-    """Bring the order in line with the venue: acknowledgement, new fills (each once), then its final status.
+    """Record what the venue says of one of the order's venue orders: the leg's state and cumulative filled
+    quantity, its acknowledgement, each new fill (once), then the order's final status if it is settled.
 
-    Anything the table forbids (a report that contradicts what we know) is refused with IllegalTransition,
-    and the caller logs it and keeps the order as it was.
+    Every fact is kept; nothing here can be refused. The status becomes terminal only when the order is
+    ``settled`` (no intent in flight, no live leg, fills adding up to the venue's cumulative quantity); fills the
+    venue's trades list has not shown yet flag the order for attention until they arrive.
     """
     events: list[OrderEvent] = []
-
-    def step(result: tuple[Order, OrderEvent | None]) -> None:
-        nonlocal order
-        order, event = result
-        if event is not None:
-            events.append(event)
-
-    if report.venue_order_id and order.venue_order_id != report.venue_order_id:
+    client_id = report.venue_client_id or order.venue_id
+    known = order.leg(client_id) or Leg(client_id)
+    closed = report.status != "open"
+    leg = replace(known, state=LegState.CLOSED if closed else LegState.OPEN,
+                  venue_order_id=report.venue_order_id or known.venue_order_id, venue_status=report.status,
+                  venue_filled=max(known.venue_filled, report.filled_quantity))
+    order = order.with_leg(leg)
+    if client_id == order.venue_id and report.venue_order_id and order.venue_order_id != report.venue_order_id:
         order = replace(order, venue_order_id=report.venue_order_id)
-    if order.status is S.PENDING_SUBMIT and report.status != "rejected":
-        step(order.transition(S.ACCEPTED, at_ms))
+    if order.status is S.PENDING_SUBMIT and report.status not in ("rejected",):
+        order, event = order.transition(S.ACCEPTED, at_ms)
+        events.append(event)
     if order.status in (S.ACCEPTED, S.PENDING_REPLACE) and report.triggered and report.status == "open":
-        step(order.transition(S.TRIGGERED, at_ms))
+        order, event = order.transition(S.TRIGGERED, at_ms)
+        events.append(event)
     for fill in sorted(report.fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
-        step(order.with_fill(fill, at_ms))
-    final = _VENUE_TERMINAL.get(report.status)
-    if final is not None and order.status is not final and order.status is not S.FILLED:
-        if order.status in TERMINAL and final is not S.REJECTED:
-            return order, events  # already closed for another reason; keep it
-        step(order.transition(final, at_ms, reason=reason))
-    return order, events
+        if fill.venue_order_id is None:
+            fill = replace(fill, venue_order_id=leg.venue_order_id)
+        order, more = order.with_fill(fill, at_ms)
+        events += more
+    order, more = settle(order, at_ms, reason)
+    return order, events + more
+
+
+def settle(order: Order, at_ms: int, reason: str | None = None) -> tuple[Order, list[OrderEvent]]:
+    """Move a settled order to its final status: filled if the quantity is done, else what the venue said of its
+    current leg (canceled, expired, rejected). An unsettled order whose legs are all closed but whose fills lag
+    is flagged (once) and keeps being checked."""
+    if order.is_terminal and order.status is not S.CANCELED and order.status is not S.EXPIRED:
+        return order, []
+    if order.intent is not None or order.live_legs or not order.legs:
+        return order, []
+    lag = order.fill_lag()
+    if lag:
+        note = "attention: fills lag the venue: " + ", ".join(f"{cid} {qty} more" for cid, qty in sorted(lag.items()))
+        if order.attention == note:
+            return order, []
+        flagged, event = order.flagged(note, at_ms)
+        return flagged, [event]
+    if order.attention and order.attention.startswith("attention: fills lag"):
+        order = replace(order, attention=None)
+    if order.is_terminal:
+        return order, []
+    current = order.leg(order.venue_id) or order.legs[-1]
+    final = _VENUE_TERMINAL.get(current.venue_status or "", S.CANCELED)
+    if order.filled_quantity >= order.quantity:
+        final = S.FILLED
+    elif final is S.FILLED:  # the venue says filled but the fills say otherwise: lag handled above
+        final = S.CANCELED
+    order, event = order.transition(final, at_ms, reason=reason)
+    return order, [event]
 
 
 def working_status(order: Order) -> Status:

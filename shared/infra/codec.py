@@ -1,69 +1,41 @@
-"""Orders to and from plain dicts (Firestore documents, Redis snapshots, JSON): Decimals travel as strings."""
+"""Orders to and from plain dicts (Firestore documents, Redis snapshots, JSON): Decimals travel as strings.
+
+The codec is pydantic's TypeAdapter of the domain's ``Order`` dataclass: every field (legs, intent, fills)
+is carried without a hand-kept field list, and a document written before a field existed reads with its
+default.
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
-from shared.domain.orders import Fill, Order, OrderType, Side, Status, TimeInForce
+from pydantic import TypeAdapter
 
-_DECIMAL = {"quantity", "price", "stop_price", "max_slippage_bps", "arrival_mid"}
-_ENUMS = {"side": Side, "order_type": OrderType, "time_in_force": TimeInForce, "status": Status}
-_ORDER_FIELDS = [f.name for f in fields(Order)]
+from shared.domain.orders import Fill, Order
 
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+_ORDER = TypeAdapter(Order)
+_FILL = TypeAdapter(Fill)
 
 
 def fill_to_dict(f: Fill) -> dict[str, Any]:
-    return {"trade_id": f.trade_id, "quantity": str(f.quantity), "price": str(f.price), "fee": str(f.fee),
-            "fee_currency": f.fee_currency, "timestamp_ms": f.timestamp_ms, "liquidity": f.liquidity}
+    return _FILL.dump_python(f, mode="json")
 
 
 def fill_from_dict(d: dict[str, Any]) -> Fill:
-    return Fill(trade_id=d["trade_id"], quantity=Decimal(d["quantity"]), price=Decimal(d["price"]),
-                fee=Decimal(d["fee"]), fee_currency=d.get("fee_currency"), timestamp_ms=int(d["timestamp_ms"]),
-                liquidity=d.get("liquidity"))
+    return _FILL.validate_python(d)
 
 
 def order_to_dict(order: Order) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in _ORDER_FIELDS:
-        value = getattr(order, name)
-        if name in _DECIMAL:
-            value = None if value is None else str(value)
-        elif name in _ENUMS:
-            value = value.value
-        elif name == "fills":
-            value = [fill_to_dict(f) for f in value]
-        elif name in ("tags", "algorithm_params"):
-            value = jsonable(dict(value))
-        elif name == "notes":
-            value = list(value)
-        out[name] = value
-    return out
+    return _ORDER.dump_python(order, mode="json")
 
 
 def order_from_dict(d: dict[str, Any]) -> Order:
-    kwargs: dict[str, Any] = {}
-    for name in _ORDER_FIELDS:
-        if name not in d:
-            continue
-        value = d[name]
-        if name in _DECIMAL:
-            value = _dec(value)
-        elif name in _ENUMS:
-            value = _ENUMS[name](value)
-        elif name == "fills":
-            value = tuple(fill_from_dict(f) for f in value or ())
-        elif name in ("tags", "algorithm_params"):
-            value = dict(value or {})
-        elif name == "notes":
-            value = tuple(value or ())
-        kwargs[name] = value
-    return Order(**kwargs)
+    known = {k: v for k, v in d.items() if k in _FIELDS}
+    return _ORDER.validate_python(known)
+
+
+_FIELDS = set(Order.__dataclass_fields__)
 
 
 def jsonable(value: Any) -> Any:

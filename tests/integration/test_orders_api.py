@@ -32,7 +32,13 @@ def test_place_a_marketable_order_it_fills_with_fills_and_commission(api):
     order = wait_status(api, resp.json()["order_id"], {"filled"})
     assert order["status"] == "filled" and order["filled_quantity"] == "0.01"
     assert order["fills"] and all(f["trade_id"] for f in order["fills"])
-    assert Decimal(order["commission"]) == sum(Decimal(f["fee"]) for f in order["fills"])
+    fees: dict[str, Decimal] = {}
+    for f in order["fills"]:
+        fees[f["fee_currency"]] = fees.get(f["fee_currency"], Decimal(0)) + Decimal(f["fee"])
+    assert {k: Decimal(v) for k, v in order["commissions"].items()} == fees  # per currency, as charged
+    # the single figure is in the quote currency: base-currency fees valued at their fill's price
+    assert Decimal(order["commission"]) == sum(Decimal(f["fee"]) * (Decimal(f["price"]) if f["fee_currency"] == "BTC"
+                                                                   else 1) for f in order["fills"])
     assert order["acknowledged_at"] >= order["created_at"] and order["terminal_at"]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -126,9 +126,12 @@ class FakeStore:
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
             return
+        self.reads += 1
         order, outbox = self.docs[order_id]
-        self.docs[order_id] = (order, [e for e in outbox if e not in events])  # ArrayRemove: by value
-        self.writes += 1
+        left = [e for e in outbox if e not in events]
+        if len(left) != len(outbox):  # the real store recomputes the count in a transaction
+            self.docs[order_id] = (order, left)
+            self.writes += 1
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         orders = sorted((o for o, _ in self.docs.values()), key=lambda o: (o.created_at, o.order_id), reverse=True)
@@ -141,15 +144,15 @@ class FakeStore:
         more = len(orders) > start + limit
         return Page(page, str(start + limit) if more else None)
 
-    def with_pending_events(self, limit: int) -> list[tuple[Order, list[dict[str, Any]]]]:
-        found = [(o, list(box)) for o, box in self.docs.values() if box][:limit]
+    def with_pending_events(self, page: int = 500) -> Iterator[tuple[Order, list[dict[str, Any]]]]:
+        found = [(o, list(box)) for o, box in self.docs.values() if box]
         self.reads += max(1, len(found))
-        return found
+        return iter(found)
 
-    def open_orders(self, limit: int) -> list[Order]:
-        found = [o for o, _ in self.docs.values() if o.status in OPEN][:limit]
+    def open_orders(self, page: int = 500) -> Iterator[Order]:
+        found = [o for o, _ in self.docs.values() if o.status in OPEN]
         self.reads += max(1, len(found))
-        return found
+        return iter(found)
 
 
 # ---- cache ------------------------------------------------------------------------------------------------

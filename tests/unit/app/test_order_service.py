@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.protocol import ErrorCode, TimeInForce as VenueTif, VenueStatus
-from shared.app.orders import NOT_FOUND_LIMIT, STUCK_NEW_MS, Conflict, OrderService
+from shared.app.orders import NOT_FOUND_LIMIT, STUCK_NEW_MS, UNKNOWN_OUTCOME_HORIZON_MS, Conflict, OrderService
 from shared.app.ports import OrderNotFound
 from shared.app.signals import intake
 from shared.domain.orders import (
     S,
+    IllegalTransition,
     InvalidOrder,
     Order,
     OrderType,
@@ -36,12 +37,13 @@ from .fakes import Fakes, SubmitTask, SyncTask
 
 D = Decimal
 CID = "c-1"
-OID = order_id_for(CID)
+OID = order_id_for("momentum_1", CID)
 
 
 # ---- building orders and running the service's tasks ------------------------------------------------------
 def make_order(created_at: int, client_order_id: str = CID, **kw) -> Order:
-    fields = dict(order_id=order_id_for(client_order_id), client_order_id=client_order_id, strategy_id="momentum_1",
+    fields = dict(order_id=order_id_for("momentum_1", client_order_id), client_order_id=client_order_id,
+                  strategy_id="momentum_1",
                   exchange="binance", symbol="BTC/USDT", side=Side.BUY, quantity=D("1"), order_type=OrderType.LIMIT,
                   price=D("50000"), time_in_force=TimeInForce.GTC, created_at=created_at, updated_at=created_at)
     fields.update(kw)
@@ -232,7 +234,7 @@ def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env)
     order = env.run_submit()
 
     assert order.status is S.FILLED and env.stored() == order
-    assert env.store.updates - updates_before == 1
+    assert env.store.updates - updates_before == 2  # the placement intent, then the venue's answer
     assert env.statuses() == ["new", "pending_submit", "accepted", "filled"]
     assert env.publisher.sequences(OID) == [1, 2, 3, 4]
     assert env.store.outbox(OID) == []  # all marked published
@@ -243,13 +245,14 @@ def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env)
     assert [s for s, _, _ in env.metrics.events] == ["new", "pending_submit", "accepted", "filled"]
 
 
-def test_a_simple_filled_order_costs_three_store_writes_and_one_read(env):
+def test_a_simple_filled_order_costs_four_store_writes(env):
     env.venue.on_place(fill="all")
     env.create()
     env.run_submit()
 
-    assert env.store.writes == 3  # create, the venue's answer, the publish mark
-    assert env.store.reads == 1  # the transaction's read (the submit task reads the cache)
+    # create, the placement intent (recorded before the venue is called), the venue's answer, the publish mark
+    assert env.store.writes == 4
+    assert env.store.reads == 4  # the submit task's fresh read, two transactions' reads, the publish mark's
 
 
 def test_a_resting_order_ends_accepted_and_is_synced(env):
@@ -289,7 +292,7 @@ def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env):
 
     assert order.status is S.REJECTED
     assert order.reason == "venue refused: insufficient_funds: balance 12.5 USDT"
-    assert env.statuses() == ["new", "rejected"]
+    assert env.statuses() == ["new", "pending_submit", "rejected"]
     assert len(env.scheduler.submits) == 1 and env.scheduler.syncs == []
 
 
@@ -299,7 +302,8 @@ def test_a_retryable_error_schedules_the_next_attempt_with_backoff(env):
 
     order = env.run_submit()
 
-    assert order.status is S.NEW and env.store.writes == 1  # nothing to record yet
+    assert order.status is S.PENDING_SUBMIT and order.intent is None  # certainly not at the venue
+    assert order.live_legs == ()
     assert env.scheduler.submits[-1] == SubmitTask(OID, attempt=1, delay_s=0.5)
     assert env.metrics.counts["submit_retries"] == 1
 
@@ -335,10 +339,17 @@ def test_after_an_unknown_outcome_the_order_is_looked_up_before_it_is_placed_aga
     calls_before_retry = len(env.venue.calls)
 
     order = env.run_submit()
+    if not reached_the_venue:
+        # Not found yet is not an answer: the placement could still arrive. Only once it no longer can
+        # (UNKNOWN_OUTCOME_HORIZON_MS) is the same venue client id sent again.
+        assert order.status is S.PENDING_SUBMIT and env.venue.methods()[calls_before_retry:] == ["get"]
+        assert env.scheduler.submits[-1].delay_s * 1000 >= UNKNOWN_OUTCOME_HORIZON_MS - 1
+        env.clock.advance(UNKNOWN_OUTCOME_HORIZON_MS)
+        order = env.run_submit()
 
     retry_calls = env.venue.methods()[calls_before_retry:]
     assert retry_calls[0] == "get"  # looked up first
-    assert retry_calls == (["get", "fills"] if reached_the_venue else ["get", "place"])
+    assert retry_calls == (["get", "fills"] if reached_the_venue else ["get", "get", "place"])
     assert env.venue.created == [CID]  # exactly one venue order for the client order id
     assert order.status is S.ACCEPTED
     assert env.statuses() == ["new", "pending_submit", "accepted"]
@@ -346,15 +357,27 @@ def test_after_an_unknown_outcome_the_order_is_looked_up_before_it_is_placed_aga
 
 def test_an_unknown_outcome_that_persists_flags_the_order_and_never_rejects_it(env):
     env.create()
-    env.venue.fail("place", ErrorCode.TIMEOUT, times=100, message="no answer in 10s")
+    env.venue.fail("place", ErrorCode.TIMEOUT, message="no answer in 10s")
+    env.venue.fail("get", ErrorCode.TIMEOUT, times=100, message="no answer in 10s")  # lookups get no answer
 
-    order = env.run_submits_until_done()
+    order = env.run_submits_until_done(limit=env.svc.max_retries + 2)
 
     assert order.status is S.PENDING_SUBMIT and order.status is not S.REJECTED
-    assert order.attention and "venue unreachable after 6 attempts" in order.attention
-    assert len(env.scheduler.submits) == env.svc.max_retries + 1  # no more attempts after flagging
-    # every retry looked the order up first
-    assert env.venue.methods()[1:] == ["get", "place"] * env.svc.max_retries
+    assert order.attention and "placement outcome unknown" in order.attention
+    assert env.venue.methods().count("place") == 1  # never sent again while its outcome is unknown
+    assert set(env.venue.methods()[1:]) == {"get"}
+
+
+def test_placements_that_definitely_never_arrived_are_rejected_after_the_attempts(env):
+    env.create()
+    env.venue.fail("place", ErrorCode.TIMEOUT, times=100, message="no answer in 10s")
+
+    order = env.run_submits_until_done(limit=200)
+
+    assert order.status is S.REJECTED and "never reached the venue" in order.reason
+    assert env.venue.created == []
+    # each attempt was sent only after the previous one could no longer arrive, and looked up first
+    assert env.venue.methods().count("place") == env.svc.max_retries + 1
 
 
 def test_a_crash_after_placing_does_not_place_twice_when_the_task_is_retried(env):
@@ -376,7 +399,8 @@ def test_an_order_cancelled_while_it_is_being_placed_is_cancelled_at_the_venue(e
 
     assert order.status is S.CANCELED
     assert env.venue.order(CID).status is VenueStatus.CANCELED
-    assert env.story() == ["new", "canceled"]
+    # pending_cancel while the placement was in flight; cancelled once the venue had it
+    assert env.story() == ["new", "pending_submit", "pending_cancel", "canceled"]
 
 
 def test_an_order_cancelled_while_placed_but_filled_by_the_venue_keeps_its_fill(env):
@@ -433,11 +457,15 @@ def test_sync_reschedules_with_growing_delays_until_the_order_is_terminal(env):
     assert [t.attempt for t in env.scheduler.syncs] == list(range(9))
     assert [t.delay_s for t in env.scheduler.syncs] == [0.5, 1, 2, 4, 8, 15, 30, 30, 30]
 
-    env.venue.fill(CID)
+    env.venue.set_status(CID, VenueStatus.CANCELED)
     scheduled = len(env.scheduler.syncs)
-    assert env.run_sync().status is S.FILLED
-    assert len(env.scheduler.syncs) == scheduled  # terminal: no more syncs
-    assert env.svc.sync(OID, attempt=3).status is S.FILLED and len(env.scheduler.syncs) == scheduled
+    assert env.run_sync().status is S.CANCELED
+    # terminal: only the bounded late-fill re-checks follow, then nothing
+    assert [(t.attempt, t.delay_s) for t in env.scheduler.syncs[scheduled:]] == [(-1, 2)]
+    for _ in range(5):
+        env.run_sync()
+    assert [t.attempt for t in env.scheduler.syncs[scheduled:]] == [-1, -2, -3]
+    assert env.svc.sync(OID, attempt=3).status is S.CANCELED and len(env.scheduler.syncs) == scheduled + 3
 
 
 def test_sync_leaves_a_new_order_to_its_submission(env):
@@ -460,7 +488,7 @@ def test_a_gtd_order_is_synced_no_later_than_its_expiry_and_expired_then(env):
     assert order.status is S.EXPIRED and order.reason == "expired (time in force)"
     assert env.venue.order(CID).status is VenueStatus.CANCELED
     assert env.statuses()[-2:] == ["pending_cancel", "expired"]
-    assert env.scheduler.syncs[-1].attempt == 5  # nothing scheduled after it
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=-1, delay_s=2)  # only the late-fill re-checks
 
 
 def test_a_day_order_expires_at_the_end_of_its_utc_day(env):
@@ -624,16 +652,24 @@ def test_a_cancel_the_venue_refuses_returns_the_order_to_work(env):
     assert order.reason == "cancel refused by the venue: canceled by request"
 
 
-def test_cancelling_an_order_that_never_reached_the_venue_needs_no_venue_order(env):
+@pytest.mark.parametrize("arrived", [False, True], ids=["never-arrived", "arrived-late"])
+def test_a_cancel_of_an_unknown_outcome_waits_for_the_venues_definitive_answer(env, arrived):
     env.create()
-    env.venue.fail("place", ErrorCode.TIMEOUT)  # did not arrive
+    env.venue.fail("place", ErrorCode.TIMEOUT, took_effect=arrived)
     assert env.run_submit().status is S.PENDING_SUBMIT
 
     order = env.svc.cancel(OID)
 
-    assert order.status is S.CANCELED
-    assert env.run_submit().status is S.CANCELED  # the retry task leaves it alone
-    assert env.venue.created == []
+    assert order.status is S.PENDING_CANCEL  # never assumed cancelled: it may be working at the venue
+    if not arrived:
+        assert env.run_submit().status is S.PENDING_CANCEL  # not found yet: it could still arrive
+        env.clock.advance(UNKNOWN_OUTCOME_HORIZON_MS)
+    order = env.run_submit()
+    assert order.status is S.CANCELED and order.is_terminal
+    if arrived:
+        assert env.venue.order(CID).status is VenueStatus.CANCELED  # found, then cancelled at the venue
+    else:
+        assert env.venue.created == []  # and nothing was sent after the cancel
 
 
 def test_a_cancel_racing_the_submission_is_not_lost(env):
@@ -742,16 +778,21 @@ def test_modify_validates_the_new_terms(env):
     assert env.stored().status is S.ACCEPTED
 
 
-def test_a_failed_cancel_of_the_original_puts_the_order_back_to_work(env):
+def test_a_modify_whose_cancel_got_no_answer_is_finished_by_the_sync(env):
     env.working()
     env.venue.fail("cancel", ErrorCode.NETWORK, message="reset by peer")
 
     with pytest.raises(Conflict, match="reset by peer"):
         env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
 
+    # Whether the venue cancelled the original is unknown: the replace stays in flight, and the sync finishes
+    # it (a cancel is safe to send again).
     order = env.stored()
-    assert order.status is S.ACCEPTED and order.price == D("50000") and order.replace_count == 0
-    assert env.statuses()[-2:] == ["pending_replace", "accepted"]
+    assert order.status is S.PENDING_REPLACE and order.intent is not None
+    order = env.run_sync()
+    assert order.status is S.ACCEPTED and order.price == D("49000") and order.replace_count == 1
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+    assert env.venue.created == [CID, replacement_client_order_id(CID, 1)]
 
 
 def test_modify_does_not_place_a_replacement_while_the_original_still_works(env):
@@ -772,6 +813,10 @@ def test_a_replacement_with_an_unknown_outcome_is_looked_up_and_tracked(env):
     env.venue.fail("place", ErrorCode.TIMEOUT, took_effect=True)  # the replacement did arrive
 
     order = env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+    assert order.status is S.PENDING_REPLACE  # the replacement is tracked (a leg) while its outcome is unknown
+    assert order.leg(replacement_client_order_id(CID, 1)) is not None
+
+    order = env.run_sync()  # looks it up, never places it twice
 
     replacement = env.venue.order(replacement_client_order_id(CID, 1))
     assert replacement.status is VenueStatus.OPEN
@@ -823,15 +868,25 @@ def test_sweep_counts_the_events_it_republished(env):
     assert env.svc.sweep()["republished_events"] == 2  # accepted and filled
 
 
-def test_an_illegal_transition_is_refused_without_changing_the_order(env):
-    order = env.working()
-    env.venue.set_status(CID, VenueStatus.REJECTED)  # contradicts what we know: accepted orders are not rejected
+def test_a_venue_rejecting_a_working_order_is_recorded(env):
+    env.working()
+    env.venue.set_status(CID, VenueStatus.REJECTED)  # e.g. a stop-limit rejected at its trigger
+
+    order = env.run_sync()
+
+    assert order.status is S.REJECTED and env.statuses()[-1] == "rejected"
+
+
+def test_an_illegal_transition_is_surfaced_and_writes_nothing(env):
+    env.venue.on_place(fill="all")
+    env.create()
+    order = env.run_submit()
     writes = env.store.writes
 
-    synced = env.run_sync()  # no exception
+    with pytest.raises(IllegalTransition):
+        env.svc.commit(OID, lambda o: o.transition(S.ACCEPTED, env.clock()))
 
-    assert synced == order and env.stored() == order
-    assert env.store.writes == writes
+    assert env.stored() == order and env.store.writes == writes
     assert env.metrics.counts["illegal_transitions"] == 1
 
 
@@ -883,7 +938,7 @@ def test_sweep_resubmits_new_orders_older_than_ten_seconds(env):
 
     assert result["resubmitted"] == 1
     assert env.scheduler.submits[scheduled:] == [
-        SubmitTask(order_id_for("c-old"), attempt=1, delay_s=0)]
+        SubmitTask(order_id_for("momentum_1", "c-old"), attempt=1, delay_s=0)]
     assert env.venue.created == []  # the sweep schedules; the task submits
 
 
@@ -939,7 +994,7 @@ def test_the_seed_signal_becomes_one_order_with_exact_decimals(env):
 
     cid = client_order_id_for_signal("momentum_1", "sig_123")
     assert outcome.status == "accepted" and outcome.signal_id == "sig_123"
-    assert outcome.order_id == order_id_for(cid)
+    assert outcome.order_id == order_id_for("momentum_1", cid)
     order = env.store.peek(outcome.order_id)
     assert order.quantity == D("0.1") and str(order.quantity) == "0.1"  # not 0.1000000000000000055511151231257827
     assert order.price == D("50000")

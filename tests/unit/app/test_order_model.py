@@ -1,0 +1,425 @@
+"""A model-based test of the order service (hypothesis stateful) against a venue that misbehaves like real ones.
+
+The venue fake (``ModelVenue``) is Binance-shaped where it matters: it refuses a repeated client order id only
+while the first order is open (a filled order's id can be used again), it is eventually consistent (a new order
+is invisible to lookups for a while), its trades list lags its cumulative filled quantity, it truncates
+quantities to its lot, it may reject working orders, it loses acknowledgements, and a request may arrive late
+(but never after its validity window, as a signed request with recvWindow). The scheduler delivers tasks in any
+order and any number of times. Rules interleave create, duplicate submit, submit, sync, cancel, modify, sweep,
+venue fills and faults; a venue call may have another operation run while it is in flight.
+
+Invariants after every step:
+- no record is terminal while one of its venue orders is open at the venue;
+- never two venue orders for one venue client order id;
+- no fill counted twice, and no record holds more filled than the venue says;
+and after quiescence (faults healed, every task delivered, a sweep): each record's status, filled quantity and
+per-currency commission equal the venue's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import shared.app.orders as orders_module
+from shared.adapters.protocol import (
+    ErrorCode,
+    Fill as VenueFill,
+    FillsPage,
+    OrderType as VenueOrderType,
+    PlaceOrder,
+    PlaceResult,
+    VenueCallError,
+    VenueOrder,
+    VenueStatus,
+)
+from shared.app.orders import Conflict, OrderService
+from shared.app.ports import OrderNotFound
+from shared.domain.orders import InvalidOrder, Order, OrderType, Side, TimeInForce, order_id_for, \
+    replacement_client_order_id
+
+from .fakes import FakeCache, FakeClock, FakeMetrics, FakePublisher, FakeStore
+
+D = Decimal
+LOT = D("0.01")
+MARKET = D("100")
+RECV_WINDOW_MS = 5_000  # a request arriving later than this after it was sent is refused by the venue
+VISIBLE_AFTER_MS = 1_500  # a new order is invisible to lookups this long (eventual consistency)
+TRADES_LAG_MS = 1_000  # the trades list shows a trade this long after it happened
+CLIENT_IDS = [f"c-{i}" for i in range(4)]
+
+
+def error(code: ErrorCode, message: str = "model") -> VenueCallError:
+    return VenueCallError("binance", code, message)
+
+
+@dataclass
+class VOrder:
+    client_id: str
+    venue_id: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    created_ms: int
+    status: str = "open"
+    filled: Decimal = Decimal(0)
+
+    def view(self) -> VenueOrder:
+        return VenueOrder(venue="binance", client_order_id=self.client_id, venue_order_id=self.venue_id,
+                          symbol="BTC/USDT", side=self.side, type=VenueOrderType.LIMIT,
+                          status=VenueStatus(self.status), quantity=self.quantity, filled_quantity=self.filled,
+                          remaining_quantity=self.quantity - self.filled, price=self.price)
+
+
+@dataclass
+class ModelVenue:
+    clock: FakeClock
+    orders: list[VOrder] = field(default_factory=list)
+    trades: list[VenueFill] = field(default_factory=list)
+    created: Counter = field(default_factory=Counter)  # venue orders made per client id
+    late: list[tuple[int, int, PlaceOrder]] = field(default_factory=list)  # (sent_ms, arrive_ms, request)
+    next_place: str | None = None  # lost_ack | lost_request | late
+    next_cancel: str | None = None  # network | lost_ack
+    next_get: str | None = None  # timeout
+    during: list = field(default_factory=list)  # actions to run while the next call is in flight
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # -- the venue's own behaviour --
+    def _open(self, client_id: str) -> VOrder | None:
+        return next((o for o in self.orders if o.client_id == client_id and o.status == "open"), None)
+
+    def _latest(self, client_id: str, visible_only: bool) -> VOrder | None:
+        now = self.clock()
+        found = [o for o in self.orders if o.client_id == client_id
+                 and (not visible_only or now - o.created_ms >= VISIBLE_AFTER_MS)]
+        return found[-1] if found else None
+
+    def _accept(self, req: PlaceOrder, at: int | None = None) -> tuple[VOrder, bool, list[VenueFill]]:
+        at = self.clock() if at is None else at
+        existing = self._open(req.client_order_id)
+        if existing is not None:
+            return existing, False, []  # a duplicate id is refused only while the first is open
+        quantity = req.quantity.quantize(LOT, rounding=ROUND_DOWN)  # truncated to the lot, as adapters do
+        if quantity <= 0:
+            raise error(ErrorCode.INVALID_ORDER, "below the lot")
+        vo = VOrder(req.client_order_id, f"v{next(self.ids)}", req.side.value, quantity, req.price or MARKET, at)
+        self.orders.append(vo)
+        self.created[req.client_order_id] += 1
+        fills = []
+        marketable = vo.price >= MARKET if vo.side == "buy" else vo.price <= MARKET
+        if marketable:
+            fills.append(self.trade(vo, vo.quantity, at=at))
+        elif req.time_in_force.value in ("IOC", "FOK"):
+            vo.status = "expired"
+        return vo, True, fills
+
+    def trade(self, vo: VOrder, quantity: Decimal, fee_currency: str = "USDT", at: int | None = None) -> VenueFill:
+        fee = quantity * vo.price * D("0.001") if fee_currency == "USDT" else quantity * D("0.001")
+        t = VenueFill(trade_id=f"t{next(self.ids)}", venue_order_id=vo.venue_id, client_order_id=vo.client_id,
+                      symbol="BTC/USDT", side=vo.side, price=vo.price, quantity=quantity, fee=fee,
+                      fee_currency=fee_currency, timestamp_ms=self.clock() if at is None else at)
+        self.trades.append(t)
+        vo.filled += quantity
+        if vo.filled >= vo.quantity:
+            vo.status = "filled"
+        return t
+
+    def arrive_late(self) -> None:
+        now = self.clock()
+        waiting, self.late = self.late, []
+        for sent, arrive, req in waiting:
+            if arrive > now:
+                self.late.append((sent, arrive, req))
+            elif arrive - sent <= RECV_WINDOW_MS:
+                try:
+                    self._accept(req, at=arrive)  # it arrived then (this model only notices it now)
+                except VenueCallError:
+                    pass
+
+    def _in_flight(self) -> None:
+        if self.during:
+            self.during.pop(0)()
+
+    # -- the Venue protocol --
+    def place(self, order: PlaceOrder) -> PlaceResult:
+        fault, self.next_place = self.next_place, None
+        if fault == "lost_request":
+            raise error(ErrorCode.TIMEOUT, "no answer")
+        if fault == "late":
+            self.late.append((self.clock(), self.clock() + 2_000, order))
+            raise error(ErrorCode.TIMEOUT, "no answer")
+        vo, created, fills = self._accept(order)
+        self._in_flight()
+        if fault == "lost_ack":
+            raise error(ErrorCode.TIMEOUT, "no answer")
+        return PlaceResult(order=vo.view(), created=created, fills=fills)
+
+    def get(self, symbol: str, *, client_order_id: str | None = None,
+            venue_order_id: str | None = None) -> VenueOrder:
+        fault, self.next_get = self.next_get, None
+        if fault:
+            raise error(ErrorCode.TIMEOUT, "no answer")
+        vo = self._latest(client_order_id or "", visible_only=True)
+        if vo is None:
+            raise error(ErrorCode.UNKNOWN_ORDER, "unknown order")
+        self._in_flight()
+        return vo.view()
+
+    def cancel(self, symbol: str, *, client_order_id: str | None = None,
+               venue_order_id: str | None = None) -> VenueOrder:
+        fault, self.next_cancel = self.next_cancel, None
+        if fault == "network":
+            raise error(ErrorCode.NETWORK, "reset")
+        vo = self._open(client_order_id or "") or self._latest(client_order_id or "", visible_only=False)
+        if vo is None:
+            raise error(ErrorCode.UNKNOWN_ORDER, "unknown order")
+        if vo.status == "open":
+            vo.status = "canceled"
+        self._in_flight()
+        if fault == "lost_ack":
+            raise error(ErrorCode.TIMEOUT, "no answer")
+        return vo.view()
+
+    def fills(self, symbol: str, since: str | None = None, limit: int = 500,
+              venue_order_id: str | None = None) -> FillsPage:
+        now = self.clock()
+        shown = [t for t in self.trades if venue_order_id in (None, t.venue_order_id)
+                 and now - t.timestamp_ms >= TRADES_LAG_MS]
+        if since is not None:
+            ids = [t.trade_id for t in shown]
+            shown = shown[ids.index(since) + 1:] if since in ids else shown
+        page = shown[:limit]
+        return FillsPage(fills=page, cursor=page[-1].trade_id if page else since)
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        now = self.clock()
+        return [o.view() for o in self.orders if o.status == "open" and now - o.created_ms >= VISIBLE_AFTER_MS]
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str  # submit | sync
+    order_id: str
+    attempt: int
+    due_ms: int
+
+
+class ModelScheduler:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.tasks: list[Task] = []
+
+    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
+        self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
+
+    def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
+        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000)))
+
+    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None:  # no parents here
+        raise AssertionError("no algorithms in this model")
+
+
+def venue_ids_of(order: Order) -> set[str]:
+    """Every venue client id that belongs to a record: its first and each replacement's."""
+    first = order.client_order_id
+    return {first} | {replacement_client_order_id(first, n) for n in range(1, order.replace_count + 2)}
+
+
+class OrderModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.store = FakeStore()
+        self.scheduler = ModelScheduler(self.clock)
+        self.venue = ModelVenue(self.clock)
+        self.svc = OrderService(store=self.store, cache=FakeCache(), events=FakePublisher(),
+                                scheduler=self.scheduler, venues={"binance": self.venue}, metrics=FakeMetrics(),
+                                clock=self.clock, execution_timeout_ms=10**12)
+        self.created: set[str] = set()
+
+    # ---- helpers --------------------------------------------------------------------------------------
+    def oid(self, cid: str) -> str:
+        return order_id_for("model", cid)
+
+    def run(self, task: Task) -> None:
+        try:
+            if task.kind == "submit":
+                self.svc.submit(task.order_id, attempt=task.attempt)
+            else:
+                self.svc.sync(task.order_id, attempt=task.attempt)
+        except OrderNotFound:
+            pass
+
+    def action(self, which: str, cid: str):
+        def act() -> None:
+            if self.oid(cid) not in self.created:
+                return
+            try:
+                if which == "cancel":
+                    self.svc.cancel(self.oid(cid))
+                elif which == "modify":
+                    self.svc.modify(self.oid(cid), price=D("90"), quantity=None, stop_price=None)
+                elif which == "sweep":
+                    self.svc.sweep()
+                elif which == "submit":
+                    self.svc.submit(self.oid(cid), attempt=0)
+                elif which == "sync":
+                    self.svc.sync(self.oid(cid), attempt=0)
+            except (Conflict, InvalidOrder, OrderNotFound):
+                pass
+        return act
+
+    # ---- rules ----------------------------------------------------------------------------------------
+    @rule(cid=st.sampled_from(CLIENT_IDS), quantity=st.sampled_from(["1", "0.5", "0.015"]),
+          marketable=st.booleans(), ioc=st.booleans())
+    def create(self, cid: str, quantity: str, marketable: bool, ioc: bool) -> None:
+        now = self.clock()
+        order = Order(order_id=self.oid(cid), client_order_id=cid, strategy_id="model", exchange="binance",
+                      symbol="BTC/USDT", side=Side.BUY, quantity=D(quantity), order_type=OrderType.LIMIT,
+                      price=D("101") if marketable else D("95"),
+                      time_in_force=TimeInForce.IOC if ioc and marketable else TimeInForce.GTC,
+                      created_at=now, updated_at=now)
+        try:
+            self.svc.create(order)
+        except Conflict:
+            return  # the same id again with other terms: refused, as it must be
+        self.created.add(order.order_id)
+
+    @precondition(lambda self: self.scheduler.tasks)
+    @rule(data=st.data(), again=st.booleans())
+    def deliver(self, data, again: bool) -> None:
+        """A task runs (maybe again later: Cloud Tasks delivers at least once)."""
+        task = data.draw(st.sampled_from(self.scheduler.tasks))
+        if not again:
+            self.scheduler.tasks.remove(task)
+        self.clock.now_ms = max(self.clock(), task.due_ms)
+        self.venue.arrive_late()
+        self.run(task)
+
+    @precondition(lambda self: self.scheduler.tasks)
+    @rule(data=st.data(), meanwhile=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync"]),
+          cid=st.sampled_from(CLIENT_IDS))
+    def deliver_with_a_race(self, data, meanwhile: str, cid: str) -> None:
+        """While this task's venue call is in flight, another operation runs."""
+        task = data.draw(st.sampled_from(self.scheduler.tasks))
+        self.scheduler.tasks.remove(task)
+        self.clock.now_ms = max(self.clock(), task.due_ms)
+        self.venue.during.append(self.action(meanwhile, cid))
+        self.run(task)
+        self.venue.during.clear()
+
+    @rule(which=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync"]), cid=st.sampled_from(CLIENT_IDS))
+    def request(self, which: str, cid: str) -> None:
+        self.action(which, cid)()
+
+    @rule(cid=st.sampled_from(CLIENT_IDS), whole=st.booleans(), fee=st.sampled_from(["USDT", "BTC"]))
+    def venue_fills(self, cid: str, whole: bool, fee: str) -> None:
+        for vo in self.venue.orders:
+            if vo.status == "open" and (vo.client_id == cid or vo.client_id in self._replacements(cid)):
+                left = vo.quantity - vo.filled
+                part = left if whole else max(LOT, (left / 2).quantize(LOT, rounding=ROUND_DOWN))
+                self.venue.trade(vo, min(part, left), fee)
+                return
+
+    def _replacements(self, cid: str) -> set[str]:
+        return {replacement_client_order_id(cid, n) for n in range(1, 6)}
+
+    @rule(cid=st.sampled_from(CLIENT_IDS))
+    def venue_rejects_a_working_order(self, cid: str) -> None:
+        for vo in self.venue.orders:
+            if vo.status == "open" and (vo.client_id == cid or vo.client_id in self._replacements(cid)):
+                vo.status = "rejected"
+                return
+
+    @rule(fault=st.sampled_from(["lost_ack", "lost_request", "late"]))
+    def next_placement_goes_wrong(self, fault: str) -> None:
+        self.venue.next_place = fault
+
+    @rule(fault=st.sampled_from(["network", "lost_ack"]))
+    def next_cancel_goes_wrong(self, fault: str) -> None:
+        self.venue.next_cancel = fault
+
+    @rule()
+    def next_lookup_times_out(self) -> None:
+        self.venue.next_get = "timeout"
+
+    @rule(ms=st.sampled_from([500, 2_000, 16_000, 31_000]))
+    def time_passes(self, ms: int) -> None:
+        self.clock.advance(ms)
+        self.venue.arrive_late()
+
+    # ---- invariants -----------------------------------------------------------------------------------
+    def records(self) -> list[Order]:
+        return [self.store.peek(oid) for oid in self.created]
+
+    @invariant()
+    def at_most_one_venue_order_per_venue_client_id(self) -> None:
+        twice = {cid: n for cid, n in self.venue.created.items() if n > 1}
+        assert not twice, f"two venue orders for one venue client id: {twice}"
+
+    @invariant()
+    def no_record_is_closed_while_a_venue_order_of_it_is_open(self) -> None:
+        for record in self.records():
+            if record.is_terminal:
+                ids = venue_ids_of(record)
+                live = [o.client_id for o in self.venue.orders if o.client_id in ids and o.status == "open"]
+                assert not live, f"{record.order_id} is {record.status.value} while {live} work at the venue"
+
+    @invariant()
+    def no_fill_is_counted_twice_or_invented(self) -> None:
+        for record in self.records():
+            ids = [f.trade_id for f in record.fills]
+            assert len(ids) == len(set(ids))
+            venue_filled = sum((o.filled for o in self.venue.orders if o.client_id in venue_ids_of(record)), D(0))
+            assert record.filled_quantity <= venue_filled
+
+    def teardown(self) -> None:
+        """Quiescence: heal every fault, let every placement's window pass, deliver every task, sweep; then the
+        record must say what the venue says."""
+        self.venue.next_place = self.venue.next_cancel = self.venue.next_get = None
+        for _ in range(2):
+            self.clock.advance(orders_module.UNKNOWN_OUTCOME_HORIZON_MS + 1_000)
+            self.venue.arrive_late()
+            for _ in range(120):
+                due = [t for t in self.scheduler.tasks if t.due_ms <= self.clock() + 60_000]
+                if not due:
+                    break
+                task = min(due, key=lambda t: t.due_ms)
+                self.scheduler.tasks.remove(task)
+                self.clock.now_ms = max(self.clock(), task.due_ms)
+                self.run(task)
+            self.svc.sweep()
+        for record in self.records():
+            ids = venue_ids_of(record)
+            mine = [o for o in self.venue.orders if o.client_id in ids]
+            trades = [t for t in self.venue.trades if t.client_order_id in ids]
+            assert record.filled_quantity == sum((t.quantity for t in trades), D(0)), record.order_id
+            want: dict[str, Decimal] = {}
+            for t in trades:
+                want[t.fee_currency] = want.get(t.fee_currency, D(0)) + t.fee
+            assert record.commissions == want, record.order_id
+            open_at_venue = any(o.status == "open" for o in mine)
+            assert record.is_terminal is (not open_at_venue), (record.order_id, record.status, record.reason,
+                                                              [(o.client_id, o.status) for o in mine])
+
+
+OrderModel.TestCase.settings = settings(max_examples=int(os.environ.get("ORDER_MODEL_EXAMPLES", "40")),
+                                        stateful_step_count=25, deadline=None, database=None,
+                                        suppress_health_check=[HealthCheck.too_slow,
+                                                               HealthCheck.filter_too_much])
+
+
+@pytest.fixture(autouse=True)
+def small_fill_pages(monkeypatch):
+    monkeypatch.setattr(orders_module, "FILLS_PAGE", 2)  # fills are paged to the end, whatever the page size
+
+
+test_the_record_agrees_with_the_venue_under_any_interleaving = OrderModel.TestCase
