@@ -44,6 +44,7 @@ from shared.adapters.protocol import (
     VenueInfo,
     VenueOrder,
 )
+from shared.infra import exact_json
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -204,10 +205,12 @@ class VenueClient:
             raise VenueCallError(self.venue, err.code, str(err), resp.status_code)
         self._record(start, True)
         try:
-            return model.model_validate_json(resp.content)
-        except ValidationError as exc:
+            # Not model_validate_json: it reads a JSON number into a Decimal field through a float.
+            return model.model_validate(exact_json.loads(resp.content))
+        except ValueError as exc:  # not JSON, or not the model (ValidationError is a ValueError)
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"not JSON: {exc}"
             raise VenueCallError(self.venue, ErrorCode.TIMEOUT if writes else ErrorCode.NETWORK,
-                                 f"unreadable answer: {exc.errors()[0]['msg']}") from exc
+                                 f"unreadable answer: {why}") from exc
 
     def _record(self, start: float, ok: bool, error: str | None = None) -> None:
         if self._stats is not None:
