@@ -178,7 +178,7 @@ def candles() -> flask.Response:
 
 @app.post("/cancel-all")
 def cancel_all() -> flask.Response:
-    body = CancelAll.model_validate(flask.request.get_json(silent=True) or {})
+    body = CancelAll.model_validate(http.json_body_or_empty())
     return _ok(venue.cancel_all(body.symbol))
 
 

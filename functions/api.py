@@ -110,7 +110,12 @@ def _dependency(exc: Exception) -> flask.Response:
 
 @app.errorhandler(VenueCallError)
 def _venue(exc: VenueCallError) -> flask.Response:
-    return http.error_response(503, "venue_unavailable", str(exc))
+    return http.error_response(503, "venue_unavailable", str(exc), [{"field": "exchange", "issue": exc.code.value}],
+                               venue=exc.venue)
+
+
+def _unavailable(failed: dict[str, str]) -> list[dict[str, str]]:
+    return [{"venue": name, "error": error} for name, error in sorted(failed.items())]
 
 
 # ---- orders ---------------------------------------------------------------------------------------------
@@ -245,14 +250,24 @@ def get_adapters() -> flask.Response:
 def get_routes() -> flask.Response:
     """Venues x symbols: fees, ticks and lots, adapter health and latency, top of book."""
     health = {a["name"]: a for a in adapters.registry(clients.venues(), clients.adapter_stats())}
-    return flask.jsonify({"routes": runtime.market_data().routes(health)})
+    failed: dict[str, str] = {}
+    rows = runtime.market_data().routes(health, failed)
+    # A venue that cannot be reached has no rows: it is named, with its error, rather than failing the table.
+    return flask.jsonify({"routes": rows, "unavailable": _unavailable(failed)})
 
 
 @v1.post("/routes/optimize")
 def optimize_route() -> flask.Response:
     """Dry run: the SmartRouter's allocation across venues vs the best single venue and the consolidated optimum."""
     body = OptimizeRequest.model_validate(http.json_body())
-    market = runtime.market_data().snapshot(body.symbol, depth=body.depth)
+    failed: dict[str, str] = {}
+    market = runtime.market_data().snapshot(body.symbol, depth=body.depth, failed=failed)
+    if not market.books and failed:
+        return http.error_response(503, "venue_unavailable",
+                                   f"no reachable venue lists {body.symbol}; unreachable: "
+                                   f"{', '.join(sorted(failed))}", [{"field": "symbol", "issue": f"{n}: {e}"}
+                                                    for n, e in sorted(failed.items())],
+                                   venues=sorted(failed))
     if not market.books:
         return http.error_response(422, "invalid_request", f"no venue lists {body.symbol}",
                                    [{"field": "symbol", "issue": "not listed by any configured venue"}])
@@ -267,7 +282,8 @@ def optimize_route() -> flask.Response:
         saving = (edge if body.side == "buy" else -edge) / smart.mid * 10_000
     return flask.jsonify({"symbol": body.symbol, "side": body.side, "quantity": body.quantity,
                           "venues": sorted(market.books), "allocation": smart, "best_single_venue": single,
-                          "consolidated_optimum": optimum, "saving_vs_best_single_venue_bps": saving})
+                          "consolidated_optimum": optimum, "saving_vs_best_single_venue_bps": saving,
+                          "unavailable": _unavailable(failed)})
 
 
 @v1.get("/metrics")

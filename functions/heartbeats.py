@@ -4,7 +4,6 @@ switch (the same as POST /api/v1/heartbeat). A malformed heartbeat is logged and
 from __future__ import annotations
 
 import base64
-import json
 import logging
 
 import functions_framework
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from functions import runtime
 from shared.app.schemas import Heartbeat
+from shared.infra import exact_json
 
 logger = logging.getLogger("heartbeats")
 
@@ -21,7 +21,7 @@ logger = logging.getLogger("heartbeats")
 def heartbeats(event: CloudEvent) -> None:
     message = (event.data or {}).get("message", {})
     try:
-        beat = Heartbeat.model_validate(json.loads(base64.b64decode(message.get("data", "") or b"")))
+        beat = Heartbeat.model_validate(exact_json.loads(base64.b64decode(message.get("data", "") or b"")))
     except (ValueError, ValidationError) as exc:
         logger.warning("malformed heartbeat dropped: %s", exc)
         return

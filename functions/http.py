@@ -10,7 +10,7 @@ import flask
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared.infra import log
+from shared.infra import exact_json, log
 
 logger = logging.getLogger("http")
 
@@ -33,12 +33,32 @@ class UnreadableBody(Exception):
     """The request body is not JSON (HTTP 400)."""
 
 
-def json_body() -> Any:
-    """The request's JSON body; UnreadableBody (a 400 naming the body) when there is none or it does not parse."""
-    data = flask.request.get_json(silent=True)
+def json_body(request: flask.Request | None = None, optional: bool = False) -> Any:
+    """The JSON body of `request` (default: the current one), its numbers exact (``exact_json``: a price never
+    passes through a float); UnreadableBody (a 400 naming the body) when there is none or it does not parse.
+    `optional`: an empty body is ``{}``."""
+    request = request if request is not None else flask.request
+    raw = request.get_data(cache=True)
+    if optional and not raw.strip():
+        return {}
+    if not request.is_json:
+        raise UnreadableBody("expected a JSON document (Content-Type: application/json)")
+    try:
+        data = exact_json.loads(raw)
+    except ValueError:
+        raise UnreadableBody("expected a JSON document (Content-Type: application/json)") from None
     if data is None:
         raise UnreadableBody("expected a JSON document (Content-Type: application/json)")
     return data
+
+
+def json_body_or_empty(request: flask.Request | None = None) -> Any:
+    """What Cloud Tasks and Cloud Scheduler send: the JSON body (numbers exact), or ``{}`` when there is none or
+    it does not parse (the caller's model then says what is missing)."""
+    try:
+        return json_body(request, optional=True) or {}
+    except UnreadableBody:
+        return {}
 
 
 def create_app(name: str) -> flask.Flask:

@@ -15,7 +15,7 @@ from typing import Any
 import flask
 from pydantic import BaseModel, Field, ValidationError
 
-from functions import runtime
+from functions import http, runtime
 from shared.app.ports import OrderNotFound
 from shared.infra import log
 
@@ -41,7 +41,7 @@ class SliceTask(BaseModel):
 def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dict, int]:
     headers = request.headers
     try:
-        task = model.model_validate(request.get_json(silent=True) or {})
+        task = model.model_validate(http.json_body_or_empty(request))
     except ValidationError as exc:
         logger.error("malformed task dropped: %s", exc.errors(include_url=False))
         return {"dropped": "malformed task"}, 200
@@ -81,7 +81,7 @@ class DmsCheck(BaseModel):
 def dms(request: flask.Request) -> tuple[dict, int]:
     """The dead man's switch check: Cloud Scheduler calls it every minute with {"for_s": 55}."""
     try:
-        body = DmsCheck.model_validate(request.get_json(silent=True) or {})
+        body = DmsCheck.model_validate(http.json_body_or_empty(request))
     except ValidationError as exc:
         return {"error": str(exc)}, 400
     return runtime.dms_service().check(for_s=body.for_s), 200

@@ -91,8 +91,9 @@ class MarketData:
                 logger.debug("book cache unavailable: %s", exc)
         return book
 
-    def _each(self, work: Callable[[str], Any]) -> dict[str, Any]:
-        """Run `work(venue)` for every venue in parallel; a venue that fails is left out (and logged)."""
+    def _each(self, work: Callable[[str], Any], failed: dict[str, str] | None = None) -> dict[str, Any]:
+        """Run `work(venue)` for every venue in parallel; a venue that fails is left out (logged, and named
+        with its error in `failed` when given)."""
         futures = {name: _pool.submit(work, name) for name in self.venues}
         out: dict[str, Any] = {}
         for name, fut in futures.items():
@@ -100,10 +101,14 @@ class MarketData:
                 out[name] = fut.result(timeout=10)
             except (VenueCallError, TimeoutError) as exc:
                 logger.warning("market data from %s unavailable: %s", name, exc)
+                if failed is not None:
+                    failed[name] = str(exc) or type(exc).__name__
         return out
 
-    def snapshot(self, symbol: str, depth: int = 50, venues: set[str] | None = None) -> MarketSnapshot:
-        """Books and terms of every venue listing `symbol` (or of `venues`), fetched in parallel."""
+    def snapshot(self, symbol: str, depth: int = 50, venues: set[str] | None = None,
+                 failed: dict[str, str] | None = None) -> MarketSnapshot:
+        """Books and terms of every venue listing `symbol` (or of `venues`), fetched in parallel; the venues
+        that could not be asked go into `failed` (name: error) when given."""
 
         def one(venue: str) -> tuple[VenueTerms, Book] | None:
             if venues is not None and venue not in venues:
@@ -114,7 +119,7 @@ class MarketData:
             ob = self.book(venue, symbol, depth)
             return terms, to_book(ob)
 
-        found = {k: v for k, v in self._each(one).items() if v is not None}
+        found = {k: v for k, v in self._each(one, failed).items() if v is not None}
         return MarketSnapshot(at_ms=self.clock(), books={k: b for k, (_, b) in found.items()},
                               terms={k: t for k, (t, _) in found.items()})
 
@@ -167,8 +172,10 @@ class MarketData:
             self._profiles[key] = learned
         return learned
 
-    def routes(self, health: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Venues x symbols: fees, lot and tick, status, latency, top of book."""
+    def routes(self, health: Mapping[str, dict[str, Any]],
+               failed: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Venues x symbols: fees, lot and tick, status, latency, top of book; the venues that could not be
+        asked go into `failed` (name: error) when given."""
 
         def one(venue: str) -> list[dict[str, Any]]:
             rows = []
@@ -186,7 +193,7 @@ class MarketData:
                 })
             return rows
 
-        return [row for rows in self._each(one).values() for row in rows]
+        return [row for rows in self._each(one, failed).values() for row in rows]
 
 
 def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, str, str, Decimal | None],

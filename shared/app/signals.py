@@ -8,7 +8,6 @@ and finally dead-letters the message.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from shared.app.orders import Halted, OrderService
 from shared.app.ports import EventPublisher
 from shared.app.schemas import Signal, rejection
 from shared.domain.orders import InvalidOrder
+from shared.infra import exact_json
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
 def intake(data: bytes, message_id: str, *, service: OrderService, events: EventPublisher,
            now_ms: Callable[[], int]) -> Outcome:
     try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = exact_json.loads(data)  # prices and quantities exact: never through a float
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to convert
         return _reject(None, f"message data is not JSON: {exc}", [], message_id, events, now_ms)
     if not isinstance(payload, dict):
         return _reject(None, "message data must be a JSON object", [], message_id, events, now_ms)

@@ -3,8 +3,10 @@
 ``VenueClient`` speaks to one adapter over one pooled HTTP session (built once per process) and returns the
 protocol's models. Every failure becomes a ``VenueCallError`` with the protocol's kind, so a caller decides
 from the kind alone: retry (retryable), give up (final), or look the order up first (unknown_outcome). A
-connection that breaks after a write was sent is an unknown outcome; the same on a read is retryable, and a read
-whose pooled connection was dropped before any answer is sent once more at once (``session``).
+connection that was never made (refused, unresolvable, connect timeout) is retryable even for a write: nothing
+was sent. A connection that breaks or times out after a write was sent is an unknown outcome; the same on a read
+is retryable, and a read whose pooled connection was dropped before any answer is sent once more at once
+(``session``). Answers are parsed with ``exact_json``: a price the adapter sends as a JSON number keeps its digits.
 
 ``AdapterStats`` keeps each adapter's latency samples, call and error counts, last success and its dead man's
 switch state in Redis, so every function instance reports the same figures.
@@ -24,7 +26,7 @@ import redis
 import requests
 from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from shared.adapters.protocol import (
@@ -44,6 +46,7 @@ from shared.adapters.protocol import (
     VenueInfo,
     VenueOrder,
 )
+from shared.infra import exact_json
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -58,7 +61,11 @@ class _ResendDropped(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if error is not None and not isinstance(error, ProtocolError):
-            raise error.with_traceback(_stacktrace)
+            if isinstance(error, ReadTimeoutError):
+                raise error.with_traceback(_stacktrace)  # requests turns it into its ReadTimeout
+            # As urllib3's own Retry gives up: wrapped, the form requests turns into ConnectionError (refused),
+            # ConnectTimeout, SSLError... Raised bare, a NewConnectionError escapes requests' exception types.
+            raise MaxRetryError(_pool, url, error).with_traceback(_stacktrace) from error
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
@@ -193,10 +200,11 @@ class VenueClient:
                 auth=self._auth,
                 headers={"Content-Type": "application/json"} if data else None,
             )
-        except requests.RequestException as exc:
-            code = ErrorCode.TIMEOUT if writes and _may_have_arrived(exc) else ErrorCode.NETWORK
+        except (requests.RequestException, HTTPError) as exc:  # urllib3's own, should one ever come through bare
+            arrived = _may_have_arrived(exc)
+            code = ErrorCode.TIMEOUT if writes and arrived else ErrorCode.NETWORK
             self._record(start, False, f"{code.value}: {type(exc).__name__}")
-            raise VenueCallError(self.venue, code, f"{type(exc).__name__}: {exc}") from exc
+            raise VenueCallError(self.venue, code, _describe(exc, self.base_url, arrived)) from exc
         if resp.status_code >= 400:
             err = _error_of(resp, writes)
             # A refusal by the venue is an answer: the adapter itself is working.
@@ -204,10 +212,12 @@ class VenueClient:
             raise VenueCallError(self.venue, err.code, str(err), resp.status_code)
         self._record(start, True)
         try:
-            return model.model_validate_json(resp.content)
-        except ValidationError as exc:
+            # Not model_validate_json: it reads a JSON number into a Decimal field through a float.
+            return model.model_validate(exact_json.loads(resp.content))
+        except ValueError as exc:  # not JSON, or not the model (ValidationError is a ValueError)
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"not JSON: {exc}"
             raise VenueCallError(self.venue, ErrorCode.TIMEOUT if writes else ErrorCode.NETWORK,
-                                 f"unreadable answer: {exc.errors()[0]['msg']}") from exc
+                                 f"unreadable answer: {why}") from exc
 
     def _record(self, start: float, ok: bool, error: str | None = None) -> None:
         if self._stats is not None:
@@ -277,11 +287,35 @@ def _ids(symbol: str, client_order_id: str | None, venue_order_id: str | None) -
     return params
 
 
-def _may_have_arrived(exc: requests.RequestException) -> bool:
-    """Whether a failed request may still have reached the adapter: anything but a connection never made."""
-    if isinstance(exc, requests.ConnectTimeout):
+def _may_have_arrived(exc: BaseException) -> bool:
+    """Whether a failed request may still have reached the adapter: anything but a connection never made
+    (refused, name not resolved, connect timeout: urllib3's ConnectTimeoutError and its NewConnectionError,
+    found wherever requests wrapped them)."""
+    if any(isinstance(e, (requests.ConnectTimeout, ConnectTimeoutError)) for e in _causes(exc)):
         return False
     return not any(sign in str(exc) for sign in ("Connection refused", "Failed to establish", "NameResolution"))
+
+
+def _describe(exc: BaseException, base_url: str, arrived: bool) -> str:
+    """One line for a failed call: a connection never made says so and why (refused, unresolvable, ...)."""
+    if not arrived:
+        root = next((e for e in reversed(_causes(exc)) if isinstance(e, ConnectTimeoutError)), None)
+        why = str(root).split("): ", 1)[-1] if root is not None else str(exc)
+        return f"{type(exc).__name__}: no connection to {base_url} ({why}); the request was not sent"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _causes(exc: BaseException, limit: int = 16) -> list[BaseException]:
+    """`exc` and what it wraps: requests keeps urllib3's MaxRetryError in args, which keeps the cause in reason."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < limit:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
+    return seen
 
 
 def _error_of(resp: requests.Response, writes: bool) -> VenueCallError:

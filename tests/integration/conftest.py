@@ -121,7 +121,8 @@ def tap(subscriber: pubsub_v1.SubscriberClient, stack: StackInfo) -> Iterator[Ca
 
 @pytest.fixture
 def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Start an extra functions-framework process with environment overrides; returns its base URL."""
+    """Start an extra functions-framework process with environment overrides (on `port`, else a free one);
+    returns its base URL."""
     import subprocess
     import sys
 
@@ -130,8 +131,8 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
 
     procs: list[subprocess.Popen] = []
 
-    def spawn(target: str, **env: str) -> str:
-        port = free_port()
+    def spawn(target: str, port: int | None = None, **env: str) -> str:
+        port = port or free_port()
         log = open(tmp_path / f"{target}-{port}.log", "wb")
         proc = subprocess.Popen(
             [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"),
@@ -139,7 +140,7 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         procs.append(proc)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # generous: a loaded 2-core machine imports slowly
         while not tcp_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{target} did not start: {(tmp_path / f'{target}-{port}.log').read_text()}")
@@ -147,11 +148,19 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
         return f"http://127.0.0.1:{port}"
 
     yield spawn
-    for proc in procs:
-        import signal
+    import signal
 
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # gunicorn's graceful stop can outlast a loaded machine: end it
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

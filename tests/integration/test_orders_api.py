@@ -3,6 +3,7 @@ input answered with a 4xx naming the field (never a 500)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 
@@ -256,3 +257,19 @@ def test_market_orders_go_out_as_ioc_limits_collared_by_the_slippage_bound(api, 
     capped = wait_status(api, tight["order_id"], {"filled", "expired", "canceled"})
     requests.post(f"{sim}/admin/market", json={"paused": False}, timeout=5)
     assert capped["status"] == "expired" and capped["filled_quantity"] == "0"
+
+
+def test_a_price_sent_as_a_json_number_keeps_every_digit_in_the_record(api, stack):
+    """12345.123456789012345678 as a float is 12345.123456789011: the body must never be parsed through one."""
+    from google.cloud import firestore
+
+    price = "12345.123456789012345678"
+    body = json.dumps({**LIMIT, "client_order_id": cid(), "price": 0}).replace('"price": 0', f'"price": {price}')
+    resp = api("POST", "/orders", body)
+    assert resp.status_code == 201, resp.text
+    order_id = resp.json()["order_id"]
+    assert resp.json()["price"] == price
+    assert api("GET", f"/orders/{order_id}").json()["price"] == price
+    stored = firestore.Client(project=stack.project).collection("orders").document(order_id).get().to_dict()
+    assert stored["price"] == price
+    api("DELETE", f"/orders/{order_id}")

@@ -175,3 +175,23 @@ def test_a_crashing_signal_is_retried_and_ends_in_the_dead_letter_topic(stack, p
     docs = list(firestore.Client(project=stack.project).collection("orders")
                 .where(filter=FieldFilter("signal_id", "==", signal["signal_id"])).stream())
     assert len(docs) == 1 and docs[0].to_dict()["status"] == "new"
+
+
+def test_a_signal_price_sent_as_a_json_number_keeps_every_digit(stack, publisher, tap, http):
+    """12345.123456789012345678 as a float is 12345.123456789011: the message must never be parsed through one."""
+    price, quantity = "12345.123456789012345678", "0.1000000000000000055511151231257827"
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    signal = {**SEED, "signal_id": f"sig_{uuid.uuid4().hex[:12]}", "price": 0, "quantity": 1}
+    data = json.dumps(signal).replace('"price": 0', f'"price": {price}').replace('"quantity": 1',
+                                                                              f'"quantity": {quantity}')
+    publish(publisher, stack, data.encode())
+    got = events.collect(lambda ms: bool(of_signal(ms, signal["signal_id"])))
+    mine = of_signal(got, signal["signal_id"])
+    assert mine, "no event for the signal"
+    order_id = mine[0]["order_id"]
+    stored = firestore.Client(project=stack.project).collection("orders").document(order_id).get().to_dict()
+    assert (stored["price"], stored["quantity"]) == (price, quantity)
+    order = http.get(f"{stack.api_url}/orders/{order_id}", headers={"X-API-Key": stack.env["API_KEY"]},
+                     timeout=10).json()
+    assert (order["price"], order["quantity"]) == (price, quantity)
+    http.delete(f"{stack.api_url}/orders/{order_id}", headers={"X-API-Key": stack.env["API_KEY"]}, timeout=10)

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared.adapters.protocol import ErrorCode, OrderType, PlaceOrder, Side
+from shared.adapters.protocol import ErrorCode, ErrorKind, OrderType, PlaceOrder, Side
 from shared.infra.venues import VenueCallError, VenueClient, session
 
 HEALTH = {"status": "ok", "venue": "flaky", "exchange_id": "binance", "markets_loaded": True}
@@ -88,3 +88,52 @@ def test_a_read_that_timed_out_is_not_resent(server):
         VenueClient("flaky", server, session()).health(timeout_s=0.2)
     assert err.value.code is ErrorCode.NETWORK and "ReadTimeout" in str(err.value)
     assert DropsFirst.seen == ["GET /health"]
+
+
+# ---- an adapter nothing listens for: the connection is refused before anything is sent --------------------
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback port that was free a moment ago: connecting to it is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+ORDER = PlaceOrder(client_order_id="t-refused-1", symbol="BTC/USDT", side=Side.BUY, type=OrderType.LIMIT,
+                   quantity=Decimal("0.1"), price=Decimal("40000"))
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.health(), lambda c: c.info(), lambda c: c.book("BTC/USDT"), lambda c: c.open_orders(),
+    lambda c: c.get("BTC/USDT", client_order_id="x"),
+    # Writes too: a connection never made carried nothing, so retrying cannot double anything.
+    lambda c: c.place(ORDER), lambda c: c.cancel("BTC/USDT", client_order_id="x"), lambda c: c.cancel_all(),
+    lambda c: c.cancel_all_after(60_000),
+], ids=["health", "info", "book", "open_orders", "get", "place", "cancel", "cancel_all", "cancel_all_after"])
+def test_a_refused_connection_is_a_retryable_network_error_naming_the_venue(dead_url, call):
+    with pytest.raises(VenueCallError) as err:
+        call(VenueClient("gone", dead_url, session()))
+    assert err.value.code is ErrorCode.NETWORK and err.value.kind is ErrorKind.RETRYABLE
+    assert err.value.venue == "gone" and "not sent" in str(err.value) and dead_url in str(err.value)
+
+
+def test_the_adapter_registry_lists_an_unreachable_adapter_as_down(dead_url, server):
+    from shared.app.adapters import registry
+
+    entries = registry({"gone": VenueClient("gone", dead_url, session()),
+                        "flaky": VenueClient("flaky", server, session())}, None)
+    assert [(e["name"], e["healthy"]) for e in entries] == [("gone", False), ("flaky", True)]
+    assert "gone: network" in entries[0]["error"]
+
+
+def test_market_data_leaves_an_unreachable_venue_out_and_names_it(dead_url):
+    from shared.app.market_data import MarketData
+
+    failed: dict[str, str] = {}
+    market = MarketData(venues={"gone": VenueClient("gone", dead_url, session())})
+    assert market.routes({}, failed) == [] and list(failed) == ["gone"]
+    failed.clear()
+    assert market.snapshot("BTC/USDT", failed=failed).books == {} and list(failed) == ["gone"]
