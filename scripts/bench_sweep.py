@@ -318,7 +318,9 @@ def run(n: int, args: argparse.Namespace, http: requests.Session, adapters: dict
         rep = reported(answers)
         check = checked_after(tag, started_ms)
         calls = {v: moved[f"calls:{v}"] for v in venues}
-        reconciled = rep.get("refreshed", 0) + rep.get("resubmitted", 0)
+        # every open order the sweep compared with its venue: read one by one (refreshed), handed back to
+        # submission (resubmitted), or found in step with the venue's open-orders listing (in_step)
+        reconciled = rep.get("refreshed", 0) + rep.get("resubmitted", 0) + rep.get("in_step", 0)
         result.update(create_s=create_s, accepted_s=accepted_s, answered_s=answered_s, done_s=done_s,
                       reconciled=reconciled, calls=calls, reads=moved["reads"], writes=moved["writes"],
                       list_s=list_s, per_venue=per_venue, gets_s=gets_s, gets_k=k, read_s=read_s, read_n=read_n)
