@@ -29,6 +29,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,9 +304,9 @@ def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
         Component("firestore", p["firestore"], "FIRESTORE_PORT",
                   [str(firestore), "start", "--host=127.0.0.1", f"--port={p['firestore']}"],
                   lambda: http_ok(f"http://127.0.0.1:{p['firestore']}/", "Ok")),
-        # -r bounds delivery attempts (the emulator ignores the queue's retry config).
+        # Retries follow each queue's retry_config (tasks_emulator.py applies it; create_resources sets it).
         Component("tasks", p["tasks"], "TASKS_PORT",
-                  [str(TASKS_VENV_BIN / "python"), str(tasks_launcher), "start", "-p", str(p["tasks"]), "-r", "10"],
+                  [str(TASKS_VENV_BIN / "python"), str(tasks_launcher), "start", "-p", str(p["tasks"])],
                   lambda: tcp_open(p["tasks"])),
     ]
 
@@ -445,8 +446,16 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
     tasks = clients.tasks()
     parent = f"projects/{project}/locations/{cfg.tasks_location}"
     for attr in topology.QUEUES:
+        retry = topology.QUEUE_RETRY[attr]
+        # As terraform/tasks.tf declares them (one definition: topology.QUEUE_RETRY).
+        retry_config = tasks_v2.RetryConfig(
+            max_attempts=retry.max_attempts, max_doublings=retry.max_doublings,
+            min_backoff=timedelta(seconds=retry.min_backoff_s), max_backoff=timedelta(seconds=retry.max_backoff_s),
+            max_retry_duration=timedelta(seconds=retry.max_retry_duration_s),
+        )
         try:
-            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr))))
+            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr)),
+                                                                   retry_config=retry_config))
         except AlreadyExists:
             pass
 
