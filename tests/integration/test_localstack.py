@@ -90,6 +90,43 @@ def test_a_taken_port_is_reported_not_waited_on(stack, tmp_path):
     assert not list((tmp_path / "s").glob("pids/*.pid"))  # refused before starting anything
 
 
+@pytest.mark.timeout(900)  # three starts of a second stack, slow on a busy machine
+def test_a_restarted_component_keeps_its_port(stack, tmp_path):
+    """With --free-ports the ports are chosen once and recorded: a component that stopped comes back on its
+    port (the running functions keep calling it there); a recorded port someone else took is an error naming it."""
+    state = tmp_path / "stack"
+    try:
+        first = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE, timeout=400)
+        assert first.returncode == 0, first.stderr
+        ports = json.loads((state / "state.json").read_text())["ports"]
+        started = pgids(state)
+        for name in ("tasks", "api", "redis"):  # they crash
+            os.killpg(started[name], signal.SIGKILL)
+        until(lambda: not any(alive(started[n]) for n in ("tasks", "api", "redis")), "the killed parts to end")
+
+        again = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE, timeout=400)
+        assert again.returncode == 0, again.stderr
+        restarted = pgids(state)
+        assert all(restarted[n] != started[n] for n in ("tasks", "api", "redis"))
+        assert json.loads((state / "state.json").read_text())["ports"] == ports
+        env_file = (state / "env").read_text()
+        assert f"CLOUD_TASKS_EMULATOR_HOST=127.0.0.1:{ports['tasks']}" in env_file
+        assert f"REDIS_URL=redis://127.0.0.1:{ports['redis']}/0" in env_file
+        with socket.create_connection(("127.0.0.1", ports["tasks"]), timeout=5):
+            pass
+
+        os.killpg(restarted["api"], signal.SIGKILL)
+        until(lambda: not alive(restarted["api"]), "api to end")
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", ports["api"]))
+            squatter.listen()
+            refused = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE, timeout=400)
+        assert refused.returncode == 1
+        assert f"port {ports['api']} of api" in refused.stderr and "taken" in refused.stderr
+    finally:
+        run("stop", "--state-dir", str(state))
+
+
 def until(condition, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
