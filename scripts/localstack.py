@@ -414,7 +414,7 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
 
 def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
     """Topics, push subscriptions with dead-letter topics, and queues; safe to run again."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists, NotFound
     from google.cloud import pubsub_v1, tasks_v2
     from google.cloud.pubsub_v1.types import DeadLetterPolicy, PushConfig
 
@@ -442,8 +442,16 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
 
     for attr in topology.TOPICS:
         topic(getattr(cfg, attr))
-    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic),
-                 enable_message_ordering=True)
+    # For people watching events; nothing pulls it otherwise. Not ordered: the emulator keeps a thread per
+    # ordering key of an ordered subscription that nobody pulls (thousands under load). Every event carries its
+    # order's `sequence`, which orders them. An ordered one left by an earlier version is replaced.
+    events_local = subscriber.subscription_path(project, f"{cfg.order_events_topic}-local")
+    try:
+        if subscriber.get_subscription(request={"subscription": events_local}).enable_message_ordering:
+            subscriber.delete_subscription(request={"subscription": events_local})
+    except NotFound:
+        pass
+    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic))
     for fn in topology.FUNCTIONS:
         if fn.trigger != "pubsub":
             continue

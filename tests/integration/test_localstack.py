@@ -243,3 +243,45 @@ def test_the_backoff_between_attempts_grows(stack, retry_queue):
         assert [h.get("X-CloudTasks-TaskPreviousResponse") for h in headers] == [None, "503", "503", "404", "404"]
     finally:
         target.close()
+
+
+def _threads_of_group(pgid: int) -> int:
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
+                total += int(fields[17])  # num_threads
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def test_the_unpulled_local_events_subscription_grows_no_threads(stack, subscriber):
+    """order-events-local is for people watching: unordered, so the Pub/Sub emulator keeps no thread per ordering
+    key for it while nobody pulls it (an ordered one grew to ~5,800 threads under load). Its events still arrive."""
+    from google.cloud import pubsub_v1
+
+    pgid = pgids(stack.state)["pubsub"]
+    publisher = pubsub_v1.PublisherClient(
+        publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True))
+    topic = publisher.topic_path(stack.project, stack.env["ORDER_EVENTS_TOPIC"])
+    mark = uuid.uuid4().hex
+    before = _threads_of_group(pgid)
+    futures = [publisher.publish(topic, b"{}", ordering_key=f"{mark}-{i}", test_mark=mark) for i in range(300)]
+    for f in futures:
+        f.result(timeout=30)
+    grown = _threads_of_group(pgid) - before
+    assert grown < 150, f"the Pub/Sub emulator grew {grown} threads for 300 ordering keys"
+
+    path = stack.env["ORDER_EVENTS_SUBSCRIPTION"]
+    path = subscriber.subscription_path(stack.project, path)
+    seen = False
+    deadline = time.monotonic() + 60
+    while not seen and time.monotonic() < deadline:
+        resp = subscriber.pull(request={"subscription": path, "max_messages": 1000}, timeout=10)
+        if resp.received_messages:
+            subscriber.acknowledge(request={"subscription": path,
+                                            "ack_ids": [m.ack_id for m in resp.received_messages]})
+        seen = any(m.message.attributes.get("test_mark") == mark for m in resp.received_messages)
+    assert seen, "order-events-local did not deliver the events published to order-events"
