@@ -118,6 +118,7 @@ def test_a_restarted_component_keeps_its_port(stack, tmp_path):
         os.killpg(restarted["api"], signal.SIGKILL)
         until(lambda: not alive(restarted["api"]), "api to end")
         with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the killed api's connections linger
             squatter.bind(("127.0.0.1", ports["api"]))
             squatter.listen()
             refused = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE, timeout=400)
