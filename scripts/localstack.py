@@ -29,6 +29,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +97,9 @@ def _claim(port: int, owner: Path) -> bool:
         except FileExistsError:
             try:
                 holder = Path(path.read_text().strip())
+                if holder == owner:
+                    os.utime(path)  # ours already (a recorded port, claimed again)
+                    return True
                 stale = not holder.exists() or time.time() - path.stat().st_mtime > CLAIM_TTL_S
             except OSError:
                 stale = True
@@ -266,19 +270,33 @@ def port_plan(venues: list[str]) -> dict[str, tuple[str, int]]:
     return plan
 
 
-def choose_ports(plan: dict[str, tuple[str, int]], free: bool, previous: dict[str, int],
+def _port_number(env: str, raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise StackError(f"{env}={raw!r}: expected a TCP port number (1-65535)")
+    return int(raw)
+
+
+def choose_ports(plan: dict[str, tuple[str, int]], free: bool, recorded: dict[str, int], running: set[str],
                  owner: Path) -> dict[str, int]:
+    """Every component's port. A port recorded in the state directory is kept, running or not: a component
+    started again must come back where the running functions call it. Only in fixed-port mode, with nothing of
+    the stack running, does an explicitly set port variable replace its record. Recorded ports are claimed again
+    (see _claim): one another stack has claimed meanwhile counts as taken."""
     ports = {}
     for name, (env, default) in plan.items():
-        if name in previous:
-            ports[name] = previous[name]
+        explicit = None if free else os.environ.get(env)
+        if name in recorded and not (explicit is not None and not running):
+            port = ports[name] = recorded[name]
+            if explicit is not None and _port_number(env, explicit) != port:
+                raise StackError(f"{env}={explicit} but {name} of the running stack uses port {port}: "
+                                 f"stop the stack to move it")
+            if free and name not in running and not _claim(port, owner):
+                raise StackError(f"port {port} recorded for {name} in {owner / 'state.json'} is claimed by "
+                                 f"another local stack ({PORT_CLAIMS / str(port)})")
         elif free:
             ports[name] = free_port(owner)
         else:
-            raw = os.environ.get(env, str(default))
-            if not raw.isdigit() or not 0 < int(raw) < 65536:
-                raise StackError(f"{env}={raw!r}: expected a TCP port number (1-65535)")
-            ports[name] = int(raw)
+            ports[name] = _port_number(env, explicit if explicit is not None else str(default))
     return ports
 
 
@@ -303,9 +321,9 @@ def infra_components(sdk: Path, ports: dict[str, int]) -> list[Component]:
         Component("firestore", p["firestore"], "FIRESTORE_PORT",
                   [str(firestore), "start", "--host=127.0.0.1", f"--port={p['firestore']}"],
                   lambda: http_ok(f"http://127.0.0.1:{p['firestore']}/", "Ok")),
-        # -r bounds delivery attempts (the emulator ignores the queue's retry config).
+        # Retries follow each queue's retry_config (tasks_emulator.py applies it; create_resources sets it).
         Component("tasks", p["tasks"], "TASKS_PORT",
-                  [str(TASKS_VENV_BIN / "python"), str(tasks_launcher), "start", "-p", str(p["tasks"]), "-r", "10"],
+                  [str(TASKS_VENV_BIN / "python"), str(tasks_launcher), "start", "-p", str(p["tasks"])],
                   lambda: tcp_open(p["tasks"])),
     ]
 
@@ -396,7 +414,7 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
 
 def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
     """Topics, push subscriptions with dead-letter topics, and queues; safe to run again."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists, NotFound
     from google.cloud import pubsub_v1, tasks_v2
     from google.cloud.pubsub_v1.types import DeadLetterPolicy, PushConfig
 
@@ -424,8 +442,16 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
 
     for attr in topology.TOPICS:
         topic(getattr(cfg, attr))
-    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic),
-                 enable_message_ordering=True)
+    # For people watching events; nothing pulls it otherwise. Not ordered: the emulator keeps a thread per
+    # ordering key of an ordered subscription that nobody pulls (thousands under load). Every event carries its
+    # order's `sequence`, which orders them. An ordered one left by an earlier version is replaced.
+    events_local = subscriber.subscription_path(project, f"{cfg.order_events_topic}-local")
+    try:
+        if subscriber.get_subscription(request={"subscription": events_local}).enable_message_ordering:
+            subscriber.delete_subscription(request={"subscription": events_local})
+    except NotFound:
+        pass
+    subscription(f"{cfg.order_events_topic}-local", cfg.topic_path(cfg.order_events_topic))
     for fn in topology.FUNCTIONS:
         if fn.trigger != "pubsub":
             continue
@@ -445,8 +471,16 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
     tasks = clients.tasks()
     parent = f"projects/{project}/locations/{cfg.tasks_location}"
     for attr in topology.QUEUES:
+        retry = topology.QUEUE_RETRY[attr]
+        # As terraform/tasks.tf declares them (one definition: topology.QUEUE_RETRY).
+        retry_config = tasks_v2.RetryConfig(
+            max_attempts=retry.max_attempts, max_doublings=retry.max_doublings,
+            min_backoff=timedelta(seconds=retry.min_backoff_s), max_backoff=timedelta(seconds=retry.max_backoff_s),
+            max_retry_duration=timedelta(seconds=retry.max_retry_duration_s),
+        )
         try:
-            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr))))
+            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr)),
+                                                                   retry_config=retry_config))
         except AlreadyExists:
             pass
 
@@ -471,12 +505,12 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     t0 = time.monotonic()
     stack.state.mkdir(parents=True, exist_ok=True)  # it owns the ports it claims
     previous = stack.load()
-    # Ports of components still running are kept; the rest are chosen again.
+    # Every port chosen once is kept (recorded in state.json), also for a component that is started again.
+    recorded = previous.get("ports", {})
     running = {n for n in stack.names() if stack.pgid(n) is not None}
     venues = simulated_venues()
     plan = port_plan(venues)
-    ports = choose_ports(plan, free, {n: p for n, p in previous.get("ports", {}).items() if n in running},
-                         stack.state)
+    ports = choose_ports(plan, free, recorded, running, stack.state)
     try:
         cfg = load_settings()
     except ConfigError as exc:
@@ -486,23 +520,27 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
         function_components(ports, plan)
     for comp in comps:
         if comp.name not in running and not port_free(comp.port):
-            raise StackError(
-                f"port {comp.port} for {comp.name} is taken by another program; set {comp.port_env} to a free port"
-            )
+            raise StackError(port_taken(stack, comp.name, comp.port, comp.port_env, recorded.get(comp.name) == comp.port))
 
     # Redis: reuse REDIS_URL when it answers (unless told to run our own), else start one on a free port.
+    # A Redis of ours that stopped comes back on its recorded port.
     redis_url = previous.get("redis_url") if "redis" in running else None
     redis_comp = None
     if redis_url is None:
-        if not own_redis and redis_ping(cfg.redis_url):
+        if "redis" not in recorded and not own_redis and redis_ping(cfg.redis_url):
             redis_url = cfg.redis_url
         else:
             server = shutil.which("redis-server")
             if not server:
                 raise StackError("redis-server is missing: install the Debian package redis-server "
                                  "(apt-get update && apt-get install -y redis-server) or set REDIS_URL")
-            rport = free_port(stack.state) if free or own_redis else int(os.environ.get("REDIS_PORT") or
-                                                                          free_port(stack.state))
+            if "redis" in recorded:
+                rport = recorded["redis"]
+                if (free and not _claim(rport, stack.state)) or not port_free(rport):
+                    raise StackError(port_taken(stack, "redis", rport, "REDIS_PORT", True))
+            else:
+                rport = free_port(stack.state) if free or own_redis else int(os.environ.get("REDIS_PORT") or
+                                                                              free_port(stack.state))
             redis_comp = Component("redis", rport, "REDIS_PORT",
                                    [server, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
                                     "--appendonly", "no", "--daemonize", "no"],
@@ -545,6 +583,14 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     (stack.state / "env").write_text("".join(f"export {k}={_quote(v)}\n" for k, v in env.items()))
     print(f"local stack up in {time.monotonic() - t0:.1f}s; state in {stack.state}", file=sys.stderr)
     return env
+
+
+def port_taken(stack: Stack, name: str, port: int, env: str, was_recorded: bool) -> str:
+    if was_recorded:
+        return (f"port {port} of {name} (recorded in {stack.state_file}, where the running functions call it) "
+                f"is taken by another program; free it, or stop the stack and delete {stack.state_file} to "
+                f"choose new ports")
+    return f"port {port} for {name} is taken by another program; set {env} to a free port"
 
 
 def forget_venues(redis_url: str, venues: list[str]) -> None:

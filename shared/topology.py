@@ -45,6 +45,24 @@ TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_to
 QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue")
 
 
+@dataclass(frozen=True)
+class QueueRetry:
+    """A Cloud Tasks queue's retry_config: a failed attempt (no answer, or not 2xx) is tried again after
+    min_backoff_s, doubling max_doublings times, then growing linearly up to max_backoff_s, for max_attempts
+    attempts in all (-1: no limit). Terraform's var.queues defaults and tasks.tf declare the same values (the
+    Terraform cross-check compares them); the local stack creates its queues with them."""
+
+    max_attempts: int = 20
+    min_backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    max_doublings: int = 5
+    max_retry_duration_s: float = 0.0  # 0: no time limit, only max_attempts
+
+
+# The handlers' crashes are what these retries cover (the service schedules its own retries of venue errors).
+QUEUE_RETRY: dict[str, QueueRetry] = {attr: QueueRetry() for attr in QUEUES}
+
+
 def subscription_name(settings: Settings, fn: Function) -> str:
     """The push subscription that delivers fn's topic to fn."""
     assert fn.topic is not None

@@ -2,8 +2,9 @@
 
 Task names carry the order id and the attempt, so production Cloud Tasks refuses a duplicate (ALREADY_EXISTS,
 taken as success here). The local emulator accepts duplicates; every handler is idempotent anyway and checks the
-order's state before acting. Retries with backoff are scheduled explicitly as new attempts (the emulator ignores
-a queue's retry configuration); a handler that crashes is retried by the queue itself.
+order's state before acting. Retries of venue errors are scheduled explicitly as new attempts with their own
+backoff; a handler that crashes (or cannot be reached) is retried by the queue itself, with its retry_config
+(topology.QUEUE_RETRY; the local emulator applies it too).
 """
 
 from __future__ import annotations

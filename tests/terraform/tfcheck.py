@@ -453,6 +453,36 @@ def queue_problems(cfg: Config) -> list[str]:
         problems.append("google_cloud_tasks_queue.queue must declare every var.queues entry (for_each, name)")
     elif not blocks(queue, "rate_limits") or not blocks(queue, "retry_config"):
         problems.append("google_cloud_tasks_queue.queue needs rate_limits and retry_config")
+    else:
+        problems += retry_problems(cfg, default, blocks(queue, "retry_config")[0])
+    return problems
+
+
+def _seconds(value: object) -> float | None:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(value))
+    return float(m[1]) if m else None
+
+
+def retry_problems(cfg: Config, default: dict, retry_config: dict) -> list[str]:
+    """Each queue's retry_config in Terraform (its var.queues entry, else the optional() default of the
+    variable's type; tasks.tf for what it sets itself) is topology.QUEUE_RETRY, which the local stack uses."""
+    problems = []
+    type_defaults = dict(re.findall(r"(\w+)\s*=\s*optional\(\w+,\s*\"?([^\")]+)\"?\)",
+                                    str(cfg.variables["queues"].get("type", ""))))
+    fields = {"max_attempts": ("max_attempts", int), "min_backoff": ("min_backoff_s", _seconds),
+              "max_backoff": ("max_backoff_s", _seconds), "max_doublings": ("max_doublings", int),
+              "max_retry_duration": ("max_retry_duration_s", _seconds)}
+    for attr, entry in default.items():
+        local = topology.QUEUE_RETRY[attr]
+        for field, (ours, parse) in fields.items():
+            declared = retry_config.get(field)
+            if declared == f"${{each.value.{field}}}":
+                declared = entry.get(field, type_defaults.get(field))
+            if declared is None and field == "max_retry_duration":
+                declared = "0s"  # unset: no time limit
+            if declared is None or parse(declared) != getattr(local, ours):
+                problems.append(f"queue {attr}: retry_config.{field} is {declared!r} in Terraform but "
+                                f"{getattr(local, ours)!r} in topology.QUEUE_RETRY (the local stack's)")
     return problems
 
 
