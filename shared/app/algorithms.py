@@ -56,8 +56,10 @@ class ParentOrders:
         parent = self.orders.store.get(order_id)
         if parent is None:
             raise OrderNotFound(order_id)
-        if parent.is_terminal or parent.paused or slice_index != parent.slices_done:
-            return parent  # done, paused, or this slice ran already (a duplicate or late task)
+        if parent.is_terminal:
+            return self._fold_after_close(parent) if parent.status is S.CANCELED else parent
+        if parent.paused or slice_index != parent.slices_done:
+            return parent  # paused, or this slice ran already (a duplicate or late task)
         now = self.clock()
         children = self.orders.children(order_id)
         working = [c for c in children if not c.is_terminal]
@@ -125,6 +127,25 @@ class ParentOrders:
         )
 
     @staticmethod
+    def _fold(parent: Order, children: list[Order], now: int) -> tuple[Order, list[OrderEvent]]:
+        """The children's fills into the parent (each once, by trade id), also after the parent closed."""
+        events: list[OrderEvent] = []
+        for child in children:
+            for f in child.fills:
+                parent, more = parent.with_fill(child_fill(child, f), now)
+                events += more
+        return parent, events
+
+    def _fold_after_close(self, parent: Order) -> Order:
+        """A closed parent keeps folding its children's last fills until every child is closed too."""
+        children = self.orders.children(parent.order_id)
+        now = self.clock()
+        updated = self.orders.commit(parent.order_id, lambda p: self._fold(p, children, now))
+        if any(not c.is_terminal for c in children):
+            self.scheduler.slice(parent.order_id, updated.slices_done, COMPLETION_POLL_S)
+        return updated
+
+    @staticmethod
     def _record(parent: Order, children: list[Order], decision: SliceDecision, arrival: Decimal | None,
                 finished: bool, looked_at: int, now: int) -> tuple[Order, list[OrderEvent]]:
         events: list[OrderEvent] = []
@@ -134,11 +155,8 @@ class ParentOrders:
             parent, e1 = parent.transition(S.PENDING_SUBMIT, now)
             parent, e2 = parent.transition(S.ACCEPTED, now)
             events += [e1, e2]
-        for child in children:
-            for f in child.fills:
-                parent, event = parent.with_fill(child_fill(child, f), now)
-                if event is not None:
-                    events.append(event)
+        parent, folded = ParentOrders._fold(parent, children, now)
+        events += folded
         notes = (*parent.notes, *decision.skipped)[-MAX_NOTES:]
         parent = replace(parent, slices_done=parent.slices_done + 1, next_slice_at=decision.next_at_ms,
                          last_slice_at=looked_at,

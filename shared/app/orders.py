@@ -283,15 +283,17 @@ class OrderService:
             if current.intent is not None or current.is_terminal or current.status not in (S.NEW, S.PENDING_SUBMIT):
                 return None
             events: list[OrderEvent] = []
-            if collar is not None and current.price is None:  # sent as an IOC limit at the collar
-                current = replace(current, price=collar[0], time_in_force=TimeInForce.IOC,
-                                  arrival_mid=current.arrival_mid or collar[1])
+            if collar is not None:
+                current = replace(current, arrival_mid=current.arrival_mid or collar[1])
             if current.status is S.NEW:
                 current, event = current.transition(S.PENDING_SUBMIT, now)
                 events.append(event)
             previous = current.leg(current.venue_id)
+            # A market order goes out as an IOC limit at its collar: the collar is the intent's, the order's terms
+            # stay as the client sent them (a retried request with the same terms is the same order).
             intent = Intent(IntentKind.PLACE, current.venue_id, token, now,
-                            attempt=(previous.attempts if previous else 0))
+                            attempt=(previous.attempts if previous else 0),
+                            price=collar[0] if collar is not None else None)
             current = current.with_leg(Leg(current.venue_id, LegState.UNCONFIRMED, attempts=intent.attempt + 1))
             return replace(current, intent=intent), events
 
@@ -305,8 +307,11 @@ class OrderService:
         intent = order.intent
         assert intent is not None
         venue = self.venues[order.exchange]
+        terms = order
+        if order.order_type is OrderType.MARKET and intent.price is not None:
+            terms = replace(order, price=intent.price, time_in_force=TimeInForce.IOC)
         try:
-            result = venue.place(placement(order, intent.venue_client_id, order.quantity))
+            result = venue.place(placement(terms, intent.venue_client_id, order.quantity))
             fills = result.fills if result.created else all_fills(venue, order.symbol, result.order.venue_order_id)
         except VenueCallError as err:
             return self._place_failed(order, token, err, attempt)
@@ -630,6 +635,8 @@ class OrderService:
             for child in self.children(order_id):
                 if not child.is_terminal:
                     self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
+            # the slices fold the children's last fills into the closed parent until every child is closed
+            self.scheduler.slice(order_id, slice_index=order.slices_done, delay_s=1)
             return order
         return self._request_cancel(order, reason)
 
