@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from shared.domain.orders import order_id_for
 from shared.infra.venues import VenueClient, session
 from tests.integration.conftest import wait_for
 import requests
@@ -250,3 +251,25 @@ def test_market_orders_go_out_as_ioc_limits_collared_by_the_slippage_bound(api, 
     capped = wait_status(api, tight["order_id"], {"filled", "expired", "canceled"})
     requests.post(f"{sim}/admin/market", json={"paused": False}, timeout=5)
     assert capped["status"] == "expired" and capped["filled_quantity"] == "0"
+
+
+# ---- the venue's rules at intake (simulated binance BTC/USDT: tick 0.01, lot 0.00001, min notional 5) -----
+VENUE_MISFITS = [
+    ("quantity finer than the lot", {"quantity": "0.000015"}, "quantity", "lot size 0.00001"),
+    ("price finer than the tick", {"price": "40000.005"}, "price", "tick size 0.01"),
+    ("below the minimum notional", {"quantity": "0.0001"}, "quantity", "minimum notional 5"),
+    ("above the maximum quantity", {"quantity": "9000.5"}, "quantity", "maximum quantity 9000"),
+    ("stop price finer than the tick", {"order_type": "stop_limit", "side": "sell", "price": "60000",
+                                        "stop_price": "59000.001"}, "stop_price", "tick size 0.01"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "field", "rule"), VENUE_MISFITS, ids=[m[0] for m in VENUE_MISFITS])
+def test_an_order_the_venue_cannot_take_is_a_422_naming_the_field_and_the_rule(api, name, change, field, rule):
+    client_order_id = cid()
+    resp = api("POST", "/orders", {**LIMIT, "client_order_id": client_order_id, **change})
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_order"
+    assert any(d["field"] == field and rule in d["issue"] and "binance" in d["issue"] for d in err["details"]), err
+    assert api("GET", f"/orders/{order_id_for(client_order_id)}").status_code == 404  # nothing recorded

@@ -175,3 +175,22 @@ def test_a_crashing_signal_is_retried_and_ends_in_the_dead_letter_topic(stack, p
     docs = list(firestore.Client(project=stack.project).collection("orders")
                 .where(filter=FieldFilter("signal_id", "==", signal["signal_id"])).stream())
     assert len(docs) == 1 and docs[0].to_dict()["status"] == "new"
+
+
+VENUE_MISFIT_SIGNALS = [
+    ({"quantity": "0.000015"}, "quantity", "lot size 0.00001"),
+    ({"price": "50000.005"}, "price", "tick size 0.01"),
+    ({"quantity": "0.00005"}, "quantity", "minimum notional 5"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), VENUE_MISFIT_SIGNALS, ids=[r for _, _, r in VENUE_MISFIT_SIGNALS])
+def test_a_signal_the_venue_cannot_take_gets_a_rejected_event_naming_the_rule(stack, publisher, tap, change, field,
+                                                                              rule):
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    signal = {**SEED, "signal_id": f"sig_{uuid.uuid4().hex[:12]}", **change}
+    publish(publisher, stack, signal)
+    got = events.collect(lambda ms: any(e.get("status") == "rejected" for e in of_signal(ms, signal["signal_id"])))
+    (rejected,) = [e for e in of_signal(got, signal["signal_id"]) if e.get("status") == "rejected"]
+    assert rule in rejected["reason"] and f"{field}:" in rejected["reason"]
+    assert rejected["order_id"] is None  # refused at intake: no order was made, none went to the venue
