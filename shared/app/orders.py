@@ -249,6 +249,19 @@ class OrderService:
         held = order.intent is not None and order.intent.token == token
         return order, token if held else None
 
+    def _take_over(self, order_id: str, intent: Intent, resend: bool = False) -> tuple[Order, str | None]:
+        """Take over `intent` (its holder gave it up or died) unless someone changed it meanwhile. `resend`: its
+        venue order is about to be sent again (the previous attempt definitely never arrived)."""
+        def take(current: Order, token: str, at: int) -> tuple[Order, list[OrderEvent]] | None:
+            if current.intent != intent:
+                return None
+            if resend:
+                leg = current.leg(intent.venue_client_id) or Leg(intent.venue_client_id)
+                current = current.with_leg(replace(leg, state=LegState.UNCONFIRMED, attempts=leg.attempts + 1))
+            return replace(current, intent=replace(intent, token=token, since=at, attempt=intent.attempt + 1)), []
+
+        return self._take(order_id, take)
+
     @staticmethod
     def _mine(order: Order, token: str) -> bool:
         return order.intent is not None and order.intent.token == token
@@ -443,12 +456,7 @@ class OrderService:
         if not self._stale(intent, now):
             return self._refresh(order)  # its holder is at work: only read
 
-        def take(current: Order, token: str, at: int) -> tuple[Order, list[OrderEvent]] | None:
-            if current.intent != intent:
-                return None
-            return replace(current, intent=replace(intent, token=token, since=at, attempt=intent.attempt + 1)), []
-
-        order, token = self._take(order.order_id, take)
+        order, token = self._take_over(order.order_id, intent)
         if token is None:
             return order
         if intent.kind is IntentKind.CANCEL:
@@ -501,14 +509,7 @@ class OrderService:
                                                                            "the original was cancelled")
                                if o.intent == intent else (o, []))
 
-        def take(current: Order, token: str, at: int) -> tuple[Order, list[OrderEvent]] | None:
-            if current.intent != intent:
-                return None
-            leg = current.leg(intent.venue_client_id) or Leg(intent.venue_client_id)
-            current = current.with_leg(replace(leg, state=LegState.UNCONFIRMED, attempts=leg.attempts + 1))
-            return replace(current, intent=replace(intent, token=token, since=at, attempt=intent.attempt + 1)), []
-
-        order, token = self._take(order.order_id, take)
+        order, token = self._take_over(order.order_id, intent, resend=True)
         if token is None:
             return order
         if intent.kind is IntentKind.REPLACE:
