@@ -14,6 +14,7 @@ from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
 from shared.app.market_data import MarketData, market_collar
 from shared.app.orders import OrderService
+from shared.app.venue_rules import VenueRules
 from shared.infra import clients, log
 from shared.infra.bus import PubSubEvents
 from shared.infra.cache import RedisBooks, RedisOrderCache, RedisSwitches
@@ -50,6 +51,7 @@ def order_service() -> OrderService:
         execution_timeout_ms=int(SETTINGS.execution_timeout * 1000),
         halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
         market_collar=market_collar(market_data(), SETTINGS.default_collar_bps),
+        venue_fit=VenueRules(market_data().info),  # 422 at intake for what the venue cannot take as it is
     )
 
 

@@ -10,7 +10,14 @@ venue orders, even for venues (Binance) that only reject duplicates of still-ope
 (Redis down) every placement looks up first: slower, never unsafe.
 
 Markets are loaded once and cached (``MarketsCache``: Redis) so a cold start does not download them again
-(ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call).
+(ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call). They are parsed
+with ``exchange.number = str``, so the trading rules (tick, lot, limits) are the venue's own decimal strings, never
+a float round trip; the rest of the unified API keeps ccxt's default numbers.
+
+An order is sent exactly as the service asked or not at all: the adapter never rounds a price or quantity (ccxt's
+``price_to_precision`` rounds to the nearest tick, which can lift a buy's limit above the client's price). An order
+off the venue's grid, below its minimum or above its maximum is refused as a final ``invalid_order`` naming the rule
+(``shared.domain.market.venue_fit_problems``), before anything is sent and before its id is marked as placed.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
 
 from shared.adapters.protocol import (
     ERROR_KIND,
@@ -50,6 +58,8 @@ from shared.adapters.protocol import (
     VenueOrder,
     VenueStatus,
 )
+from shared.domain.market import VenueTerms, plain, venue_fit_problems
+from shared.domain.orders import Side as DomainSide
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +82,14 @@ VENUE_QUIRKS: dict[str, dict[str, Any]] = {
         "options": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
         "cancel_all_needs_symbol": True,
     },
+    # Prices count significant digits (the exchange's precisionMode), amounts decimal places: ccxt's own
+    # amount_to_precision of these two says DECIMAL_PLACES whatever the exchange's mode.
+    "bitfinex": {"amount_precision_mode": DECIMAL_PLACES},
+    "bithumb": {"amount_precision_mode": DECIMAL_PLACES},
 }
 
-_DEFAULT_QUIRKS: dict[str, Any] = {"duplicate_messages": (), "options": {}, "cancel_all_needs_symbol": False}
+_DEFAULT_QUIRKS: dict[str, Any] = {"duplicate_messages": (), "options": {}, "cancel_all_needs_symbol": False,
+                                   "amount_precision_mode": None}
 
 _CCXT_STATUS = {
     "open": VenueStatus.OPEN,
@@ -162,6 +177,26 @@ def _dec(value: Any) -> Decimal | None:
     return Decimal(str(value))
 
 
+def _rule(value: Any) -> Decimal | None:
+    """A limit as a plain Decimal (the venue's "0.00100000" is 0.001)."""
+    d = _dec(value)
+    return None if d is None else Decimal(plain(d))
+
+
+def _grid(precision: Any, mode: int) -> tuple[Decimal, int | None]:
+    """ccxt's precision of a price or an amount as (step, significant digits), by ccxt's precision mode:
+    TICK_SIZE gives the step itself, DECIMAL_PLACES a number of decimals (step 10^-n), SIGNIFICANT_DIGITS a number
+    of significant digits (no fixed step: 0). Unknown precision is (0, None): no rule."""
+    value = _dec(precision)
+    if value is None or (value <= 0 and mode == TICK_SIZE):
+        return Decimal(0), None
+    if mode == DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(value)), None
+    if mode == SIGNIFICANT_DIGITS:
+        return Decimal(0), int(value)
+    return Decimal(plain(value)), None
+
+
 def _error_for(exc: Exception, *, writes: bool, duplicate_messages: tuple[str, ...] = ()) -> AdapterError:
     """ccxt's exception hierarchy onto the protocol's closed set. `writes`: the call may have changed venue state."""
     msg = str(exc)[:500]
@@ -225,8 +260,13 @@ class CcxtVenue:
             if cached:
                 self.exchange.set_markets(cached)
             else:
-                self._call(self.exchange.load_markets, writes=False)
-                self._apply_account_fees()
+                number = self.exchange.number
+                self.exchange.number = str  # the rules as the venue wrote them (see the module doc)
+                try:
+                    self._call(self.exchange.load_markets, writes=False)
+                    self._apply_account_fees()
+                finally:
+                    self.exchange.number = number
                 self._cache_put(self.exchange.markets)
         return self.exchange.markets
 
@@ -275,16 +315,33 @@ class CcxtVenue:
             raise AdapterError(ErrorCode.INVALID_ORDER, f"{self.venue} does not list {symbol}")
         return market
 
+    def terms(self, market: dict) -> VenueTerms:
+        """A ccxt market's trading rules, read by the exchange's precision mode (amounts by the venue's own
+        mode where ccxt formats them differently: ``amount_precision_mode``)."""
+        mode = self.exchange.precisionMode
+        precision = market.get("precision") or {}
+        limits = market.get("limits") or {}
+        tick, price_digits = _grid(precision.get("price"), mode)
+        lot, quantity_digits = _grid(precision.get("amount"), self._quirks["amount_precision_mode"] or mode)
+        amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
+        return VenueTerms(
+            venue=self.venue, symbol=market["symbol"], tick_size=tick, lot_size=lot,
+            min_quantity=_rule(amount.get("min")) or Decimal(0), min_notional=_rule(cost.get("min")),
+            maker_fee=_rule(market.get("maker")) or Decimal(0), taker_fee=_rule(market.get("taker")) or Decimal(0),
+            max_quantity=_rule(amount.get("max")) or None, max_notional=_rule(cost.get("max")) or None,
+            price_significant_digits=price_digits, quantity_significant_digits=quantity_digits,
+        )
+
     # ---- orders ----------------------------------------------------------------------------------------
     def place(self, req: PlaceOrder) -> PlaceResult:
-        self._market(req.symbol)
+        args = self._order_args(req, self._market(req.symbol))  # refuses what the venue cannot take as it is
         first = self._mark(req.client_order_id)
         if not first:
             existing = self._find(req.client_order_id, req.symbol)
             if existing is not None:
                 return PlaceResult(order=existing, created=False)
         try:
-            raw = self._call(self.exchange.create_order, req.symbol, *self._order_args(req), writes=True)
+            raw = self._call(self.exchange.create_order, req.symbol, *args, writes=True)
         except AdapterError as err:
             if err.code is ErrorCode.DUPLICATE:
                 existing = self._find(req.client_order_id, req.symbol)
@@ -318,20 +375,45 @@ class CcxtVenue:
                 return None
             raise
 
-    def _order_args(self, req: PlaceOrder) -> tuple[str, str, float, float | None, dict]:
-        params: dict[str, Any] = {"clientOrderId": req.client_order_id}
+    def _order_args(self, req: PlaceOrder, market: dict) -> tuple[str, str, str, str | None, dict]:
+        """ccxt's create_order arguments for `req`, its numbers exactly as sent. AdapterError(invalid_order)
+        naming the venue's rule when the venue could not take them as they are."""
         ccxt_type = "market" if req.type in (OrderType.MARKET, OrderType.STOP) else "limit"
-        if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
-            params["stopPrice"] = self.exchange.price_to_precision(req.symbol, str(req.stop_price))
+        price = req.price if ccxt_type == "limit" else None
+        stop = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+        problems = venue_fit_problems(self.terms(market), side=DomainSide(req.side.value), quantity=req.quantity,
+                                      price=price, stop_price=stop)
+        if problems:
+            raise AdapterError(ErrorCode.INVALID_ORDER, "; ".join(f"{f}: {p}" for f, p in problems))
+        params: dict[str, Any] = {"clientOrderId": req.client_order_id}
+        if stop is not None:
+            params["stopPrice"] = self._unchanged("stop_price", stop, self.exchange.price_to_precision, req.symbol)
         if ccxt_type == "limit" and not req.post_only:
             params["timeInForce"] = req.time_in_force.value
         if req.post_only:
             params["postOnly"] = True
         if req.reduce_only:
             params["reduceOnly"] = True
-        amount = self.exchange.amount_to_precision(req.symbol, str(req.quantity))
-        price = self.exchange.price_to_precision(req.symbol, str(req.price)) if ccxt_type == "limit" else None
-        return ccxt_type, req.side.value, amount, price, params
+        amount = self._unchanged("quantity", req.quantity, self.exchange.amount_to_precision, req.symbol)
+        price_text = None if price is None else self._unchanged("price", price, self.exchange.price_to_precision,
+                                                                req.symbol)
+        return ccxt_type, req.side.value, amount, price_text, params
+
+    def _unchanged(self, name: str, value: Decimal, to_precision: Callable[[str, str], str], symbol: str) -> str:
+        """`value` as ccxt formats it for the venue; refused (invalid_order) if formatting would change it: a
+        price or quantity is the service's to fit (ccxt rounds prices to the nearest tick, either way)."""
+        try:
+            text = to_precision(symbol, plain(value))
+        except ccxt.BaseError as exc:  # InvalidOrder: below the precision (raised before any request)
+            raise _error_for(exc, writes=False) from exc
+        except Exception as exc:  # nothing was sent, and trying again would fail the same way
+            raise AdapterError(ErrorCode.INVALID_ORDER, f"{name}: {plain(value)} cannot be formatted for "
+                                                        f"{self.venue}: {type(exc).__name__}: {exc}") from exc
+        if Decimal(text) != value:
+            raise AdapterError(ErrorCode.INVALID_ORDER,
+                               f"{name}: {plain(value)} does not fit {self.venue}'s precision for {symbol} (it would "
+                               f"go out as {text}); the adapter does not round")
+        return text
 
     def _id_params(self, client_order_id: str | None, venue_order_id: str | None, symbol: str) -> dict[str, str]:
         """ccxt's params for addressing one order by client or venue id (a 400 when neither is given)."""
@@ -436,18 +518,13 @@ class CcxtVenue:
         for symbol, m in sorted(self.markets().items()):
             if not m.get("spot", True):
                 continue
-            limits = m.get("limits") or {}
+            t = self.terms(m)
             symbols.append(SymbolInfo(
-                symbol=symbol,
-                base=m["base"],
-                quote=m["quote"],
-                tick_size=_dec(m["precision"]["price"]) or Decimal(0),
-                lot_size=_dec(m["precision"]["amount"]) or Decimal(0),
-                min_quantity=_dec((limits.get("amount") or {}).get("min")) or Decimal(0),
-                min_notional=_dec((limits.get("cost") or {}).get("min")),
-                maker_fee=_dec(m.get("maker")) or Decimal(0),
-                taker_fee=_dec(m.get("taker")) or Decimal(0),
-                active=bool(m.get("active", True)),
+                symbol=symbol, base=m["base"], quote=m["quote"], tick_size=t.tick_size, lot_size=t.lot_size,
+                min_quantity=t.min_quantity, min_notional=t.min_notional, maker_fee=t.maker_fee,
+                taker_fee=t.taker_fee, active=bool(m.get("active", True)), max_quantity=t.max_quantity,
+                max_notional=t.max_notional, price_significant_digits=t.price_significant_digits,
+                quantity_significant_digits=t.quantity_significant_digits,
             ))
         return VenueInfo(
             venue=self.venue,

@@ -242,16 +242,26 @@ class Candles(_Model):
 
 
 class SymbolInfo(_Model):
+    """One symbol's trading rules at the venue: what an order must fit to be taken as it is."""
+
     symbol: str
     base: str
     quote: str
-    tick_size: Decimal
-    lot_size: Decimal
+    tick_size: Decimal = Field(description="Prices are multiples of it (0: no fixed grid, see "
+                                           "price_significant_digits)")
+    lot_size: Decimal = Field(description="Quantities are multiples of it (0: no fixed grid)")
     min_quantity: Decimal
     min_notional: Decimal | None
     maker_fee: Decimal
     taker_fee: Decimal
     active: bool
+    max_quantity: Decimal | None = None
+    max_notional: Decimal | None = Field(default=None, description="The largest price x quantity, where the "
+                                                                   "venue says")
+    price_significant_digits: int | None = Field(
+        default=None, description="Venues that count significant digits in a price (ccxt's SIGNIFICANT_DIGITS "
+                                  "precision mode): at most this many; tick_size is 0 there")
+    quantity_significant_digits: int | None = None
 
 
 class RateLimit(_Model):

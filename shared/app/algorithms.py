@@ -25,6 +25,7 @@ from shared.domain.orders import (
     SMART,
     S,
     Fill,
+    InvalidOrder,
     Order,
     OrderEvent,
     OrderType,
@@ -86,6 +87,11 @@ class ParentOrders:
                 self.orders.create(child)
             except Conflict as exc:  # halted meanwhile: the parent stops at the next check
                 decision = replace(decision, skipped=(*decision.skipped, str(exc)))
+            except InvalidOrder as exc:  # the child does not fit its venue's rules (checked at spawn): a note,
+                # not a failed slice task (which would be retried into the same refusal)
+                decision = replace(decision, skipped=(*decision.skipped,
+                                                      f"child {intent.client_order_id} on {intent.venue} not sent: "
+                                                      f"{exc}"))
         finished = decision.next_at_ms is None and not working and not decision.children
         updated = self.orders.commit(order_id, lambda p: self._record(p, children, decision, arrival, finished, now,
                                                                        self.clock()))

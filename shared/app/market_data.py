@@ -73,7 +73,9 @@ class MarketData:
             return None
         return VenueTerms(venue=venue, symbol=symbol, tick_size=s.tick_size, lot_size=s.lot_size,
                           min_quantity=s.min_quantity, min_notional=s.min_notional, maker_fee=s.maker_fee,
-                          taker_fee=s.taker_fee)
+                          taker_fee=s.taker_fee, max_quantity=s.max_quantity, max_notional=s.max_notional,
+                          price_significant_digits=s.price_significant_digits,
+                          quantity_significant_digits=s.quantity_significant_digits)
 
     def book(self, venue: str, symbol: str, depth: int) -> OrderBook:
         if self.books_cache is not None:

@@ -27,6 +27,12 @@ def sims(stack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def http_session():
+    with session() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
 def venue(endpoints) -> VenueClient:
     return VenueClient("binance", endpoints["binance"], session())
 
@@ -295,3 +301,34 @@ def test_candles_are_one_minute_volume_bars(venue):
     with pytest.raises(VenueCallError) as err:
         venue.candles(SYMBOL, now, timeframe="7x")
     assert err.value.code is ErrorCode.BAD_REQUEST and "timeframe" in str(err.value)
+
+
+@pytest.mark.parametrize(("qty", "price", "rule"), [
+    ("0.000001", None, "minimum quantity"),  # below the amount precision: ccxt raises before any request
+    ("0.0001", "40000", "minimum notional"),
+    ("0.001", "40000.005", "tick size"),  # ccxt would round it to 40000.01: past a buyer's price
+])
+def test_an_order_the_venue_cannot_take_is_a_final_invalid_order_not_a_500(endpoints, http_session, qty, price, rule):
+    body = {"client_order_id": cid("fit"), "symbol": SYMBOL, "side": "buy", "type": "limit" if price else "market",
+            "quantity": qty, **({"price": price} if price else {})}
+    resp = http_session.post(f"{endpoints['binance']}/orders", json=body, timeout=10)
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert (err["code"], err["kind"]) == ("invalid_order", "final") and rule in err["message"]
+    lookup = http_session.get(f"{endpoints['binance']}/order", params={"symbol": SYMBOL,
+                                                                      "client_order_id": body["client_order_id"]},
+                              timeout=10)
+    assert lookup.status_code == 404  # nothing reached the venue
+
+
+def test_the_venue_client_sees_the_refusal_as_final(venue):
+    with pytest.raises(VenueCallError) as err:
+        venue.place(PlaceOrder(client_order_id=cid("fit"), symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET,
+                               quantity=Decimal("0.000001")))
+    assert err.value.code is ErrorCode.INVALID_ORDER and err.value.kind is ErrorKind.FINAL
+
+
+def test_info_gives_the_maximum_quantity_and_notional(venue):
+    btc = next(s for s in venue.info().symbols if s.symbol == SYMBOL)
+    assert btc.max_quantity == Decimal("9000") and btc.max_notional == Decimal("9000000000")
+    assert (btc.tick_size, btc.lot_size, btc.min_quantity) == (Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"))

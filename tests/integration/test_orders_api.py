@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from shared.domain.orders import order_id_for
 from shared.infra.venues import VenueClient, session
 from tests.integration.conftest import wait_for
 import requests
@@ -264,7 +265,9 @@ def test_a_price_sent_as_a_json_number_keeps_every_digit_in_the_record(api, stac
     from google.cloud import firestore
 
     price = "12345.123456789012345678"
-    body = json.dumps({**LIMIT, "client_order_id": cid(), "price": 0}).replace('"price": 0', f'"price": {price}')
+    # A SmartRouter parent (its children fit the venue's tick): the record keeps the price exactly as sent.
+    body = json.dumps({**LIMIT, "exchange": "smart", "client_order_id": cid(), "price": 0}).replace(
+        '"price": 0', f'"price": {price}')
     resp = api("POST", "/orders", body)
     assert resp.status_code == 201, resp.text
     order_id = resp.json()["order_id"]
@@ -273,3 +276,25 @@ def test_a_price_sent_as_a_json_number_keeps_every_digit_in_the_record(api, stac
     stored = firestore.Client(project=stack.project).collection("orders").document(order_id).get().to_dict()
     assert stored["price"] == price
     api("DELETE", f"/orders/{order_id}")
+
+
+# ---- the venue's rules at intake (simulated binance BTC/USDT: tick 0.01, lot 0.00001, min notional 5) -----
+VENUE_MISFITS = [
+    ("quantity finer than the lot", {"quantity": "0.000015"}, "quantity", "lot size 0.00001"),
+    ("price finer than the tick", {"price": "40000.005"}, "price", "tick size 0.01"),
+    ("below the minimum notional", {"quantity": "0.0001"}, "quantity", "minimum notional 5"),
+    ("above the maximum quantity", {"quantity": "9000.5"}, "quantity", "maximum quantity 9000"),
+    ("stop price finer than the tick", {"order_type": "stop_limit", "side": "sell", "price": "60000",
+                                        "stop_price": "59000.001"}, "stop_price", "tick size 0.01"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "field", "rule"), VENUE_MISFITS, ids=[m[0] for m in VENUE_MISFITS])
+def test_an_order_the_venue_cannot_take_is_a_422_naming_the_field_and_the_rule(api, name, change, field, rule):
+    client_order_id = cid()
+    resp = api("POST", "/orders", {**LIMIT, "client_order_id": client_order_id, **change})
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_order"
+    assert any(d["field"] == field and rule in d["issue"] and "binance" in d["issue"] for d in err["details"]), err
+    assert api("GET", f"/orders/{order_id_for(client_order_id)}").status_code == 404  # nothing recorded

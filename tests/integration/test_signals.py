@@ -181,7 +181,8 @@ def test_a_signal_price_sent_as_a_json_number_keeps_every_digit(stack, publisher
     """12345.123456789012345678 as a float is 12345.123456789011: the message must never be parsed through one."""
     price, quantity = "12345.123456789012345678", "0.1000000000000000055511151231257827"
     events = tap(stack.env["ORDER_EVENTS_TOPIC"])
-    signal = {**SEED, "signal_id": f"sig_{uuid.uuid4().hex[:12]}", "price": 0, "quantity": 1}
+    # A SmartRouter parent (its children fit the venue's lot and tick): the record keeps the numbers as sent.
+    signal = {**SEED, "exchange": "smart", "signal_id": f"sig_{uuid.uuid4().hex[:12]}", "price": 0, "quantity": 1}
     data = json.dumps(signal).replace('"price": 0', f'"price": {price}').replace('"quantity": 1',
                                                                               f'"quantity": {quantity}')
     publish(publisher, stack, data.encode())
@@ -195,3 +196,22 @@ def test_a_signal_price_sent_as_a_json_number_keeps_every_digit(stack, publisher
                      timeout=10).json()
     assert (order["price"], order["quantity"]) == (price, quantity)
     http.delete(f"{stack.api_url}/orders/{order_id}", headers={"X-API-Key": stack.env["API_KEY"]}, timeout=10)
+
+
+VENUE_MISFIT_SIGNALS = [
+    ({"quantity": "0.000015"}, "quantity", "lot size 0.00001"),
+    ({"price": "50000.005"}, "price", "tick size 0.01"),
+    ({"quantity": "0.00005"}, "quantity", "minimum notional 5"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), VENUE_MISFIT_SIGNALS, ids=[r for _, _, r in VENUE_MISFIT_SIGNALS])
+def test_a_signal_the_venue_cannot_take_gets_a_rejected_event_naming_the_rule(stack, publisher, tap, change, field,
+                                                                              rule):
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    signal = {**SEED, "signal_id": f"sig_{uuid.uuid4().hex[:12]}", **change}
+    publish(publisher, stack, signal)
+    got = events.collect(lambda ms: any(e.get("status") == "rejected" for e in of_signal(ms, signal["signal_id"])))
+    (rejected,) = [e for e in of_signal(got, signal["signal_id"]) if e.get("status") == "rejected"]
+    assert rule in rejected["reason"] and f"{field}:" in rejected["reason"]
+    assert rejected["order_id"] is None  # refused at intake: no order was made, none went to the venue

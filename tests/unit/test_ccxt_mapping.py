@@ -1,12 +1,14 @@
-"""The ccxt adapter's pure parts: error mapping onto the protocol's closed set, URL rebasing, order conversion."""
+"""The ccxt adapter's pure parts: error mapping onto the protocol's closed set, URL rebasing, order conversion,
+trading rules by ccxt's precision mode, and orders sent exactly as asked or refused."""
 
 from decimal import Decimal
 
 import ccxt
 import pytest
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS
 
-from shared.adapters.ccxt_venue import CcxtVenue, _error_for, _rebase, build_exchange
-from shared.adapters.protocol import ErrorCode, ErrorKind, OrderType, VenueStatus
+from shared.adapters.ccxt_venue import AdapterError, CcxtVenue, _error_for, _rebase, build_exchange
+from shared.adapters.protocol import ErrorCode, ErrorKind, OrderType, PlaceOrder, Side, VenueStatus
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,159 @@ def test_ccxt_order_becomes_a_protocol_order():
     filled = venue._order({"id": "14", "symbol": "BTC/USDT", "side": "sell", "type": "market", "status": "closed",
                            "amount": 1, "filled": 1, "remaining": 0})
     assert filled.status is VenueStatus.FILLED and filled.price is None
+
+
+# ---- trading rules by ccxt's precision mode, and orders sent exactly as asked -------------------------------
+# A ccxt market as binance's parser builds it with exchange.number = str (the venue's own strings).
+MARKET = {"id": "BTCUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "BTC", "quoteId": "USDT",
+          "spot": True, "type": "spot", "active": True, "maker": "0.001", "taker": "0.001",
+          "precision": {"amount": "0.00001000", "price": "0.01000000"},
+          "limits": {"amount": {"min": "0.00001000", "max": "9000.00000000"},
+                     "cost": {"min": "5.00000000", "max": "9000000000.00000000"}}}
+
+
+def venue_with(market: dict, exchange_id: str = "binance", mode: int | None = None) -> CcxtVenue:
+    ex = build_exchange(exchange_id)
+    if mode is not None:
+        ex.precisionMode = mode
+    ex.set_markets([market])
+    return CcxtVenue(exchange_id, ex)
+
+
+def btc(venue: CcxtVenue):
+    return next(s for s in venue.info().symbols if s.symbol == "BTC/USDT")
+
+
+def test_tick_size_mode_reads_the_steps_and_the_limits_as_the_venue_wrote_them():
+    s = btc(venue_with(MARKET))
+    assert (s.tick_size, s.lot_size, s.min_quantity, s.min_notional) == \
+        (Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"), Decimal("5"))
+    assert (s.max_quantity, s.max_notional) == (Decimal("9000"), Decimal("9000000000"))
+    assert s.price_significant_digits is None
+
+
+def test_tick_size_mode_from_floats_of_an_older_markets_cache():
+    s = btc(venue_with({**MARKET, "precision": {"amount": 1e-05, "price": 0.01},
+                        "limits": {"amount": {"min": 1e-05, "max": None}, "cost": {"min": 5.0}}}))
+    assert (s.tick_size, s.lot_size, s.min_quantity, s.max_quantity) == \
+        (Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"), None)
+
+
+def test_decimal_places_mode_turns_digit_counts_into_steps():
+    s = btc(venue_with({**MARKET, "precision": {"amount": 3, "price": 2}}, mode=DECIMAL_PLACES))
+    assert (s.tick_size, s.lot_size) == (Decimal("0.01"), Decimal("0.001"))
+
+
+def test_significant_digits_mode_has_no_price_grid_but_a_digit_count():
+    s = btc(venue_with({**MARKET, "precision": {"amount": 4, "price": 5}}, mode=SIGNIFICANT_DIGITS))
+    assert (s.tick_size, s.price_significant_digits) == (Decimal(0), 5)
+    assert (s.lot_size, s.quantity_significant_digits) == (Decimal(0), 4)
+
+
+def test_bitfinex_prices_count_significant_digits_and_amounts_decimal_places():
+    v = venue_with({**MARKET, "id": "tBTCUSD", "precision": {"amount": 8, "price": 5}}, exchange_id="bitfinex")
+    assert v.exchange.precisionMode == SIGNIFICANT_DIGITS
+    s = btc(v)
+    assert (s.tick_size, s.price_significant_digits) == (Decimal(0), 5)
+    assert (s.lot_size, s.quantity_significant_digits) == (Decimal("0.00000001"), None)
+
+
+def test_markets_are_parsed_with_string_numbers_and_the_exchange_keeps_its_own_afterwards():
+    ex = build_exchange("binance")
+    seen = []
+
+    def load_markets():
+        seen.append(ex.number)
+        ex.set_markets([MARKET])
+        return ex.markets
+
+    ex.load_markets = load_markets
+    CcxtVenue("binance", ex).markets()
+    assert seen == [str] and ex.number is float
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def __call__(self, *args):
+        self.sent.append(args)
+        return {"id": "1", "clientOrderId": args[-1]["clientOrderId"], "symbol": args[0], "side": args[2],
+                "type": args[1], "status": "open", "amount": float(args[3]), "filled": 0.0, "remaining": float(args[3]),
+                "price": float(args[4]) if args[4] else None}
+
+
+class Marks:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def mark(self, client_order_id: str) -> bool:
+        self.ids.append(client_order_id)
+        return True
+
+
+def placing(market: dict = MARKET) -> tuple[CcxtVenue, Recorder, Marks]:
+    ex = build_exchange("binance")
+    ex.set_markets([market])
+    rec, marks = Recorder(), Marks()
+    ex.create_order = rec
+    return CcxtVenue("binance", ex, placed=marks), rec, marks
+
+
+def order(side: str = "buy", qty: str = "0.001", price: str | None = "50000", **kw) -> PlaceOrder:
+    return PlaceOrder(client_order_id="c-1", symbol="BTC/USDT", side=Side(side),
+                      type=OrderType.LIMIT if price else OrderType.MARKET, quantity=Decimal(qty),
+                      price=Decimal(price) if price else None, **kw)
+
+
+def test_an_amount_below_the_precision_is_a_final_invalid_order_and_nothing_is_sent_or_marked():
+    venue, rec, marks = placing()
+    with pytest.raises(AdapterError) as err:
+        venue.place(order(qty="0.000001", price=None))  # ccxt itself would raise InvalidOrder: once an HTTP 500
+    assert err.value.code is ErrorCode.INVALID_ORDER and err.value.kind is ErrorKind.FINAL
+    assert "lot size 0.00001" in str(err.value) and "minimum quantity 0.00001" in str(err.value)
+    assert rec.sent == [] and marks.ids == []
+
+
+def test_ccxts_own_invalid_order_while_formatting_is_final_too():
+    venue, rec, _ = placing({**MARKET, "limits": {"amount": {}, "cost": {}}})
+    venue.exchange.amount_to_precision = lambda symbol, amount: (_ for _ in ()).throw(ccxt.InvalidOrder("tiny"))
+    with pytest.raises(AdapterError) as err:
+        venue.place(order())
+    assert err.value.code is ErrorCode.INVALID_ORDER and rec.sent == []
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_price_off_the_tick_is_refused_never_rounded(side):
+    venue, rec, _ = placing()
+    assert venue.exchange.price_to_precision("BTC/USDT", "50000.005") == "50000.01"  # what ccxt would have sent
+    with pytest.raises(AdapterError) as err:
+        venue.place(order(side=side, price="50000.005"))
+    assert err.value.code is ErrorCode.INVALID_ORDER and "price: 50000.005 is not a multiple" in str(err.value)
+    assert rec.sent == []
+
+
+def test_an_order_that_fits_goes_out_with_its_numbers_exactly():
+    venue, rec, _ = placing()
+    result = venue.place(order(side="sell", qty="0.12345", price="50000.10", stop_price=None))
+    (symbol, kind, side, amount, price, params), = rec.sent
+    assert (symbol, kind, side) == ("BTC/USDT", "limit", "sell")
+    assert (Decimal(amount), Decimal(price)) == (Decimal("0.12345"), Decimal("50000.1"))
+    assert params["clientOrderId"] == "c-1" and result.created
+
+
+def test_a_stop_price_off_the_tick_is_refused():
+    venue, rec, _ = placing()
+    with pytest.raises(AdapterError, match="stop_price"):
+        venue.place(PlaceOrder(client_order_id="c-2", symbol="BTC/USDT", side=Side.SELL, type=OrderType.STOP,
+                               quantity=Decimal("0.001"), stop_price=Decimal("49000.001")))
+    assert rec.sent == []
+
+
+def test_formatting_that_would_change_a_value_is_refused():
+    venue, rec, _ = placing()
+    venue.exchange.amount_to_precision = lambda symbol, amount: "0.001"  # a venue-specific formatter that rounds
+    with pytest.raises(AdapterError) as err:
+        venue.place(order(qty="0.00123"))
+    assert err.value.code is ErrorCode.INVALID_ORDER and "would go out as 0.001" in str(err.value)
+    assert rec.sent == []
