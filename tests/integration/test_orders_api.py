@@ -297,4 +297,4 @@ def test_an_order_the_venue_cannot_take_is_a_422_naming_the_field_and_the_rule(a
     err = resp.json()["error"]
     assert err["code"] == "invalid_order"
     assert any(d["field"] == field and rule in d["issue"] and "binance" in d["issue"] for d in err["details"]), err
-    assert api("GET", f"/orders/{order_id_for(client_order_id)}").status_code == 404  # nothing recorded
+    assert api("GET", f"/orders/{order_id_for(LIMIT['strategy_id'], client_order_id)}").status_code == 404  # nothing recorded
