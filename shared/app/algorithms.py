@@ -69,11 +69,20 @@ class ParentOrders:
         arrival = parent.arrival_mid or market.mid()
         decision = planner.plan(self._view(parent, children, working, arrival), market, now)
 
-        for cid in decision.cancel:
-            try:
-                self.orders.cancel(order_id_for(parent.strategy_id, cid), reason=f"{parent.algorithm}: re-price/refresh")
-            except OrderNotFound:
-                pass
+        if decision.cancel:
+            for cid in decision.cancel:
+                try:
+                    self.orders.cancel(order_id_for(parent.strategy_id, cid),
+                                       reason=f"{parent.algorithm}: re-price/refresh")
+                except OrderNotFound:
+                    pass
+            # Decide the children on fresh state: what the cancels closed is free to send now (a catch-up near the
+            # deadline gets no second call); what they could not close yet still counts as working.
+            children = self.orders.children(order_id)
+            working = [c for c in children if not c.is_terminal]
+            replanned = planner.plan(self._view(parent, children, working, arrival), market, now)
+            decision = replace(replanned, cancel=decision.cancel,
+                               skipped=tuple(dict.fromkeys((*decision.skipped, *replanned.skipped))))
         for intent in decision.children:
             child = Order(
                 order_id=order_id_for(parent.strategy_id, intent.client_order_id), client_order_id=intent.client_order_id,
