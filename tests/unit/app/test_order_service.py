@@ -180,6 +180,24 @@ def test_creating_the_same_order_again_returns_the_existing_one(env):
     assert only_the_first_submission_task(env)  # re-scheduled while NEW (a crash may have lost it), nothing new
 
 
+def test_a_repeat_with_other_terms_is_a_conflict_naming_the_fields(env):
+    env.create()
+
+    with pytest.raises(Conflict) as err:
+        env.svc.create(env.order(quantity=D("2"), price=D("49000")))
+
+    assert {name for name, _ in err.value.problems} == {"quantity", "price"}
+    assert len(env.store.docs) == 1 and env.stored().quantity == D("1")  # the first order is untouched
+
+
+def test_another_strategy_may_reuse_a_client_order_id(env):
+    first = env.create()
+
+    other, created = env.svc.create(env.order(order_id=order_id_for("other", CID), strategy_id="other"))
+
+    assert created and other.order_id != first.order_id and len(env.store.docs) == 2
+
+
 def test_a_duplicate_of_a_submitted_order_schedules_nothing(env):
     env.working()
     scheduled = (list(env.scheduler.submits), list(env.scheduler.syncs))
