@@ -470,7 +470,7 @@ class OrderService:
         now = self.clock()
         leg = order.leg(intent.venue_client_id)
         if leg is not None and leg.state is LegState.UNSENT:
-            return self._retake_placement(order, attempt, definitive=True)
+            return self._retake_placement(order, attempt)
         try:
             found = venue.get(order.symbol, client_order_id=intent.venue_client_id)
             fills = all_fills(venue, order.symbol, found.venue_order_id)
@@ -478,7 +478,7 @@ class OrderService:
             if err.code is ErrorCode.UNKNOWN_ORDER:
                 if now - intent.since >= UNKNOWN_OUTCOME_HORIZON_MS and (
                         not intent.token or now - intent.since >= INTENT_STALE_MS):
-                    return self._retake_placement(order, attempt, definitive=True)
+                    return self._retake_placement(order, attempt)
                 # Not there yet: it may still arrive. Look again once it can no longer.
                 wait_s = max(backoff_s(attempt), (intent.since + UNKNOWN_OUTCOME_HORIZON_MS - now) / 1000)
                 self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=wait_s)
@@ -494,7 +494,7 @@ class OrderService:
         updated = self._record_answer(order.order_id, None, report_of(found, fills))
         return self._after_answer(updated, attempt)
 
-    def _retake_placement(self, order: Order, attempt: int, definitive: bool) -> Order:
+    def _retake_placement(self, order: Order, attempt: int) -> Order:
         """The venue definitively does not have the placement: send it again under the same venue client id
         (it can no longer arrive twice), or give up when the attempts are used up."""
         intent = order.intent
@@ -604,9 +604,8 @@ class OrderService:
                 elif err.code is not ErrorCode.UNKNOWN_ORDER:
                     logger.warning("sync of %s failed: %s", order.order_id, err)
                 continue
-            order = self._record_answer(order.order_id, None if order.intent is None or
-                                        order.intent.kind is not IntentKind.PLACE else order.intent.token,
-                                        report_of(current, fills))
+            # a definitive answer completes a PLACE intent whoever holds it; other intents stay their holder's
+            order = self._record_answer(order.order_id, None, report_of(current, fills))
         return order
 
     def _not_found(self, order: Order, now: int) -> Order:
@@ -840,8 +839,7 @@ class OrderService:
                     current = replace(current, intent=None)
                     if current.is_terminal:
                         return current, []
-                    return settle(replace(current, venue_client_order_id=current.venue_client_order_id), now,
-                                  reason)
+                    return settle(current, now, reason)
 
                 order = self.commit(order.order_id, refused)
                 if raise_conflicts:
