@@ -76,6 +76,14 @@ from shared.domain.orders import Side as DomainSide
 logger = logging.getLogger(__name__)
 
 
+# An order's trades are looked for from this long before its creation time (see CcxtVenue._fills_start_ms).
+FILLS_LOOKBACK_MS = 5_000
+# Trades asked for per call when paging by time (``CcxtVenue._scan``), whatever page the caller asked for: one
+# taker order's fills all carry the same millisecond, so a page must hold them all (Binance's largest page).
+# A venue's ``trades_page`` quirk overrides it.
+SCAN_PAGE = 1_000
+
+
 class AdapterError(Exception):
     """A protocol error: carries the closed-set code and its kind."""
 
@@ -101,7 +109,7 @@ VENUE_QUIRKS: dict[str, dict[str, Any]] = {
 }
 
 _DEFAULT_QUIRKS: dict[str, Any] = {"duplicate_messages": (), "options": {}, "cancel_all_needs_symbol": False,
-                                   "amount_precision_mode": None}
+                                   "amount_precision_mode": None, "trades_page": SCAN_PAGE}
 
 _CCXT_STATUS = {
     "open": VenueStatus.OPEN,
@@ -496,13 +504,7 @@ class CcxtVenue:
         """Fills after the cursor (a venue trade id), oldest first; only one order's when venue_order_id is given."""
         self._market(symbol)
         if venue_order_id:
-            if self.exchange.has.get("fetchOrderTrades"):
-                raws = self._call(self.exchange.fetch_order_trades, venue_order_id, symbol, None, limit, writes=False)
-            else:
-                raws = [t for t in self._call(self.exchange.fetch_my_trades, symbol, None, limit, writes=False)
-                        if str(t.get("order")) == venue_order_id]
-            fills = [self._fill(t) for t in raws]
-            return FillsPage(fills=fills, cursor=fills[-1].trade_id if fills else since)
+            return self._order_fills(symbol, venue_order_id, since, limit)
         params: dict[str, Any] = {}
         if since:
             params["fromId"] = int(since) + 1 if since.isdigit() else since
@@ -512,6 +514,71 @@ class CcxtVenue:
             fills = [f for f in fills if not f.trade_id.isdigit() or int(f.trade_id) > int(since)]
         cursor = fills[-1].trade_id if fills else since
         return FillsPage(fills=fills, cursor=cursor)
+
+    def _order_fills(self, symbol: str, venue_order_id: str, since: str | None, limit: int) -> FillsPage:
+        """One venue order's fills after the cursor (the last trade id returned before), oldest first, at most
+        `limit`; the cursor is the last one returned. Every fill is found, however many the order or the account
+        has:
+        - with ccxt's fetchOrderTrades: one call; a full page may not be all, so the order's trades are then paged
+          by time from its creation (``_scan``);
+        - without it: the account's trades of the symbol are paged by time from the order's creation to the end
+          and the order's are kept (ccxt's fetchMyTrades with no `since` gives only the newest page).
+        A cursor past `limit` fills scans again from the order's creation: costly only for orders with more fills
+        than one page."""
+        if self.exchange.has.get("fetchOrderTrades"):
+            raws = self._call(self.exchange.fetch_order_trades, venue_order_id, symbol, None, limit, writes=False)
+            if len(raws) >= limit:
+                raws = self._scan(lambda since_ms, page: self.exchange.fetch_order_trades(
+                    venue_order_id, symbol, since_ms, page), self._fills_start_ms(symbol, venue_order_id))
+        else:
+            raws = [t for t in self._scan(lambda since_ms, page: self.exchange.fetch_my_trades(symbol, since_ms, page),
+                                          self._fills_start_ms(symbol, venue_order_id))
+                    if str(t.get("order")) == venue_order_id]
+        fills = [self._fill(t) for t in raws]
+        ids = [f.trade_id for f in fills]
+        if since in ids:  # a cursor the scan does not find returns them all: the caller keeps each trade id once
+            fills = fills[ids.index(since) + 1:]
+        page = fills[:limit]
+        return FillsPage(fills=page, cursor=page[-1].trade_id if page else since)
+
+    def _fills_start_ms(self, symbol: str, venue_order_id: str) -> int:
+        """Where an order's trades can begin: its creation at the venue, less FILLS_LOOKBACK_MS (an order's time and
+        its trades' times may come from different clocks; Freqtrade looks back 5 s too). An order the venue gives
+        no time for is scanned from the epoch: slow, but nothing is missed."""
+        created = self.get(venue_order_id=venue_order_id, symbol=symbol).created_at_ms
+        if created is None:
+            logger.warning("%s gives no creation time for order %s: scanning its trades from the epoch",
+                           self.venue, venue_order_id)
+            return 0
+        return max(0, int(created) - FILLS_LOOKBACK_MS)
+
+    def _scan(self, fetch: Callable[[int, int], list[dict]], start_ms: int) -> list[dict]:
+        """Every trade `fetch(since_ms, limit)` gives from `start_ms` on, oldest first, paged forward by time to the
+        end: a page that brings nothing new. Pages are of the venue's ``trades_page`` (SCAN_PAGE), not of what the
+        caller asked for. The next page starts at the last trade's millisecond, not after it,
+        and trades already seen are dropped by id (ccxt's own ``paginate`` moves on to last + 1 ms, losing the
+        trades of that millisecond that the page boundary cut, and stops silently after ``paginationCalls``, 10 by
+        default). The one bound of paging by time: a full page within one millisecond cannot be paged past; that is
+        an error naming it, never a silent cut. (A venue that gives fewer trades per call than asked for is
+        paged all the same; one that does so within a single millisecond cannot be told apart from the end.)"""
+        found: dict[str, dict] = {}
+        since, page = start_ms, self._quirks["trades_page"]
+        while True:
+            raws = self._call(fetch, since, page, writes=False)
+            stamps = [t["timestamp"] for t in raws if t.get("timestamp") is not None]
+            if len(stamps) < len(raws):
+                raise AdapterError(ErrorCode.REJECTED, f"{self.venue} gives trades without a time: they cannot be "
+                                                       f"paged by time")
+            if len(raws) >= page and max(stamps) <= since:
+                raise AdapterError(ErrorCode.REJECTED,
+                                   f"{self.venue} has a full page of {page} trades of the account at {since} ms: the "
+                                   f"rest of that millisecond cannot be paged by time (raise its trades_page quirk)")
+            new = [t for t in raws if str(t["id"]) not in found]
+            if not new:
+                break
+            found.update((str(t["id"]), t) for t in new)
+            since = max(since, max(stamps))
+        return sorted(found.values(), key=lambda t: t["timestamp"])
 
     def book(self, symbol: str, depth: int = 20) -> OrderBook:
         self._market(symbol)

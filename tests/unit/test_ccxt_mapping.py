@@ -334,3 +334,98 @@ def test_ccxt_leaves_this_threads_decimal_context_as_it_was():
         assert rec.sent and (after.prec, after.rounding, dict(after.traps)) == before
         assert Decimal(1) / Decimal(8) * Decimal("0.5") == Decimal("0.0625")
         assert (Decimal("2.5") / Decimal(1)).quantize(Decimal(1)) == Decimal(2)  # half-even, as before the calls
+
+
+# ---- one order's fills are paged to the end -----------------------------------------------------------------
+class Account:
+    """An account's trades of one symbol as ccxt's fetch_my_trades gives them: oldest first from `since`, else
+    the newest `limit` (Binance's myTrades); counts the calls."""
+
+    def __init__(self, trades: list[dict]) -> None:
+        self.trades = trades
+        self.calls: list[tuple] = []
+
+    def fetch_my_trades(self, symbol, since=None, limit=None, params=None):
+        self.calls.append((since, limit))
+        if since is None:
+            return self.trades[-limit:]
+        return [t for t in self.trades if t["timestamp"] >= since][:limit]
+
+    def fetch_order_trades(self, order_id, symbol, since=None, limit=None, params=None):
+        mine = Account([t for t in self.trades if t["order"] == order_id])
+        return mine.fetch_my_trades(symbol, since, limit)
+
+
+def trade(n: int, order: str, ms: int) -> dict:
+    return {"id": str(n), "order": order, "symbol": "BTC/USDT", "side": "buy", "price": "50000", "amount": "0.001",
+            "fee": {"cost": "0.05", "currency": "USDT"}, "takerOrMaker": "taker", "timestamp": ms}
+
+
+def account_venue(trades: list[dict], *, order_trades: bool = False, created_ms: int | None = 10_000,
+                  scan_page: int = 6):
+    """A venue on `trades` whose scans by time ask for `scan_page` trades a call (the trades_page quirk)."""
+    ex = build_exchange("binance")
+    ex.set_markets([MARKET])
+    ex.has = {**ex.has, "fetchOrderTrades": order_trades}
+    account = Account(trades)
+    ex.fetch_my_trades = account.fetch_my_trades
+    ex.fetch_order_trades = account.fetch_order_trades
+    ex.fetch_order = lambda order_id, symbol, params=None: {
+        "id": order_id, "symbol": symbol, "side": "buy", "type": "limit", "status": "closed", "amount": "1",
+        "filled": "1", "remaining": "0", "price": "50000", "timestamp": created_ms}
+    venue = CcxtVenue("binance", ex)
+    venue._quirks["trades_page"] = scan_page
+    return venue, account
+
+
+def every_fill(venue: CcxtVenue, order_id: str, limit: int) -> list[str]:
+    """What the service does (shared.app.orders.all_fills): follow the cursor until a short page."""
+    ids, since = [], None
+    while True:
+        page = venue.fills("BTC/USDT", since=since, limit=limit, venue_order_id=order_id)
+        ids += [f.trade_id for f in page.fills]
+        if len(page.fills) < limit:
+            return ids
+        since = page.cursor
+
+
+def test_without_fetch_order_trades_an_orders_fills_older_than_the_newest_page_are_all_found():
+    old = [trade(n, "A", 10_000 + n) for n in range(1, 8)]  # order A's 7 fills, then 40 trades of other orders
+    others = [trade(n, "B", 20_000 + n) for n in range(8, 48)]
+    venue, account = account_venue(old + others)
+    assert all(t["order"] == "B" for t in account.fetch_my_trades("BTC/USDT", None, 10))  # the newest page
+    assert every_fill(venue, "A", 10) == [str(n) for n in range(1, 8)]
+    assert account.calls[1][0] == 10_000 - 5_000  # from the order's creation, less the look-back
+
+
+def test_more_fills_than_a_page_come_page_by_page_each_once():
+    mixed = [trade(n, "A" if n % 3 else "B", 10_000 + n) for n in range(1, 100)]
+    venue, _ = account_venue(mixed)
+    assert every_fill(venue, "A", 7) == [str(n) for n in range(1, 100) if n % 3]
+
+
+def test_trades_sharing_a_millisecond_across_a_page_boundary_are_not_lost():
+    same_ms = [trade(n, "A", 10_000 + n // 4) for n in range(1, 30)]  # four trades per millisecond
+    venue, _ = account_venue(same_ms)
+    assert every_fill(venue, "A", 5) == [str(n) for n in range(1, 30)]
+
+
+def test_a_full_page_within_one_millisecond_is_an_error_not_a_silent_cut():
+    venue, _ = account_venue([trade(n, "A", 10_000) for n in range(1, 12)], scan_page=6)
+    with pytest.raises(AdapterError, match="cannot be paged by time"):
+        venue.fills("BTC/USDT", limit=5, venue_order_id="A")
+    roomy, _ = account_venue([trade(n, "A", 10_000) for n in range(1, 12)], scan_page=20)
+    assert every_fill(roomy, "A", 5) == [str(n) for n in range(1, 12)]
+
+
+def test_with_fetch_order_trades_a_full_page_is_followed_to_the_end():
+    venue, account = account_venue([trade(n, "A", 10_000 + n) for n in range(1, 24)], order_trades=True)
+    assert every_fill(venue, "A", 10) == [str(n) for n in range(1, 24)]
+    few, _ = account_venue([trade(n, "A", 10_000 + n) for n in range(1, 4)], order_trades=True)
+    assert [f.trade_id for f in few.fills("BTC/USDT", limit=10, venue_order_id="A").fills] == ["1", "2", "3"]
+
+
+def test_an_order_without_a_creation_time_is_scanned_from_the_epoch():
+    venue, account = account_venue([trade(1, "A", 5), trade(2, "B", 6)], created_ms=None)
+    assert [f.trade_id for f in venue.fills("BTC/USDT", limit=10, venue_order_id="A").fills] == ["1"]
+    assert account.calls[0][0] == 0
