@@ -71,7 +71,6 @@ from shared.adapters.protocol import (
     VenueStatus,
 )
 from shared.domain.market import VenueTerms, plain, venue_fit_problems
-from shared.domain.orders import Side as DomainSide
 
 logger = logging.getLogger(__name__)
 
@@ -422,7 +421,7 @@ class CcxtVenue:
         ccxt_type = "market" if req.type in (OrderType.MARKET, OrderType.STOP) else "limit"
         price = req.price if ccxt_type == "limit" else None
         stop = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-        problems = venue_fit_problems(self.terms(market), side=DomainSide(req.side.value), quantity=req.quantity,
+        problems = venue_fit_problems(self.terms(market), side=req.side, quantity=req.quantity,
                                       price=price, stop_price=stop)
         if problems:
             raise AdapterError(ErrorCode.INVALID_ORDER, "; ".join(f"{f}: {p}" for f, p in problems))

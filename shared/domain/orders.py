@@ -42,11 +42,16 @@ class OrderType(StrEnum):
 
 
 class TimeInForce(StrEnum):
+    """Venues execute GTC, IOC and FOK (``VENUE_TIME_IN_FORCE``); GTD and DAY are the service's own."""
+
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
     GTD = "GTD"  # good till expire_at; the service expires it
     DAY = "DAY"  # good till the end of the UTC day it was created in; the service expires it
+
+
+VENUE_TIME_IN_FORCE = (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)  # what venues execute themselves
 
 
 class Status(StrEnum):
@@ -98,8 +103,12 @@ OPEN = frozenset(WORKING | {S.NEW})  # everything not terminal
 
 AVERAGE_PRICE_PLACES = Decimal("1e-12")  # average_price is rounded half-even to 12 decimal places
 SMART = "smart"  # the exchange of an order the SmartRouter spreads over every venue
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,36}$")
-SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+# The client-id and symbol rules, once: the API's schemas and the adapter protocol use these patterns. A client
+# order id fits what Binance (the strictest common venue) accepts: at most 36 of these characters.
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,36}$"
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$"
+CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
+SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
 class IllegalTransition(ValueError):
