@@ -161,7 +161,8 @@ def modify_order(order_id: str) -> flask.Response:
         return http.error_response(422, "invalid_request", "nothing to modify",
                                    [{"field": "body", "issue": "give price, quantity or stop_price"}])
     order = _service.modify(order_id, price=body.price, quantity=body.quantity, stop_price=body.stop_price)
-    return _json(OrderView.of(order))
+    # 202: the venue has not answered for the replace yet; it completes in the background (GET shows when)
+    return _json(OrderView.of(order), 202 if order.status is Status.PENDING_REPLACE else 200)
 
 
 @v1.delete("/orders/<order_id>")
