@@ -3,8 +3,8 @@
 Routes parse the request, call a use case, and answer JSON. Every error leaves as
 ``{"error": {"code", "message", "details": [{"field", "issue"}]}}``: 400 unreadable body, 401 missing or wrong
 ``X-API-Key``, 404 unknown order, 409 not possible in the order's state, 422 invalid fields, 429 over the
-per-key rate limit, 503 a dependency is down. An unexpected exception is logged with its stack trace and
-answered as a 500 without one.
+per-key rate limit, 503 a dependency is down or the order is contended (with Retry-After; nothing was
+changed). An unexpected exception is logged with its stack trace and answered as a 500 without one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from shared.adapters.protocol import VenueCallError
 from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.app.schemas import (
     ExecuteRequest,
     Heartbeat,
@@ -100,6 +100,14 @@ def _not_found(exc: OrderNotFound) -> flask.Response:
 @app.errorhandler(Conflict)
 def _conflict(exc: Conflict) -> flask.Response:
     return http.error_response(409, "conflict", str(exc), [{"field": f, "issue": i} for f, i in exc.problems])
+
+
+@app.errorhandler(Contended)
+def _contended(exc: Contended) -> flask.Response:
+    response = http.error_response(503, "contended", f"{exc}; nothing was changed, try again",
+                                   [{"field": "order_id", "issue": "busy"}])
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 @app.errorhandler(redis.RedisError)

@@ -18,6 +18,11 @@ class OrderNotFound(LookupError):
     pass
 
 
+class Contended(RuntimeError):
+    """A transaction on one order kept being aborted by concurrent writers: nothing of it was written. Safe to
+    try again (HTTP 503 with Retry-After; a task is retried by its queue)."""
+
+
 @dataclass(frozen=True)
 class Page:
     orders: list[Order]

@@ -18,12 +18,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from shared.app.ports import Change, OrderNotFound, Page
+from shared.app.ports import Change, Contended, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
 from shared.infra.codec import jsonable, order_from_dict, order_to_dict
 
@@ -96,7 +96,7 @@ class FirestoreOrderStore:
             self._usage("writes", 1)
             return updated, outbox
 
-        return run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        return _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -117,7 +117,7 @@ class FirestoreOrderStore:
             txn.update(ref, {"outbox": left, "pending_events": len(left)})
             self._usage("writes", 1)
 
-        run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders
@@ -162,6 +162,18 @@ class FirestoreOrderStore:
         statuses = sorted(s.value for s in OPEN)
         for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", statuses)), page):
             yield order_from_dict(d.to_dict())
+
+
+def _contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:
+    """The client gives up an aborted transaction with a bare ValueError (its cause the last Aborted): say what it
+    is, so the caller can answer 503 / let the queue retry, and not mistake it for a defect."""
+    try:
+        return attempt()
+    except ValueError as exc:
+        if isinstance(exc.__cause__, Aborted):
+            raise Contended(f"order {order_id}: transaction aborted {TXN_ATTEMPTS} times by concurrent writers") \
+                from exc
+        raise
 
 
 def _encode_cursor(order: Order) -> str:
