@@ -3,8 +3,8 @@
 Routes parse the request, call a use case, and answer JSON. Every error leaves as
 ``{"error": {"code", "message", "details": [{"field", "issue"}]}}``: 400 unreadable body, 401 missing or wrong
 ``X-API-Key``, 404 unknown order, 409 not possible in the order's state, 422 invalid fields, 429 over the
-per-key rate limit, 503 a dependency is down. An unexpected exception is logged with its stack trace and
-answered as a 500 without one.
+per-key rate limit, 503 a dependency is down or the order is contended (with Retry-After; nothing was
+changed). An unexpected exception is logged with its stack trace and answered as a 500 without one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from shared.adapters.protocol import VenueCallError
 from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.app.schemas import (
     ExecuteRequest,
     Heartbeat,
@@ -102,6 +102,14 @@ def _conflict(exc: Conflict) -> flask.Response:
     return http.error_response(409, "conflict", str(exc), [{"field": f, "issue": i} for f, i in exc.problems])
 
 
+@app.errorhandler(Contended)
+def _contended(exc: Contended) -> flask.Response:
+    response = http.error_response(503, "contended", f"{exc}; nothing was changed, try again",
+                                   [{"field": "order_id", "issue": "busy"}])
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 @app.errorhandler(redis.RedisError)
 @app.errorhandler(GoogleAPIError)
 def _dependency(exc: Exception) -> flask.Response:
@@ -161,7 +169,8 @@ def modify_order(order_id: str) -> flask.Response:
         return http.error_response(422, "invalid_request", "nothing to modify",
                                    [{"field": "body", "issue": "give price, quantity or stop_price"}])
     order = _service.modify(order_id, price=body.price, quantity=body.quantity, stop_price=body.stop_price)
-    return _json(OrderView.of(order))
+    # 202: the venue has not answered for the replace yet; it completes in the background (GET shows when)
+    return _json(OrderView.of(order), 202 if order.status is Status.PENDING_REPLACE else 200)
 
 
 @v1.delete("/orders/<order_id>")
@@ -181,14 +190,15 @@ def _int_arg(name: str, default: int | None = None, low: int = 0, high: int = 2*
 @v1.get("/orders")
 def list_orders() -> flask.Response:
     args = flask.request.args
-    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "created_after",
+    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id", "created_after",
                            "created_before", "limit", "cursor"}
     if unknown:
         raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
     status = args.get("status")
     if status is not None and status not in {s.value for s in Status}:
         raise InvalidOrder([("status", f"one of {', '.join(s.value for s in Status)}")])
-    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange")}
+    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange",
+                                                 "parent_id")}
     filters["created_after"] = _int_arg("created_after")
     filters["created_before"] = _int_arg("created_before")
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)

@@ -18,6 +18,11 @@ class OrderNotFound(LookupError):
     pass
 
 
+class Contended(RuntimeError):
+    """A transaction on one order kept being aborted by concurrent writers: nothing of it was written. Safe to
+    try again (HTTP 503 with Retry-After; a task is retried by its queue)."""
+
+
 @dataclass(frozen=True)
 class Page:
     orders: list[Order]
@@ -32,6 +37,9 @@ class OrderStore(Protocol):
         """Store a new order unless one with its id exists; returns (the stored order, created)."""
 
     def get(self, order_id: str) -> Order | None: ...
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """The orders of these ids that exist (order id -> order), read by id in batches: no query, no cap."""
 
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         """Apply `change` in a transaction. Returns the order and every event still waiting to be published
@@ -73,7 +81,9 @@ class Scheduler(Protocol):
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None: ...
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None: ...
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
+        """Run slice `slice_index` of a parent. Tasks are named by order id and index (and `key`, for a second
+        task at one index: a resume, a poll of a closed parent), so a repeated schedule makes no second task."""
 
 
 class Metrics(Protocol):

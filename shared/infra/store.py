@@ -18,12 +18,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from shared.app.ports import Change, OrderNotFound, Page
+from shared.app.ports import Change, Contended, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
 from shared.infra.codec import jsonable, order_from_dict, order_to_dict
 
@@ -31,6 +31,7 @@ ORDERS = "orders"
 # Attempts of one transaction before its abort reaches the caller (the client's default is 5; the emulator
 # locks pessimistically, so contention on one order is common in tests and under load).
 TXN_ATTEMPTS = 20
+GET_MANY_BATCH = 100  # documents per batched read (get_all)
 Usage = Callable[[str, int], None]  # ("reads" | "writes", n)
 
 
@@ -64,6 +65,17 @@ class FirestoreOrderStore:
         self._usage("reads", 1)
         return order_from_dict(snap.to_dict()) if snap.exists else None
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        out: dict[str, Order] = {}
+        ids = list(dict.fromkeys(order_ids))
+        for start in range(0, len(ids), GET_MANY_BATCH):
+            refs = [self._orders.document(i) for i in ids[start:start + GET_MANY_BATCH]]
+            for snap in self._db.get_all(refs):
+                if snap.exists:
+                    out[snap.id] = order_from_dict(snap.to_dict())
+            self._usage("reads", len(refs))
+        return out
+
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         ref = self._orders.document(order_id)
 
@@ -84,7 +96,7 @@ class FirestoreOrderStore:
             self._usage("writes", 1)
             return updated, outbox
 
-        return run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        return _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -105,7 +117,7 @@ class FirestoreOrderStore:
             txn.update(ref, {"outbox": left, "pending_events": len(left)})
             self._usage("writes", 1)
 
-        run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders
@@ -150,6 +162,18 @@ class FirestoreOrderStore:
         statuses = sorted(s.value for s in OPEN)
         for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", statuses)), page):
             yield order_from_dict(d.to_dict())
+
+
+def _contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:
+    """The client gives up an aborted transaction with a bare ValueError (its cause the last Aborted): say what it
+    is, so the caller can answer 503 / let the queue retry, and not mistake it for a defect."""
+    try:
+        return attempt()
+    except ValueError as exc:
+        if isinstance(exc.__cause__, Aborted):
+            raise Contended(f"order {order_id}: transaction aborted {TXN_ATTEMPTS} times by concurrent writers") \
+                from exc
+        raise
 
 
 def _encode_cursor(order: Order) -> str:
