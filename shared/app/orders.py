@@ -27,8 +27,6 @@ from shared.adapters.protocol import (
     VenueCallError,
     VenueOrder,
 )
-from shared.adapters.protocol import OrderType as VenueOrderType
-from shared.adapters.protocol import Side as VenueSide
 from shared.adapters.protocol import TimeInForce as VenueTif
 from shared.app.ports import EventPublisher, Metrics, OrderCache, OrderNotFound, OrderStore, Page, Scheduler
 from shared.domain.algorithms.base import InvalidParams, parse_params
@@ -124,8 +122,8 @@ def placement(order: Order, client_order_id: str, quantity: Decimal) -> PlaceOrd
     tif = order.time_in_force.value if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) else "GTC"
     # A collared market order carries its collar as its price: it goes out as an IOC limit.
     kind = OrderType.LIMIT if order.order_type is OrderType.MARKET and order.price is not None else order.order_type
-    return PlaceOrder(client_order_id=client_order_id, symbol=order.symbol, side=VenueSide(order.side.value),
-                      type=VenueOrderType(kind.value), quantity=quantity, price=order.price,
+    return PlaceOrder(client_order_id=client_order_id, symbol=order.symbol, side=order.side,
+                      type=kind, quantity=quantity, price=order.price,
                       stop_price=order.stop_price, time_in_force=VenueTif(tif), post_only=order.post_only,
                       reduce_only=order.reduce_only)
 

@@ -539,30 +539,31 @@ class Order:
 
 
 # ---- identity -------------------------------------------------------------------------------------------
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """The one hash behind every derived id (order, signal, venue client and algorithm child ids)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def client_order_id_for_signal(strategy_id: str, signal_id: str) -> str:
     """Deterministic: the same signal always maps to the same client order id (and so to one order)."""
-    return f"sig-{_digest('signal', strategy_id, signal_id)[:28]}"
+    return f"sig-{digest('signal', strategy_id, signal_id)[:28]}"
 
 
 def order_id_for(strategy_id: str, client_order_id: str) -> str:
     """A client order id is unique per strategy: two strategies may use the same one for different orders."""
-    return f"ord_{_digest('order', strategy_id, client_order_id)[:24]}"
+    return f"ord_{digest('order', strategy_id, client_order_id)[:24]}"
 
 
 def venue_client_id_for(strategy_id: str, client_order_id: str) -> str:
     """The id the venue knows an order's first venue order by: derived from the strategy and the client order id,
     so two strategies never collide at the venue (at most 36 characters, the tightest venue limit)."""
-    return f"x-{_digest('venue', strategy_id, client_order_id)[:30]}"
+    return f"x-{digest('venue', strategy_id, client_order_id)[:30]}"
 
 
 def replacement_client_order_id(client_order_id: str, replace_count: int) -> str:
     """The venue-side id of the n-th cancel/replace of an order: deterministic, so a retried replace finds it.
     `client_order_id` is the order's first venue client id (already unique per strategy)."""
-    return f"rpl-{_digest('replace', client_order_id, str(replace_count))[:28]}"
+    return f"rpl-{digest('replace', client_order_id, str(replace_count))[:28]}"
 
 
 TERMS = ("exchange", "symbol", "side", "quantity", "order_type", "time_in_force", "price", "stop_price",
