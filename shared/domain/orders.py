@@ -285,6 +285,10 @@ class Order:
     paused: bool = False
     arrival_mid: Decimal | None = None
     notes: tuple[str, ...] = ()  # why children were not sent (slippage bound, ...), newest last
+    # The one self-rescheduling sync chain of this order: its generation (a task of another is a no-op) and the
+    # time by which its next task promises to run (past that, plus a grace, the chain is dead and may be replaced).
+    sync_chain: int = 0
+    sync_lease_until: int = 0
 
     @property
     def is_parent(self) -> bool:
