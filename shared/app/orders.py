@@ -1032,7 +1032,7 @@ class OrderService:
         if order.status is S.NEW and order.intent is None:
             if now - order.created_at < STUCK_NEW_MS:
                 return "in_step"
-            self.submit(order.order_id, attempt=1)  # its submission was lost: the intent makes this safe
+            self.scheduler.submit(order.order_id, attempt=1, delay_s=0)  # its submission was lost
             return "resubmitted"
         if order.intent is not None:
             if order.intent.token and now - order.intent.since < INTENT_STALE_MS:
