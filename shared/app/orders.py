@@ -1000,6 +1000,7 @@ class OrderService:
                     self.scheduler.reconcile(follow)
                     logger.warning("reconcile %s ran out of time after %d orders; %s carries on from %s",
                                    task.name, counts["open_orders"], follow.name, cursor)
+                    self._count_reconciled(task.venue, counts)
                     return {**result, **counts, "continued_from": cursor}
                 counts["open_orders"] += 1
                 try:
@@ -1012,8 +1013,14 @@ class OrderService:
                     counts[outcome] += 1
                 cursor = order.order_id
             if page.cursor is None:
+                self._count_reconciled(task.venue, counts)
                 return {**result, **counts, "continued_from": None}
             cursor = page.cursor
+
+    def _count_reconciled(self, venue: str, counts: dict[str, int]) -> None:
+        for outcome in ("resubmitted", "refreshed", "in_step", "failed"):
+            if counts[outcome]:
+                self.metrics.count("reconciled_orders", counts[outcome], venue=venue, outcome=outcome)
 
     def _listing(self, name: str) -> dict[str, VenueOrder] | None:
         try:
