@@ -834,10 +834,7 @@ class OrderService:
         except VenueCallError as err:
             order = self.commit(order.order_id, lambda o: self._release(o, token, f"modify: {err}"))
             self._schedule_sync(order, 1)
-            if raise_conflicts:
-                raise Conflict(f"the venue did not confirm the cancel of the working order ({err.detail}); "
-                               f"the modify completes in the background") from err
-            return order
+            return order  # still pending_replace: the sync completes it (the API answers 202)
         report = report_of(old, old_fills)
         now = self.clock()
 

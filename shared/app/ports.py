@@ -34,6 +34,9 @@ class OrderStore(Protocol):
 
     def get(self, order_id: str) -> Order | None: ...
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """The orders of these ids that exist (order id -> order), read by id in batches: no query, no cap."""
+
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         """Apply `change` in a transaction. Returns the order and every event still waiting to be published
         (the outbox), oldest first."""
@@ -93,7 +96,9 @@ class Scheduler(Protocol):
     def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
         """A reconciliation task of the sweep's fan-out, named by ``task.name`` (a repeat is refused)."""
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None: ...
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
+        """Run slice `slice_index` of a parent. Tasks are named by order id and index (and `key`, for a second
+        task at one index: a resume, a poll of a closed parent), so a repeated schedule makes no second task."""
 
 
 class Metrics(Protocol):
