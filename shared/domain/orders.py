@@ -372,6 +372,10 @@ class Order:
     children: tuple[ChildEntry, ...] = ()  # a parent's children not yet retired, oldest first
     retired: Tally = field(default_factory=Tally)  # what a parent's retired children filled
     retired_children: int = 0
+    # The one self-rescheduling sync chain of this order: its generation (a task of another is a no-op) and the
+    # time by which its next task promises to run (past that, plus a grace, the chain is dead and may be replaced).
+    sync_chain: int = 0
+    sync_lease_until: int = 0
 
     @property
     def is_parent(self) -> bool:

@@ -9,6 +9,11 @@ events never count them twice (the counter can never go negative).
 
 Cost of one simple filled order: writes 3 (create, the placement intent, the venue's answer; the publish mark
 of the answer's events adds a fourth write when they are published), reads: one per transaction. ``usage`` counts reads and writes for the benchmark.
+
+Reconciliation: ``venue_keys`` (an indexed array, shared/domain/reconcile.py ``venue_keys``) names every venue
+order of the order by exchange and client id or venue order id, so a venue order or trade is mapped to its record
+with ``array-contains-any`` queries. Shards are ranges of document ids (no field). Collection ``reconcile`` holds
+small watermark documents (each venue's account-trades cursors).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from shared.app.ports import Change, Contended, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
+from shared.domain.reconcile import record_keys as keys_of
 from shared.infra.codec import jsonable, order_from_dict, order_to_dict
 
 ORDERS = "orders"
+WATERMARKS = "reconcile"
+KEYS_PER_QUERY = 30  # Firestore's limit of values in one array-contains-any filter
 # Attempts of one transaction before its abort reaches the caller (the client's default is 5; the emulator
 # locks pessimistically, so contention on one order is common in tests and under load).
 TXN_ATTEMPTS = 20
@@ -46,7 +54,8 @@ class FirestoreOrderStore:
         self._usage = usage or (lambda kind, n: None)
 
     def _doc(self, order: Order, outbox: list[dict[str, Any]]) -> dict[str, Any]:
-        return {**order_to_dict(order), "outbox": outbox, "pending_events": len(outbox)}
+        return {**order_to_dict(order), "outbox": outbox, "pending_events": len(outbox),
+                "venue_keys": keys_of(order)}
 
     def create(self, order: Order, events: Sequence[OrderEvent]) -> tuple[Order, bool]:
         ref = self._orders.document(order.order_id)
@@ -162,6 +171,51 @@ class FirestoreOrderStore:
         statuses = sorted(s.value for s in OPEN)
         for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", statuses)), page):
             yield order_from_dict(d.to_dict())
+
+    def open_orders_page(self, exchange: str, low: str | None, high: str | None, after: str | None,
+                         limit: int) -> Page:
+        statuses = sorted(s.value for s in OPEN)
+        query = (self._orders.where(filter=FieldFilter("exchange", "==", exchange))
+                 .where(filter=FieldFilter("status", "in", statuses)))
+        doc_id = FieldPath.document_id()
+        start = max(x for x in (low, after) if x is not None) if (low or after) else None
+        if start is not None:
+            op = ">" if after is not None and start == after else ">="
+            query = query.where(filter=FieldFilter(doc_id, op, self._orders.document(start)))
+        if high is not None:
+            query = query.where(filter=FieldFilter(doc_id, "<", self._orders.document(high)))
+        docs = list(query.order_by(doc_id).limit(limit).stream())
+        self._usage("reads", max(1, len(docs)))
+        orders = []
+        for d in docs:
+            data = d.to_dict()
+            order = order_from_dict(data)
+            if "venue_keys" not in data:  # written before venue keys existed: add them (only ever adds)
+                d.reference.update({"venue_keys": firestore.ArrayUnion(keys_of(order))})
+                self._usage("writes", 1)
+            orders.append(order)
+        return Page(orders, orders[-1].order_id if len(docs) == limit and orders else None)
+
+    def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for i in range(0, len(wanted), KEYS_PER_QUERY):
+            batch = wanted[i:i + KEYS_PER_QUERY]
+            query = self._orders.where(filter=FieldFilter("venue_keys", "array_contains_any", batch))
+            docs = list(query.select(["venue_keys"]).stream())
+            self._usage("reads", max(1, len(docs)))
+            for d in docs:
+                found.update(set((d.to_dict() or {}).get("venue_keys") or []) & set(batch))
+        return found
+
+    def watermark(self, name: str) -> dict[str, Any]:
+        snap = self._db.collection(WATERMARKS).document(name).get()
+        self._usage("reads", 1)
+        return (snap.to_dict() or {}) if snap.exists else {}
+
+    def save_watermark(self, name: str, value: dict[str, Any]) -> None:
+        self._db.collection(WATERMARKS).document(name).set(value)
+        self._usage("writes", 1)
 
 
 def _contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:

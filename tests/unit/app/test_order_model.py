@@ -50,6 +50,7 @@ from shared.app.orders import Conflict, OrderService
 from shared.domain.algorithms.base import NO_NEEDS, ChildIntent, ParentView, SliceDecision
 from shared.domain.market import MarketSnapshot
 from shared.app.ports import OrderNotFound
+from shared.domain.reconcile import ReconcileTask
 from shared.domain.orders import InvalidOrder, Order, OrderType, Side, TimeInForce, order_id_for, \
     replacement_client_order_id
 
@@ -240,22 +241,38 @@ class ModelVenue:
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # submit | sync | slice (attempt: the slice index)
+    kind: str  # submit | sync | reconcile | slice (attempt: the slice index)
     order_id: str
     attempt: int
     due_ms: int
+    chain: int | None = None
+    reconcile: ReconcileTask | None = None
 
 
 class ModelScheduler:
+    """Cloud Tasks: named tasks (a sync chain's, the sweep's reconcile tasks) are refused when their name was used
+    (as production does), one-off tasks never; any task may be delivered more than once, in any order."""
+
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.tasks: list[Task] = []
+        self.names: set[str] = set()
 
     def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
         self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
-    def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000)))
+    def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
+        if chain is not None:
+            name = f"sync-{order_id}-c{chain}-{attempt}"
+            if name in self.names:
+                return
+            self.names.add(name)
+        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000), chain))
+
+    def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
+        if task.name not in self.names:
+            self.names.add(task.name)
+            self.tasks.append(Task("reconcile", "", 0, self.clock() + int(delay_s * 1000), reconcile=task))
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
         self.tasks.append(Task("slice", order_id, slice_index, self.clock() + int(delay_s * 1000)))
@@ -289,11 +306,14 @@ class OrderModel(RuleBasedStateMachine):
         try:
             if task.kind == "submit":
                 self.svc.submit(task.order_id, attempt=task.attempt)
+            elif task.kind == "reconcile":
+                assert task.reconcile is not None
+                self.svc.reconcile(task.reconcile)
             elif task.kind == "slice":
                 self.parents.run_slice(task.order_id, task.attempt)
                 self.created |= {c.order_id for c in self.children()}
             else:
-                self.svc.sync(task.order_id, attempt=task.attempt)
+                self.svc.sync(task.order_id, attempt=task.attempt, chain=task.chain)
         except OrderNotFound:
             pass
 
@@ -473,7 +493,11 @@ class OrderModel(RuleBasedStateMachine):
                 self.scheduler.tasks.remove(task)
                 self.clock.now_ms = max(self.clock(), task.due_ms)
                 self.run(task)
-            self.svc.sweep()
+            self.svc.sweep()  # its reconcile tasks run now, in any order
+            while any(t.kind == "reconcile" for t in self.scheduler.tasks):
+                task = next(t for t in self.scheduler.tasks if t.kind == "reconcile")
+                self.scheduler.tasks.remove(task)
+                self.run(task)
         if self.parent_id is not None:  # the parent folds its children's last state
             self.parents.run_slice(self.parent_id, self.store.peek(self.parent_id).slices_done)
             self.created |= {c.order_id for c in self.children()}
