@@ -704,7 +704,7 @@ class OrderService:
                 if not child.is_terminal:
                     self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
             # the slices fold the children's last fills into the closed parent until every child is closed
-            self.scheduler.slice(order_id, slice_index=order.slices_done, delay_s=1)
+            self.scheduler.slice(order_id, slice_index=order.slices_done, delay_s=1, key="cancel")
             return order
         return self._request_cancel(order, reason)
 
@@ -1029,12 +1029,14 @@ class OrderService:
         if order.is_parent:
             if order.paused or (order.next_slice_at or order.created_at) > now - STUCK_NEW_MS:
                 return "in_step"
-            self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0)  # a lost slice
+            # a lost slice, under a name of this sweep's minute (the index's own name may be used already)
+            self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0, key=f"sweep{now // 60_000}")
             return "resubmitted"
         if order.status is S.NEW and order.intent is None:
             if now - order.created_at < STUCK_NEW_MS:
                 return "in_step"
-            self.scheduler.submit(order.order_id, attempt=1, delay_s=0)  # its submission was lost
+            # its submission was lost: again, under a name of this sweep's minute (attempt 1's may be used already)
+            self.scheduler.submit(order.order_id, attempt=1, delay_s=0, key=f"sweep{now // 60_000}")
             return "resubmitted"
         if order.intent is not None:
             if order.intent.token and now - order.intent.since < INTENT_STALE_MS:

@@ -50,8 +50,9 @@ class TasksScheduler:
         except AlreadyExists:
             pass  # this attempt is scheduled already
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self._enqueue(self._settings.submit_queue, self._settings.submit_function_url, f"submit-{order_id}-{attempt}",
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+        self._enqueue(self._settings.submit_queue, self._settings.submit_function_url,
+                      f"submit-{order_id}-{attempt}" + (f"-{key}" if key else ""),
                       {"order_id": order_id, "attempt": attempt}, delay_s)
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:

@@ -278,7 +278,7 @@ class FakeScheduler:
         self.names: set[str] = set()
         self.slices: list[SliceTask] = []
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:

@@ -250,16 +250,25 @@ class Task:
 
 
 class ModelScheduler:
-    """Cloud Tasks: named tasks (a sync chain's, the sweep's reconcile tasks) are refused when their name was used
-    (as production does), one-off tasks never; any task may be delivered more than once, in any order."""
+    """Cloud Tasks: named tasks (submissions, slices, a sync chain's, the sweep's reconcile tasks) are refused when
+    their name was used (as production does), one-off syncs never; any task may be delivered more than once (the
+    `deliver` rule's `again`), in any order."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.tasks: list[Task] = []
         self.names: set[str] = set()
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
+    def _named(self, name: str) -> bool:
+        """True the first time a name is used (production refuses it again for about an hour)."""
+        if name in self.names:
+            return False
+        self.names.add(name)
+        return True
+
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+        if self._named(f"submit-{order_id}-{attempt}-{key}"):
+            self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
         if chain is not None:
@@ -275,7 +284,8 @@ class ModelScheduler:
             self.tasks.append(Task("reconcile", "", 0, self.clock() + int(delay_s * 1000), reconcile=task))
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
-        self.tasks.append(Task("slice", order_id, slice_index, self.clock() + int(delay_s * 1000)))
+        if self._named(f"slice-{order_id}-{slice_index}-{key}"):
+            self.tasks.append(Task("slice", order_id, slice_index, self.clock() + int(delay_s * 1000)))
 
 
 def venue_ids_of(order: Order) -> set[str]:
