@@ -168,6 +168,8 @@ class ModelVenue:
         return t
 
     def arrive_late(self) -> None:
+        """Requests that arrived by now take effect (at their arrival time). Every venue call runs this first, so
+        whoever asks the venue sees what arrived before the question, however the model's clock moved."""
         now = self.clock()
         waiting, self.late = self.late, []
         for sent, arrive, req in waiting:
@@ -185,6 +187,7 @@ class ModelVenue:
 
     # -- the Venue protocol --
     def place(self, order: PlaceOrder) -> PlaceResult:
+        self.arrive_late()
         fault, self.next_place = self.next_place, None
         if fault == "lost_request":
             raise error(ErrorCode.TIMEOUT, "no answer")
@@ -199,6 +202,7 @@ class ModelVenue:
 
     def get(self, symbol: str, *, client_order_id: str | None = None,
             venue_order_id: str | None = None) -> VenueOrder:
+        self.arrive_late()
         fault, self.next_get = self.next_get, None
         if fault:
             raise error(ErrorCode.TIMEOUT, "no answer")
@@ -210,6 +214,7 @@ class ModelVenue:
 
     def cancel(self, symbol: str, *, client_order_id: str | None = None,
                venue_order_id: str | None = None) -> VenueOrder:
+        self.arrive_late()
         fault, self.next_cancel = self.next_cancel, None
         if fault == "network":
             raise error(ErrorCode.NETWORK, "reset")
@@ -225,6 +230,7 @@ class ModelVenue:
 
     def fills(self, symbol: str, since: str | None = None, limit: int = 500,
               venue_order_id: str | None = None) -> FillsPage:
+        self.arrive_late()
         now = self.clock()
         shown = [t for t in self.trades if venue_order_id in (None, t.venue_order_id)
                  and now - t.timestamp_ms >= TRADES_LAG_MS]
@@ -235,6 +241,7 @@ class ModelVenue:
         return FillsPage(fills=page, cursor=page[-1].trade_id if page else since)
 
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        self.arrive_late()
         now = self.clock()
         return [o.view() for o in self.orders if o.status == "open" and now - o.created_ms >= VISIBLE_AFTER_MS]
 
