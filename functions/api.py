@@ -25,7 +25,7 @@ from shared.adapters.protocol import VenueCallError
 from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.app.schemas import (
     ExecuteRequest,
     Heartbeat,
@@ -100,6 +100,13 @@ def _not_found(exc: OrderNotFound) -> flask.Response:
 @app.errorhandler(Conflict)
 def _conflict(exc: Conflict) -> flask.Response:
     return http.error_response(409, "conflict", str(exc), [{"field": f, "issue": i} for f, i in exc.problems])
+
+
+@app.errorhandler(Contended)
+def _contended(exc: Contended) -> flask.Response:
+    return http.error_response(409, "contention", f"order {exc.args[0]} is being changed by other requests at the "
+                               "same time; try again (a change already sent to its venue completes in the "
+                               "background)", [{"field": "order_id", "issue": "busy"}])
 
 
 @app.errorhandler(redis.RedisError)

@@ -30,7 +30,16 @@ from shared.adapters.protocol import (
 from shared.adapters.protocol import OrderType as VenueOrderType
 from shared.adapters.protocol import Side as VenueSide
 from shared.adapters.protocol import TimeInForce as VenueTif
-from shared.app.ports import EventPublisher, Metrics, OrderCache, OrderNotFound, OrderStore, Page, Scheduler
+from shared.app.ports import (
+    Contended,
+    EventPublisher,
+    Metrics,
+    OrderCache,
+    OrderNotFound,
+    OrderStore,
+    Page,
+    Scheduler,
+)
 from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
     Fill,
@@ -963,7 +972,10 @@ class OrderService:
             raise
         self.cache.put(order)
         if publish:
-            self._publish(order_id, outbox)
+            try:
+                self._publish(order_id, outbox)
+            except Contended:  # the change is committed; its events stay in the outbox, which the sweep drains
+                logger.warning("events of %s not marked published (contention); the sweep publishes them", order_id)
         return order
 
     def _publish(self, order_id: str, outbox: list[dict[str, Any]]) -> int:

@@ -18,6 +18,12 @@ class OrderNotFound(LookupError):
     pass
 
 
+class Contended(RuntimeError):
+    """A store transaction on one order could not commit in its attempts: other writers kept the order busy.
+    Nothing of that change was written; the caller may try again (work already sent to a venue is completed
+    by whoever next finds its intent)."""
+
+
 @dataclass(frozen=True)
 class Page:
     orders: list[Order]

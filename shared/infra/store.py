@@ -23,7 +23,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from shared.app.ports import Change, OrderNotFound, Page
+from shared.app.ports import Change, Contended, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
 from shared.infra.codec import jsonable, order_from_dict, order_to_dict
 
@@ -37,6 +37,16 @@ Usage = Callable[[str, int], None]  # ("reads" | "writes", n)
 def _event_dicts(events: Sequence[OrderEvent]) -> list[dict[str, Any]]:
     return [jsonable(e.as_message()) for e in events]
 
+
+def _committed(order_id: str, attempt: Callable[[], Any]) -> Any:
+    """Run a transaction; its attempts used up by contention (the client's "Failed to commit transaction in N
+    attempts", after aborts such as the emulator's lock timeouts) is Contended, not an unexpected error."""
+    try:
+        return attempt()
+    except ValueError as exc:
+        if str(exc).startswith("Failed to commit transaction"):
+            raise Contended(order_id) from exc
+        raise
 
 class FirestoreOrderStore:
     def __init__(self, db: firestore.Client, usage: Usage | None = None) -> None:
@@ -84,7 +94,7 @@ class FirestoreOrderStore:
             self._usage("writes", 1)
             return updated, outbox
 
-        return run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        return _committed(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -105,7 +115,7 @@ class FirestoreOrderStore:
             txn.update(ref, {"outbox": left, "pending_events": len(left)})
             self._usage("writes", 1)
 
-        run(self._db.transaction(max_attempts=TXN_ATTEMPTS))
+        _committed(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders

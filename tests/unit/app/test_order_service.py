@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from shared.adapters.protocol import ErrorCode, TimeInForce as VenueTif, VenueStatus
 from shared.app.orders import NOT_FOUND_LIMIT, STUCK_NEW_MS, UNKNOWN_OUTCOME_HORIZON_MS, Conflict, OrderService
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.app.signals import intake
 from shared.domain.orders import (
     S,
@@ -589,6 +589,28 @@ def test_an_overdue_order_whose_cancel_keeps_failing_is_retried_with_backoff(env
 
 
 # ============================================ cancel ========================================================
+def test_a_cancel_whose_publish_mark_is_contended_answers_the_committed_order(env, monkeypatch):
+    """The cancel is committed; only marking its events published loses to other writers: the caller gets the
+    cancelled order (not an error), and the events wait in the outbox for the sweep."""
+    env.working()
+
+    def contended(order_id, events):
+        raise Contended(order_id)
+
+    monkeypatch.setattr(env.store, "mark_published", contended)
+    cancelled = env.svc.cancel(OID)
+    assert cancelled.status is S.CANCELED and env.stored().status is S.CANCELED
+    assert "canceled" in [e["status"] for e in env.store.outbox(OID)]
+
+
+def test_a_contended_transaction_reaches_the_caller_as_contended(env):
+    env.working()
+    env.store.fail_next_update(Contended(OID))
+    with pytest.raises(Contended):
+        env.svc.cancel(OID)
+    assert env.stored().status is S.ACCEPTED  # nothing written
+
+
 def test_cancelling_a_terminal_order_returns_it_unchanged(env):
     env.venue.on_place(fill="all")
     env.create()
