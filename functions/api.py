@@ -188,14 +188,15 @@ def _int_arg(name: str, default: int | None = None, low: int = 0, high: int = 2*
 @v1.get("/orders")
 def list_orders() -> flask.Response:
     args = flask.request.args
-    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "created_after",
+    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id", "created_after",
                            "created_before", "limit", "cursor"}
     if unknown:
         raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
     status = args.get("status")
     if status is not None and status not in {s.value for s in Status}:
         raise InvalidOrder([("status", f"one of {', '.join(s.value for s in Status)}")])
-    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange")}
+    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange",
+                                                 "parent_id")}
     filters["created_after"] = _int_arg("created_after")
     filters["created_before"] = _int_arg("created_before")
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)

@@ -102,7 +102,10 @@ def main() -> None:
             errors = [c["created_at"] - schedule.at(c["slice"]) for c in p["progress"]["children"]
                       if c["slice"] < args.slices]
             timing[algo] += errors
-            last_fill = max((f["timestamp"] for f in p["fills"]), default=p["terminal_at"])
+            # a parent keeps its children's totals, not their fills: the last fill is on a child's record
+            child_fills = [f["timestamp"] for c in p["progress"]["children"]
+                           for f in http.get(f"{api}/orders/{c['order_id']}", timeout=30).json()["fills"]]
+            last_fill = max(child_fills, default=p["terminal_at"])
             lateness[algo].append(last_fill - end)
             market, volume = tape_vwap(market_data, start, p["terminal_at"])
             avg = Decimal(p["average_price"] or 0)

@@ -84,9 +84,10 @@ def main() -> None:
         if not filled:
             print(f"run {run}: nothing filled ({parent['status']}: {parent.get('reason')})")
             continue
-        notional = sum(Decimal(f["price"]) * Decimal(f["quantity"]) for f in parent["fills"])
-        # Fees are charged in the asset received: base for a buy, quote for a sell; value them at the fill price.
-        fees = sum(Decimal(f["fee"]) * (Decimal(f["price"]) if args.side == "buy" else 1) for f in parent["fills"])
+        notional = Decimal(parent["average_price"]) * filled
+        # The parent's commission in the quote currency: quote fees, plus base fees (a buy's) valued at their fill
+        # price (the documented rule of `commission`).
+        fees = Decimal(parent["commission"])
         unit = (notional + fees) / filled if args.side == "buy" else (notional - fees) / filled
         realised = bps(args.side, unit, mid)
         venues = sorted({c["exchange"] for c in parent["progress"]["children"] if Decimal(c["filled_quantity"])})

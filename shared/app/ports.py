@@ -39,6 +39,9 @@ class OrderStore(Protocol):
 
     def get(self, order_id: str) -> Order | None: ...
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """The orders of these ids that exist (order id -> order), read by id in batches: no query, no cap."""
+
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         """Apply `change` in a transaction. Returns the order and every event still waiting to be published
         (the outbox), oldest first."""
@@ -79,7 +82,9 @@ class Scheduler(Protocol):
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None: ...
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None: ...
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
+        """Run slice `slice_index` of a parent. Tasks are named by order id and index (and `key`, for a second
+        task at one index: a resume, a poll of a closed parent), so a repeated schedule makes no second task."""
 
 
 class Metrics(Protocol):

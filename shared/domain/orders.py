@@ -133,6 +133,81 @@ class Fill:
     venue_order_id: str | None = None  # which venue order (leg) it filled
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Fills in aggregate: filled quantity, notional (sum of quantity x price), fees per currency and the single
+    commission figure (``Order.commission``'s rule). An order's is computed from its fills; a parent keeps one per
+    child instead of copying the child's fills (its document stays bounded)."""
+
+    filled: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
+    commissions: dict[str, Decimal] = field(default_factory=dict)
+
+    @staticmethod
+    def of(fills: tuple[Fill, ...], symbol: str) -> Tally:
+        base, quote = (symbol.split("/") + [""])[:2]
+        filled = notional = commission = Decimal(0)
+        fees: dict[str, Decimal] = {}
+        for f in fills:
+            filled += f.quantity
+            notional += f.quantity * f.price
+            currency = f.fee_currency or "?"
+            fees[currency] = fees.get(currency, Decimal(0)) + f.fee
+            if f.fee_currency == quote:
+                commission += f.fee
+            elif f.fee_currency == base:
+                commission += f.fee * f.price
+        return Tally(filled, notional, commission, fees)
+
+    def __add__(self, other: Tally) -> Tally:
+        fees = dict(self.commissions)
+        for currency, fee in other.commissions.items():
+            fees[currency] = fees.get(currency, Decimal(0)) + fee
+        return Tally(self.filled + other.filled, self.notional + other.notional, self.commission + other.commission,
+                     fees)
+
+
+@dataclass(frozen=True)
+class ChildEntry:
+    """A parent's record of one child: recorded (with the child's terms) BEFORE the child is created, so what the
+    parent may still send is reduced at spawn; then the child's last known state, folded in by the slices. Kept
+    until the child is retired (terminal, settled and closed for ``CHILD_RETIRE_MS``); its tally then moves into
+    the parent's ``retired``. ``status`` None: recorded, not yet created."""
+
+    order_id: str
+    client_order_id: str
+    venue: str
+    slice_index: int
+    quantity: Decimal
+    order_type: OrderType
+    price: Decimal | None
+    time_in_force: TimeInForce
+    post_only: bool
+    placed_at: int
+    status: Status | None = None
+    remaining: Decimal | None = None  # what may still fill (the quantity until the child is created)
+    tally: Tally = field(default_factory=Tally)
+    terminal_at: int | None = None
+    settled: bool = False
+
+    @property
+    def working(self) -> Decimal:
+        """What of the parent's quantity this child may still fill."""
+        if self.status is None:
+            return self.quantity
+        return Decimal(0) if self.status in TERMINAL else (self.remaining or Decimal(0))
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TERMINAL
+
+
+# A parent keeps a closed child's entry this long after it closed and settled (beyond the last late-fill check,
+# 60 s, and the unknown-outcome horizon, 30 s, after which nothing in the service re-reads a closed child).
+CHILD_RETIRE_MS = 600_000
+
+
 class IntentKind(StrEnum):
     PLACE = "place"  # send the leg `venue_client_id` (the original, or the next attempt after a definitive miss)
     CANCEL = "cancel"  # cancel the leg `venue_client_id`
@@ -285,14 +360,25 @@ class Order:
     paused: bool = False
     arrival_mid: Decimal | None = None
     notes: tuple[str, ...] = ()  # why children were not sent (slippage bound, ...), newest last
+    children: tuple[ChildEntry, ...] = ()  # a parent's children not yet retired, oldest first
+    retired: Tally = field(default_factory=Tally)  # what a parent's retired children filled
+    retired_children: int = 0
 
     @property
     def is_parent(self) -> bool:
         return self.algorithm is not None and self.algorithm != "direct"
 
-    # ---- derived from fills ----------------------------------------------------------------------------
+    # ---- derived from fills (a parent's: from its children's tallies) ----------------------------------
+    @property
+    def tally(self) -> Tally:
+        if self.is_parent:
+            return sum((c.tally for c in self.children), self.retired)
+        return Tally.of(self.fills, self.symbol)
+
     @property
     def filled_quantity(self) -> Decimal:
+        if self.is_parent:
+            return self.tally.filled
         return sum((f.quantity for f in self.fills), Decimal(0))
 
     @property
@@ -309,34 +395,22 @@ class Order:
     @property
     def average_price(self) -> Decimal | None:
         """Quantity-weighted, rounded half-even to 12 decimal places (AVERAGE_PRICE_PLACES)."""
-        filled = self.filled_quantity
-        if not filled:
+        t = self.tally
+        if not t.filled:
             return None
-        exact = sum((f.quantity * f.price for f in self.fills), Decimal(0)) / filled
-        return exact.quantize(AVERAGE_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+        return (t.notional / t.filled).quantize(AVERAGE_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
 
     @property
     def commissions(self) -> dict[str, Decimal]:
         """Fees per currency, exactly as the venue charged them ("?" where it did not say)."""
-        out: dict[str, Decimal] = {}
-        for f in self.fills:
-            currency = f.fee_currency or "?"
-            out[currency] = out.get(currency, Decimal(0)) + f.fee
-        return out
+        return self.tally.commissions
 
     @property
     def commission(self) -> Decimal:
         """The seed's single figure, in the quote currency: fees charged in the quote currency, plus fees charged
         in the base currency valued at their fill's price. Fees in any other currency (e.g. BNB) are not in it:
         they are only in ``commissions``."""
-        base, quote = (self.symbol.split("/") + [""])[:2]
-        total = Decimal(0)
-        for f in self.fills:
-            if f.fee_currency == quote:
-                total += f.fee
-            elif f.fee_currency == base:
-                total += f.fee * f.price
-        return total
+        return self.tally.commission
 
     @property
     def is_terminal(self) -> bool:
@@ -423,7 +497,21 @@ class Order:
         if any(f.trade_id == fill.trade_id for f in self.fills):
             return self, []
         fills = tuple(sorted((*self.fills, fill), key=lambda f: (f.timestamp_ms, f.trade_id)))
-        counted = replace(self, fills=fills, first_fill_at=self.first_fill_at or at_ms)
+        return self._filled_more(replace(self, fills=fills, first_fill_at=self.first_fill_at or at_ms), at_ms, fill)
+
+    def with_children(self, children: tuple[ChildEntry, ...], retired: Tally, retired_children: int,
+                      at_ms: int) -> tuple[Order, list[OrderEvent]]:
+        """A parent with its children's state folded in: moves to partially_filled / filled as their fills say
+        (one event per change of the filled quantity), flags an overfill; a closed parent keeps its status."""
+        folded = replace(self, children=children, retired=retired, retired_children=retired_children)
+        if folded == self:
+            return self, []
+        if folded.filled_quantity == self.filled_quantity:
+            return replace(folded, version=self.version + 1, updated_at=at_ms), []
+        return self._filled_more(replace(folded, first_fill_at=self.first_fill_at or at_ms), at_ms, None)
+
+    def _filled_more(self, counted: Order, at_ms: int, fill: Fill | None) -> tuple[Order, list[OrderEvent]]:
+        """`counted` (self with more filled) moved as its filled quantity says, with its events."""
         events: list[OrderEvent] = []
         filled = counted.filled_quantity
         if filled >= self.quantity and self.status is not S.FILLED:
@@ -630,3 +718,29 @@ def working_status(order: Order) -> Status:
     """Where a refused cancel or replace returns the order to (it is pending_*, so its trigger state is gone:
     a venue reporting it triggered again moves it on)."""
     return S.PARTIALLY_FILLED if order.fills else S.ACCEPTED
+
+
+# ---- parents: their budget is their own state --------------------------------------------------------------
+def fold_children(parent: Order, children: dict[str, Order], at_ms: int) -> tuple[Order, list[OrderEvent]]:
+    """The parent with each child's last known state (`children`: order id -> the child's record) in its entry;
+    entries of children closed, settled and older than CHILD_RETIRE_MS are retired into ``retired``. An entry
+    whose child is not in `children` (not created yet) is kept as it is."""
+    entries: list[ChildEntry] = []
+    retired, count = parent.retired, parent.retired_children
+    for entry in parent.children:
+        child = children.get(entry.order_id)
+        if child is not None:
+            entry = replace(entry, status=child.status, remaining=child.remaining_quantity, tally=child.tally,
+                            terminal_at=child.terminal_at if child.is_terminal else None,
+                            settled=child.is_terminal and child.settled)
+        if entry.ended and entry.settled and entry.terminal_at is not None \
+                and at_ms - entry.terminal_at >= CHILD_RETIRE_MS:
+            retired, count = retired + entry.tally, count + 1
+            continue
+        entries.append(entry)
+    return parent.with_children(tuple(entries), retired, count, at_ms)
+
+
+def parent_working(parent: Order) -> Decimal:
+    """What the parent's children may still fill: recorded-not-yet-created children count in full."""
+    return sum((c.working for c in parent.children), Decimal(0))

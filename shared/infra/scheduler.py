@@ -50,9 +50,10 @@ class TasksScheduler:
         self._enqueue(self._settings.submit_queue, self._settings.submit_function_url, f"submit-{order_id}-{attempt}",
                       {"order_id": order_id, "attempt": attempt}, delay_s)
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None:
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
         self._enqueue(self._settings.slices_queue, self._settings.slices_function_url,
-                      f"slice-{order_id}-{slice_index}", {"order_id": order_id, "slice_index": slice_index}, delay_s)
+                      f"slice-{order_id}-{slice_index}" + (f"-{key}" if key else ""),
+                      {"order_id": order_id, "slice_index": slice_index}, delay_s)
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
         self._enqueue(self._settings.sync_queue, self._settings.sync_function_url, f"sync-{order_id}-{attempt}",

@@ -31,6 +31,7 @@ ORDERS = "orders"
 # Attempts of one transaction before its abort reaches the caller (the client's default is 5; the emulator
 # locks pessimistically, so contention on one order is common in tests and under load).
 TXN_ATTEMPTS = 20
+GET_MANY_BATCH = 100  # documents per batched read (get_all)
 Usage = Callable[[str, int], None]  # ("reads" | "writes", n)
 
 
@@ -73,6 +74,17 @@ class FirestoreOrderStore:
         snap = self._orders.document(order_id).get()
         self._usage("reads", 1)
         return order_from_dict(snap.to_dict()) if snap.exists else None
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        out: dict[str, Order] = {}
+        ids = list(dict.fromkeys(order_ids))
+        for start in range(0, len(ids), GET_MANY_BATCH):
+            refs = [self._orders.document(i) for i in ids[start:start + GET_MANY_BATCH]]
+            for snap in self._db.get_all(refs):
+                if snap.exists:
+                    out[snap.id] = order_from_dict(snap.to_dict())
+            self._usage("reads", len(refs))
+        return out
 
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         ref = self._orders.document(order_id)

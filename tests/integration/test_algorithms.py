@@ -206,7 +206,9 @@ def test_cancelling_a_parent_stops_its_slices_and_cancels_working_children(api, 
     assert working["progress"]["children"], working
     canceled = api("DELETE", f"/orders/{order_id}").json()
     assert canceled["status"] == "canceled"
-    after = wait_for(api, order_id, lambda o: all(c["status"] == "canceled" for c in o["progress"]["children"]))
+    # the closed parent folds its children's last state (working_quantity from its own record falls to 0)
+    after = wait_for(api, order_id, lambda o: all(c["status"] == "canceled" for c in o["progress"]["children"])
+                     and Decimal(str(o["progress"]["working_quantity"])) == 0)
     assert all(c["status"] == "canceled" for c in after["progress"]["children"])
     slices = after["slices_done"]
     time.sleep(2)

@@ -104,6 +104,10 @@ class FakeStore:
         doc = self.docs.get(order_id)
         return doc[0] if doc else None
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        self.reads += len(set(order_ids))
+        return {i: self.docs[i][0] for i in order_ids if i in self.docs}
+
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         while self._concurrent:
             self._concurrent.popleft()()
@@ -135,7 +139,7 @@ class FakeStore:
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         orders = sorted((o for o, _ in self.docs.values()), key=lambda o: (o.created_at, o.order_id), reverse=True)
-        for name in ("status", "strategy_id", "signal_id", "symbol", "exchange"):
+        for name in ("status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id"):
             if filters.get(name) is not None:
                 orders = [o for o in orders if getattr(o, name) == filters[name]]
         start = int(cursor) if cursor else 0
@@ -223,6 +227,14 @@ class SubmitTask:
 
 
 @dataclass(frozen=True)
+class SliceTask:
+    order_id: str
+    slice_index: int
+    delay_s: float
+    key: str = ""
+
+
+@dataclass(frozen=True)
 class SyncTask:
     order_id: str
     attempt: int
@@ -233,12 +245,16 @@ class FakeScheduler:
     def __init__(self) -> None:
         self.submits: list[SubmitTask] = []
         self.syncs: list[SyncTask] = []
+        self.slices: list[SliceTask] = []
 
     def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
 
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
         self.syncs.append(SyncTask(order_id, attempt, delay_s))
+
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
+        self.slices.append(SliceTask(order_id, slice_index, delay_s, key))
 
 
 # ---- metrics ----------------------------------------------------------------------------------------------

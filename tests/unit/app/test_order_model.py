@@ -223,7 +223,7 @@ class ModelScheduler:
     def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
         self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float) -> None:  # no parents here
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:  # no parents here
         raise AssertionError("no algorithms in this model")
 
 
