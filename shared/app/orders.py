@@ -681,6 +681,10 @@ class OrderService:
 
         order, token = self._take(order.order_id, take)
         if token is None:
+            if not order.is_terminal and order.intent is None and not order.live_legs and order.fill_lag():
+                # Cancelled at the venue, but its trades list lagged the cancel's filled quantity: nothing is left
+                # to cancel, only the fills to read again (which settles the order once they add up).
+                order = self._refresh(order)
             if not order.is_terminal:
                 self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
             return order

@@ -466,6 +466,23 @@ def test_sync_applies_each_new_fill_once(env):
     assert env.publisher.published[-1]["last_fill"]["quantity"] == "0.6"
 
 
+def test_a_cancel_answered_ahead_of_the_trades_list_settles_once_the_trades_arrive(env):
+    """The venue cancels at 0.7 filled while its trades list shows 0.4: the order waits in pending_cancel, and
+    the next sync reads the lagging fills and closes it with all 0.7 (it must not wait for a live leg to cancel:
+    there is none left)."""
+    venue_order_id = env.working().venue_order_id
+    env.venue.fill(CID, "0.4")
+    env.run_sync()
+    env.venue.fill(CID, "0.3")
+    late = env.venue.trades[venue_order_id].pop()  # not in the trades list yet
+    assert env.svc.cancel(OID).status is S.PENDING_CANCEL
+
+    env.venue.trades[venue_order_id].append(late)  # the trades list caught up
+    order = env.run_sync()
+    assert order.status is S.CANCELED and order.filled_quantity == D("0.7"), (order.status, order.filled_quantity)
+    assert len(order.fills) == 2
+
+
 def test_sync_reschedules_with_growing_delays_until_the_order_is_terminal(env):
     env.working()
     for _ in range(8):
