@@ -12,11 +12,10 @@ from decimal import Decimal
 from typing import Iterator
 
 import pytest
-import requests
 
 from shared.adapters.ccxt_venue import build_exchange
 from tests.integration.conftest import wait_for
-from tests.integration.venue_truth import D, Venue, disagreement, until, venue_ids
+from tests.integration.venue_truth import D, Venue, disagreement, until
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +119,8 @@ def test_fees_in_base_and_quote_currency_are_kept_per_currency_as_the_venue_char
 
 # ---- 7. a parent with more than 500 children -----------------------------------------------------------------
 # More than 500 children do not fit a test run on this stack: the iceberg sends one tranche when the last one
-# ended, and a slice costs 1-2 s on a loaded 2-core machine (two or three slices per child), so 510 children take
-# 15-60 minutes. The default is the closest honest size for the suite; INTEGRITY_PARENT_CHILDREN=510 runs the
+# ended and slices come 1 s apart (two or three slices per child, each 1-2 s on a loaded 2-core machine), so
+# 510 children take 15-60 minutes. The default is the closest honest size for the suite; INTEGRITY_PARENT_CHILDREN=510 runs the
 # full case (with INTEGRITY_PARENT_TIMEOUT_S raised to match).
 CHILDREN = int(os.environ.get("INTEGRITY_PARENT_CHILDREN", "30"))
 PARENT_TIMEOUT_S = int(os.environ.get("INTEGRITY_PARENT_TIMEOUT_S", "240"))
@@ -142,13 +141,14 @@ def _children(api, parent_id: str) -> list[dict]:
 
 
 @pytest.mark.timeout(PARENT_TIMEOUT_S + 180)
-def test_a_parent_with_many_children_never_over_executes(api, stack, venues, http):
-    """An iceberg buying CHILDREN clips of the venue's minimum (each tranche a marketable child that fills at
-    once). No public algorithm parameter makes children fast (TWAP slices are at least 5 s apart, POV and iceberg
-    slices 1 s), so the test also delivers the parent's current slice task itself as soon as it can (the slices
-    function, as Cloud Tasks would deliver an early or duplicate task; the parent's own slice chain keeps running
-    beside it, so deliveries race). Afterwards: CHILDREN children; their fills, as the venue lists them, add up
-    to the parent's filled quantity, which is its quantity and no more."""
+def test_a_parent_with_many_children_never_over_executes(api, venues):
+    """An iceberg buying CHILDREN clips of the venue's minimum, one tranche (a marketable child that fills at
+    once) after the other, driven only by its own slice tasks. Afterwards: CHILDREN children; their fills, as the
+    venue lists them, add up to the parent's filled quantity, which is its quantity and no more.
+
+    (Delivering the slice task by hand as well, to go faster, made the deliveries and the children's updates
+    contend for the parent: slice tasks answered 500 on Contended and some took over 60 s. Reported, not tested
+    here: the lead is changing how a parent is written.)"""
     quantity = CLIP * CHILDREN
     resp = api("POST", "/orders", {"strategy_id": f"big-{_tag()}", "client_order_id": f"ice-{_tag()}",
                                    "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
@@ -159,13 +159,9 @@ def test_a_parent_with_many_children_never_over_executes(api, stack, venues, htt
     pid = resp.json()["order_id"]
     deadline = time.monotonic() + PARENT_TIMEOUT_S
     parent = resp.json()
-    with requests.Session() as slices:
-        while not _terminal(parent) and time.monotonic() < deadline:
-            # Not checked: a delivery racing the parent's own slice task may lose the parent's transaction and
-            # answer 5xx, which Cloud Tasks would retry; the chain and the next delivery carry on.
-            slices.post(stack.env["SLICES_FUNCTION_URL"], json={"order_id": pid, "slice_index": parent["slices_done"]},
-                        timeout=60)
-            parent = api("GET", f"/orders/{pid}").json()
+    while not _terminal(parent) and time.monotonic() < deadline:
+        time.sleep(1)
+        parent = api("GET", f"/orders/{pid}").json()
     assert _terminal(parent), f"not done in time: {parent['filled_quantity']} of {quantity} filled"
     children = _children(api, pid)
     assert len(children) >= CHILDREN, len(children)
@@ -175,10 +171,10 @@ def test_a_parent_with_many_children_never_over_executes(api, stack, venues, htt
         children = _children(api, pid)
         parent = api("GET", f"/orders/{pid}").json()
         wrong = [c["order_id"] for c in children if not _terminal(c)]
-        at_venue = venues["binance"].by_client_id(venue_ids(c["strategy_id"], c["client_order_id"])[0]
-                                                   for c in children)
-        wrong += [p for c in children
-                  if (p := disagreement(c, at_venue.get(venue_ids(c["strategy_id"], c["client_order_id"])[0], [])))]
+        # a child's venue client id is the one its record names (children derive theirs from the parent's)
+        at_venue = venues["binance"].by_client_id(c["venue_client_order_id"] for c in children)
+        wrong += [p for c in children if (p := disagreement(c, at_venue.get(c["venue_client_order_id"], [])))]
+        wrong += [f"{cid}: {len(vos)} venue orders" for cid, vos in at_venue.items() if len(vos) > 1]
         venue_filled = sum((D(vo["executedQty"]) for vos in at_venue.values() for vo in vos), D(0))
         if D(parent["filled_quantity"]) != venue_filled:
             wrong.append(f"parent filled {parent['filled_quantity']}, its children at the venue {venue_filled}")
