@@ -3,8 +3,8 @@
 Routes parse the request, call a use case, and answer JSON. Every error leaves as
 ``{"error": {"code", "message", "details": [{"field", "issue"}]}}``: 400 unreadable body, 401 missing or wrong
 ``X-API-Key``, 404 unknown order, 409 not possible in the order's state, 422 invalid fields, 429 over the
-per-key rate limit, 503 a dependency is down. An unexpected exception is logged with its stack trace and
-answered as a 500 without one.
+per-key rate limit, 503 a dependency is down or the order is contended (with Retry-After; nothing was
+changed). An unexpected exception is logged with its stack trace and answered as a 500 without one.
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ def _conflict(exc: Conflict) -> flask.Response:
 
 @app.errorhandler(Contended)
 def _contended(exc: Contended) -> flask.Response:
-    return http.error_response(409, "contention", f"order {exc.args[0]} is being changed by other requests at the "
-                               "same time; try again (a change already sent to its venue completes in the "
-                               "background)", [{"field": "order_id", "issue": "busy"}])
+    response = http.error_response(503, "contended", f"{exc}; nothing was changed, try again",
+                                   [{"field": "order_id", "issue": "busy"}])
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 @app.errorhandler(redis.RedisError)
@@ -168,7 +169,8 @@ def modify_order(order_id: str) -> flask.Response:
         return http.error_response(422, "invalid_request", "nothing to modify",
                                    [{"field": "body", "issue": "give price, quantity or stop_price"}])
     order = _service.modify(order_id, price=body.price, quantity=body.quantity, stop_price=body.stop_price)
-    return _json(OrderView.of(order))
+    # 202: the venue has not answered for the replace yet; it completes in the background (GET shows when)
+    return _json(OrderView.of(order), 202 if order.status is Status.PENDING_REPLACE else 200)
 
 
 @v1.delete("/orders/<order_id>")

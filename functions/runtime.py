@@ -8,6 +8,7 @@ never starts serving. Clients are built on first use and then live as long as th
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 from shared.app.algorithms import ParentOrders
@@ -52,7 +53,18 @@ def order_service() -> OrderService:
         halt_reason=lambda strategy_id: dms_service().halt_reason(strategy_id),
         market_collar=market_collar(market_data(), SETTINGS.default_collar_bps),
         venue_fit=VenueRules(market_data().info),  # 422 at intake for what the venue cannot take as it is
+        reconcile_shards=SETTINGS.reconcile_shards,
+        venue_symbols=_venue_symbols,
     )
+
+
+def _venue_symbols(venue: str) -> list[str]:
+    """The symbols a venue's adapter lists (cached a minute by MarketData); none when it cannot be asked."""
+    try:
+        return [s.symbol for s in market_data().info(venue).symbols]
+    except Exception:  # noqa: BLE001 (the orphan search then scans the symbols it knows)
+        logging.getLogger(__name__).warning("no symbol list from %s for the orphan search", venue, exc_info=True)
+        return []
 
 
 @functools.cache

@@ -1,5 +1,6 @@
 """The work functions: ``submit`` (send an order to its venue) and ``sync`` (poll it there), triggered by Cloud
-Tasks; ``sweep`` (reconcile everything) and ``dms`` (the dead man's switch check), triggered by Cloud Scheduler.
+Tasks (the sync function also runs the sweep's reconcile tasks, from the reconcile queue); ``sweep`` (enqueue
+the reconciliation of everything) and ``dms`` (the dead man's switch check), triggered by Cloud Scheduler.
 
 Chosen over Pub/Sub for submission because a task can be named (production refuses a duplicate name), delayed
 (backoff, polling, expiry) and rate-limited per queue, which is what venue rate limits need. Each handler is
@@ -10,13 +11,14 @@ would only make Cloud Tasks retry it forever); a crash answers 500 and the queue
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import flask
 from pydantic import BaseModel, Field, ValidationError
 
 from functions import http, runtime
 from shared.app.ports import OrderNotFound
+from shared.domain.reconcile import ReconcileTask
 from shared.infra import log
 
 logger = logging.getLogger("tasks")
@@ -31,6 +33,19 @@ class SubmitTask(BaseModel):
 class SyncTask(BaseModel):
     order_id: str
     attempt: int = 0
+    chain: int | None = None  # the order's sync chain generation; None: a one-off check
+
+
+class ReconcileBody(BaseModel):
+    """A task of the sweep's fan-out (shared/domain/reconcile.py), delivered to the sync function."""
+
+    kind: Literal["shard", "orphans"]
+    venue: str
+    run: int
+    shard: int = Field(default=0, ge=0)
+    shards: int = Field(default=1, ge=1, le=4096)
+    cursor: str | None = None
+    part: int = Field(default=0, ge=0)
 
 
 class SliceTask(BaseModel):
@@ -62,7 +77,24 @@ def submit(request: flask.Request) -> tuple[dict, int]:
 
 
 def sync(request: flask.Request) -> tuple[dict, int]:
-    return _run(request, SyncTask, lambda t: _service.sync(t.order_id, attempt=t.attempt))
+    """An order's sync task, or (a body with ``kind``) a reconcile task of the sweep's fan-out."""
+    body = http.json_body_or_empty(request)
+    if isinstance(body, dict) and "kind" in body:
+        return _reconcile(request, body)
+    return _run(request, SyncTask, lambda t: _service.sync(t.order_id, attempt=t.attempt, chain=t.chain))
+
+
+def _reconcile(request: flask.Request, body: dict[str, Any]) -> tuple[dict, int]:
+    try:
+        task = ReconcileBody.model_validate(body)
+    except ValidationError as exc:
+        logger.error("malformed reconcile task dropped: %s", exc.errors(include_url=False))
+        return {"dropped": "malformed task"}, 200
+    with log.bind(task=request.headers.get("X-CloudTasks-TaskName"), venue=task.venue,
+                  trace=log.trace_from_headers(request.headers, runtime.SETTINGS.google_cloud_project)):
+        result = _service.reconcile(ReconcileTask(**task.model_dump()))
+        logger.info("reconcile task done: %s", {k: v for k, v in result.items() if k != "orphan_venue_orders"})
+        return result, 200
 
 
 def slices(request: flask.Request) -> tuple[dict, int]:
@@ -70,7 +102,7 @@ def slices(request: flask.Request) -> tuple[dict, int]:
 
 
 def sweep(request: flask.Request) -> tuple[dict, int]:
-    """Cloud Scheduler's periodic reconciliation (also callable by hand)."""
+    """Cloud Scheduler's periodic reconciliation (also callable by hand): enqueues the run's reconcile tasks."""
     return _service.sweep(), 200
 
 

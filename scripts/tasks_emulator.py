@@ -18,7 +18,10 @@ Emulator artefacts corrected here, none of which production Cloud Tasks has:
   this one, TaskExecutionCount those that got an answer other than 5xx, TaskPreviousResponse the previous
   attempt's HTTP status (when it had one);
 - it waits for an answer forever. Here an attempt ends at the task's dispatch_deadline (Cloud Tasks' default for
-  HTTP targets, 10 min, when unset; TASKS_EMULATOR_DISPATCH_DEADLINE_S overrides that default).
+  HTTP targets, 10 min, when unset; TASKS_EMULATOR_DISPATCH_DEADLINE_S overrides that default);
+- it accepts a second task with a name already used. Cloud Tasks refuses it (ALREADY_EXISTS) while the task
+  exists and for about an hour after it ran or was deleted; here too, for TASKS_EMULATOR_NAME_TTL_S (3600 s),
+  so named tasks (an order's sync chain, the sweep's reconcile tasks) deduplicate locally as in the cloud.
 Arguments go to the emulator.
 """
 
@@ -32,12 +35,15 @@ from datetime import datetime, timezone
 from urllib import error, request
 
 import gcloud_tasks_emulator.server as server
+from google.api_core.exceptions import AlreadyExists
 from gcloud_tasks_emulator.__main__ import main
 from google.cloud.tasks_v2.types import Attempt, Queue, Task
 
 logger = logging.getLogger("gcloud-tasks-emulator")
 POLL_S = float(os.environ.get("TASKS_EMULATOR_POLL_S", "0.01"))
 DISPATCH_DEADLINE_S = float(os.environ.get("TASKS_EMULATOR_DISPATCH_DEADLINE_S", "600"))
+NAME_TTL_S = float(os.environ.get("TASKS_EMULATOR_NAME_TTL_S", "3600"))
+NAMES: dict[str, float] = {}  # task name -> when it was created (a name is not reused within NAME_TTL_S)
 POOL = ThreadPoolExecutor(max_workers=int(os.environ.get("TASKS_EMULATOR_CONCURRENCY", "32")),
                           thread_name_prefix="dispatch")
 # Every change to a queue's task list (the API threads create and purge, the pollers take due tasks off, the
@@ -230,7 +236,24 @@ def _run_task(self: server.QueueState, task_name: str, force_run: bool = False) 
 
 
 server.Processor._process_queue = _process_queue
-server.QueueState.create_task = _locked(server.QueueState.create_task)
+def _create_once(method):
+    """CreateTask refuses a name used within NAME_TTL_S (ALREADY_EXISTS), as Cloud Tasks does."""
+    def create(self, queue, task):
+        now = time.time()
+        if task.name:
+            if len(NAMES) > 100_000:
+                for name in [n for n, at in NAMES.items() if now - at > NAME_TTL_S]:
+                    del NAMES[name]
+            used = NAMES.get(task.name)
+            if used is not None and now - used <= NAME_TTL_S:
+                raise AlreadyExists(f"Task {task.name} already exists (or existed within {NAME_TTL_S:.0f} s)")
+        created = method(self, queue, task)
+        NAMES[created.name] = now
+        return created
+    return create
+
+
+server.QueueState.create_task = _locked(_create_once(server.QueueState.create_task))
 server.QueueState.purge_queue = _locked(server.QueueState.purge_queue, forget=True)
 server.QueueState.delete_queue = _locked(server.QueueState.delete_queue, forget=True)
 server.QueueState.submit_task = _run_task

@@ -42,7 +42,9 @@ FUNCTIONS: tuple[Function, ...] = (
 # Topics the service owns (settings attribute names). Each pubsub-triggered function's topic gets a push
 # subscription and a dead-letter topic.
 TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_topic")
-QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue")
+# reconcile_queue carries the sweep's fan-out (shared/domain/reconcile.py) to the sync function, apart from the
+# per-order sync tasks: its own rate limit, and the per-order polling can be paused without stopping the sweep.
+QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue", "reconcile_queue")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
 # parent_id, optionally by a created_at range, and always orders by created_at desc, then order_id desc. Firestore
 # serves an equality filter plus that order from an index (field, created_at desc, order_id desc), and merges
 # such indexes for several equality filters; a query without filters needs (created_at desc, order_id desc).
-# The sweep's queries (pending_events > 0; status in [...]) use single-field indexes, which exist by default.
+# The sweep's queries (pending_events > 0; status in [...]) use single-field indexes, which exist by default, as
+# does the orphan search's (venue_keys array-contains-any). A reconcile task's page (exchange ==, status in [...],
+# a document-id range, ordered by document id) has its composite index below.
 # The emulator does not enforce indexes: production rejects a query whose index is missing.
 
 resource "google_firestore_database" "this" {
@@ -54,5 +56,23 @@ resource "google_firestore_index" "orders_newest_first" {
   fields {
     field_path = "order_id"
     order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "orders_open_by_venue" {
+  database   = google_firestore_database.this.name
+  collection = "orders"
+
+  fields {
+    field_path = "exchange"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "__name__"
+    order      = "ASCENDING"
   }
 }

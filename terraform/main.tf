@@ -91,6 +91,7 @@ locals {
     SUBMIT_QUEUE          = var.queues["submit_queue"].name
     SLICES_QUEUE          = var.queues["slices_queue"].name
     SYNC_QUEUE            = var.queues["sync_queue"].name
+    RECONCILE_QUEUE       = var.queues["reconcile_queue"].name
     TASKS_LOCATION        = var.region
     SUBMIT_FUNCTION_URL   = local.function_urls["submit"]
     SYNC_FUNCTION_URL     = local.function_urls["sync"]

@@ -84,16 +84,18 @@ variable "queues" {
     min_backoff               = optional(string, "1s")
     max_backoff               = optional(string, "60s")
   }))
-  description = "Cloud Tasks queues, keyed by the Settings attribute that reads them (SUBMIT_QUEUE, SLICES_QUEUE, SYNC_QUEUE). The service schedules its own retries with backoff as new named tasks; the queue's retry only covers a handler that crashed (answered 5xx), so a bounded number of attempts with backoff. max_dispatches_per_second caps the calls to the venues (submit) and the polling (sync)."
+  description = "Cloud Tasks queues, keyed by the Settings attribute that reads them (SUBMIT_QUEUE, SLICES_QUEUE, SYNC_QUEUE, RECONCILE_QUEUE). The service schedules its own retries with backoff as new named tasks; the queue's retry only covers a handler that crashed (answered 5xx), so a bounded number of attempts with backoff. max_dispatches_per_second caps the calls to the venues (submit) and the polling (sync)."
   default = {
     submit_queue = { name = "order-submit", max_dispatches_per_second = 50, max_concurrent_dispatches = 50 }
     slices_queue = { name = "algo-slices", max_dispatches_per_second = 50, max_concurrent_dispatches = 50 }
     sync_queue   = { name = "order-sync", max_dispatches_per_second = 100, max_concurrent_dispatches = 100 }
+    # The sweep's fan-out (one task per venue and shard each minute, to the sync function): few, long tasks.
+    reconcile_queue = { name = "order-reconcile", max_dispatches_per_second = 20, max_concurrent_dispatches = 20 }
   }
 
   validation {
-    condition     = toset(keys(var.queues)) == toset(["submit_queue", "slices_queue", "sync_queue"])
-    error_message = "queues: exactly the keys submit_queue, slices_queue and sync_queue."
+    condition     = toset(keys(var.queues)) == toset(["submit_queue", "slices_queue", "sync_queue", "reconcile_queue"])
+    error_message = "queues: exactly the keys submit_queue, slices_queue, sync_queue and reconcile_queue."
   }
   validation {
     condition     = alltrue([for q in values(var.queues) : can(regex("^[A-Za-z][A-Za-z0-9-]{2,99}$", q.name))])

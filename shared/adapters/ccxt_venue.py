@@ -10,9 +10,20 @@ venue orders, even for venues (Binance) that only reject duplicates of still-ope
 (Redis down) every placement looks up first: slower, never unsafe.
 
 Markets are loaded once and cached (``MarketsCache``: Redis) so a cold start does not download them again
-(ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call). They are parsed
-with ``exchange.number = str``, so the trading rules (tick, lot, limits) are the venue's own decimal strings, never
-a float round trip; the rest of the unified API keeps ccxt's default numbers.
+(ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call).
+
+Numbers are read exactly (``read_numbers_exactly``): the exchange object parses with ``exchange.number = str``, so
+every unified number ccxt builds with ``safe_number`` (orders, trades, fees, balances, tickers, candles, the markets'
+rules) is the venue's own decimal string, turned straight into Decimal, never a float round trip. Order-book levels
+are the exception in ccxt (its base parser uses ``safe_float`` whatever ``number`` says), so their price and amount
+are re-read from the venue's answer as Decimal (which also keeps ccxt's sort of the levels numeric). What stays out
+of reach: a venue that sends JSON numbers rather than strings has them parsed to float by ccxt's JSON decoder
+before anyone sees them (Binance and its simulators send strings).
+
+ccxt's ``decimal_to_precision`` (behind ``amount_to_precision``, ``price_to_precision`` and many ``create_order``
+implementations) changes the calling thread's decimal context for good (rounding ROUND_HALF_UP, the Underflow
+trap): every ccxt call runs in a ``decimal.localcontext()`` so nothing else in the process rounds differently
+after an adapter call.
 
 An order is sent exactly as the service asked or not at all: the adapter never rounds a price or quantity (ccxt's
 ``price_to_precision`` rounds to the nearest tick, which can lift a buy's limit above the client's price). An order
@@ -22,6 +33,7 @@ off the venue's grid, below its minimum or above its maximum is refused as a fin
 
 from __future__ import annotations
 
+import decimal
 import logging
 import threading
 import time
@@ -59,9 +71,16 @@ from shared.adapters.protocol import (
     VenueStatus,
 )
 from shared.domain.market import VenueTerms, plain, venue_fit_problems
-from shared.domain.orders import Side as DomainSide
 
 logger = logging.getLogger(__name__)
+
+
+# An order's trades are looked for from this long before its creation time (see CcxtVenue._fills_start_ms).
+FILLS_LOOKBACK_MS = 5_000
+# Trades asked for per call when paging by time (``CcxtVenue._scan``), whatever page the caller asked for: one
+# taker order's fills all carry the same millisecond, so a page must hold them all (Binance's largest page).
+# A venue's ``trades_page`` quirk overrides it.
+SCAN_PAGE = 1_000
 
 
 class AdapterError(Exception):
@@ -89,7 +108,7 @@ VENUE_QUIRKS: dict[str, dict[str, Any]] = {
 }
 
 _DEFAULT_QUIRKS: dict[str, Any] = {"duplicate_messages": (), "options": {}, "cancel_all_needs_symbol": False,
-                                   "amount_precision_mode": None}
+                                   "amount_precision_mode": None, "trades_page": SCAN_PAGE}
 
 _CCXT_STATUS = {
     "open": VenueStatus.OPEN,
@@ -160,6 +179,26 @@ def _rebase(urls: Any, base: str) -> Any:
     return urls
 
 
+def read_numbers_exactly(exchange: ccxt.Exchange) -> ccxt.Exchange:
+    """Make `exchange` give every number as the venue wrote it (see the module doc): ``number = str`` for the
+    unified structures, and order-book levels whose price and amount are Decimal read from the venue's strings
+    (wrapping the exchange's own level parser, so per-venue extras such as Kraken's timestamps are kept)."""
+    exchange.number = str
+    parse_level = exchange.parse_order_book_bid_ask
+    if getattr(parse_level, "reads_exactly", False):
+        return exchange
+
+    def exact_level(bidask: Any, price_key: Any = 0, amount_key: Any = 1, count_or_id_key: Any = 2) -> list:
+        level = list(parse_level(bidask, price_key, amount_key, count_or_id_key))
+        level[0] = _dec(exchange.safe_string(bidask, price_key))
+        level[1] = _dec(exchange.safe_string(bidask, amount_key))
+        return level
+
+    exact_level.reads_exactly = True  # type: ignore[attr-defined]
+    exchange.parse_order_book_bid_ask = exact_level
+    return exchange
+
+
 class PlacedIds(Protocol):
     def mark(self, client_order_id: str) -> bool:
         """Record the id; True if it was not recorded before. Raises when the index is unavailable."""
@@ -172,15 +211,17 @@ class MarketsCache(Protocol):
 
 
 def _dec(value: Any) -> Decimal | None:
+    """A ccxt number as a plain Decimal, exactly: the venue's string "0.00100000" is 0.001 (trailing zeros and
+    exponents dropped, no digit lost, whatever the decimal context's precision). A float (an older markets cache,
+    a venue that sends JSON numbers) is read by its shortest repr, the closest this side can get."""
     if value is None or value == "":
         return None
-    return Decimal(str(value))
-
-
-def _rule(value: Any) -> Decimal | None:
-    """A limit as a plain Decimal (the venue's "0.00100000" is 0.001)."""
-    d = _dec(value)
-    return None if d is None else Decimal(plain(d))
+    d = Decimal(value) if isinstance(value, (str, Decimal, int)) else Decimal(str(value))
+    if not d.is_finite():
+        return d
+    with decimal.localcontext() as context:
+        context.prec = max(context.prec, len(d.as_tuple().digits))
+        return Decimal(format(d.normalize(), "f"))
 
 
 def _grid(precision: Any, mode: int) -> tuple[Decimal, int | None]:
@@ -194,7 +235,7 @@ def _grid(precision: Any, mode: int) -> tuple[Decimal, int | None]:
         return Decimal(1).scaleb(-int(value)), None
     if mode == SIGNIFICANT_DIGITS:
         return Decimal(0), int(value)
-    return Decimal(plain(value)), None
+    return value, None
 
 
 def _error_for(exc: Exception, *, writes: bool, duplicate_messages: tuple[str, ...] = ()) -> AdapterError:
@@ -239,7 +280,7 @@ class CcxtVenue:
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.venue = venue
-        self.exchange = exchange
+        self.exchange = read_numbers_exactly(exchange)
         self._quirks = quirks(exchange.id)
         self._placed = placed
         self._markets_cache = markets_cache
@@ -260,13 +301,8 @@ class CcxtVenue:
             if cached:
                 self.exchange.set_markets(cached)
             else:
-                number = self.exchange.number
-                self.exchange.number = str  # the rules as the venue wrote them (see the module doc)
-                try:
-                    self._call(self.exchange.load_markets, writes=False)
-                    self._apply_account_fees()
-                finally:
-                    self.exchange.number = number
+                self._call(self.exchange.load_markets, writes=False)
+                self._apply_account_fees()
                 self._cache_put(self.exchange.markets)
         return self.exchange.markets
 
@@ -275,7 +311,8 @@ class CcxtVenue:
         if not (self.exchange.has.get("fetchTradingFees") and self.exchange.apiKey):
             return
         try:
-            fees = self.exchange.fetch_trading_fees()
+            with decimal.localcontext():  # see _call
+                fees = self.exchange.fetch_trading_fees()
         except Exception as exc:
             logger.warning("trading fees unavailable on %s (%s); using published rates", self.venue, exc)
             return
@@ -302,8 +339,11 @@ class CcxtVenue:
             logger.warning("markets cache unavailable; markets kept in this process only")
 
     def _call(self, fn: Callable[..., Any], *args: Any, writes: bool, **kwargs: Any) -> Any:
+        """One ccxt call, its exceptions mapped onto the protocol's, in a decimal context of its own (ccxt's
+        decimal_to_precision would otherwise change this thread's rounding and traps for good)."""
         try:
-            return fn(*args, **kwargs)
+            with decimal.localcontext():
+                return fn(*args, **kwargs)
         except AdapterError:
             raise
         except Exception as exc:
@@ -326,9 +366,9 @@ class CcxtVenue:
         amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
         return VenueTerms(
             venue=self.venue, symbol=market["symbol"], tick_size=tick, lot_size=lot,
-            min_quantity=_rule(amount.get("min")) or Decimal(0), min_notional=_rule(cost.get("min")),
-            maker_fee=_rule(market.get("maker")) or Decimal(0), taker_fee=_rule(market.get("taker")) or Decimal(0),
-            max_quantity=_rule(amount.get("max")) or None, max_notional=_rule(cost.get("max")) or None,
+            min_quantity=_dec(amount.get("min")) or Decimal(0), min_notional=_dec(cost.get("min")),
+            maker_fee=_dec(market.get("maker")) or Decimal(0), taker_fee=_dec(market.get("taker")) or Decimal(0),
+            max_quantity=_dec(amount.get("max")) or None, max_notional=_dec(cost.get("max")) or None,
             price_significant_digits=price_digits, quantity_significant_digits=quantity_digits,
         )
 
@@ -381,7 +421,7 @@ class CcxtVenue:
         ccxt_type = "market" if req.type in (OrderType.MARKET, OrderType.STOP) else "limit"
         price = req.price if ccxt_type == "limit" else None
         stop = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-        problems = venue_fit_problems(self.terms(market), side=DomainSide(req.side.value), quantity=req.quantity,
+        problems = venue_fit_problems(self.terms(market), side=req.side, quantity=req.quantity,
                                       price=price, stop_price=stop)
         if problems:
             raise AdapterError(ErrorCode.INVALID_ORDER, "; ".join(f"{f}: {p}" for f, p in problems))
@@ -403,7 +443,8 @@ class CcxtVenue:
         """`value` as ccxt formats it for the venue; refused (invalid_order) if formatting would change it: a
         price or quantity is the service's to fit (ccxt rounds prices to the nearest tick, either way)."""
         try:
-            text = to_precision(symbol, plain(value))
+            with decimal.localcontext():  # see _call
+                text = to_precision(symbol, plain(value))
         except ccxt.BaseError as exc:  # InvalidOrder: below the precision (raised before any request)
             raise _error_for(exc, writes=False) from exc
         except Exception as exc:  # nothing was sent, and trying again would fail the same way
@@ -462,13 +503,7 @@ class CcxtVenue:
         """Fills after the cursor (a venue trade id), oldest first; only one order's when venue_order_id is given."""
         self._market(symbol)
         if venue_order_id:
-            if self.exchange.has.get("fetchOrderTrades"):
-                raws = self._call(self.exchange.fetch_order_trades, venue_order_id, symbol, None, limit, writes=False)
-            else:
-                raws = [t for t in self._call(self.exchange.fetch_my_trades, symbol, None, limit, writes=False)
-                        if str(t.get("order")) == venue_order_id]
-            fills = [self._fill(t) for t in raws]
-            return FillsPage(fills=fills, cursor=fills[-1].trade_id if fills else since)
+            return self._order_fills(symbol, venue_order_id, since, limit)
         params: dict[str, Any] = {}
         if since:
             params["fromId"] = int(since) + 1 if since.isdigit() else since
@@ -478,6 +513,71 @@ class CcxtVenue:
             fills = [f for f in fills if not f.trade_id.isdigit() or int(f.trade_id) > int(since)]
         cursor = fills[-1].trade_id if fills else since
         return FillsPage(fills=fills, cursor=cursor)
+
+    def _order_fills(self, symbol: str, venue_order_id: str, since: str | None, limit: int) -> FillsPage:
+        """One venue order's fills after the cursor (the last trade id returned before), oldest first, at most
+        `limit`; the cursor is the last one returned. Every fill is found, however many the order or the account
+        has:
+        - with ccxt's fetchOrderTrades: one call; a full page may not be all, so the order's trades are then paged
+          by time from its creation (``_scan``);
+        - without it: the account's trades of the symbol are paged by time from the order's creation to the end
+          and the order's are kept (ccxt's fetchMyTrades with no `since` gives only the newest page).
+        A cursor past `limit` fills scans again from the order's creation: costly only for orders with more fills
+        than one page."""
+        if self.exchange.has.get("fetchOrderTrades"):
+            raws = self._call(self.exchange.fetch_order_trades, venue_order_id, symbol, None, limit, writes=False)
+            if len(raws) >= limit:
+                raws = self._scan(lambda since_ms, page: self.exchange.fetch_order_trades(
+                    venue_order_id, symbol, since_ms, page), self._fills_start_ms(symbol, venue_order_id))
+        else:
+            raws = [t for t in self._scan(lambda since_ms, page: self.exchange.fetch_my_trades(symbol, since_ms, page),
+                                          self._fills_start_ms(symbol, venue_order_id))
+                    if str(t.get("order")) == venue_order_id]
+        fills = [self._fill(t) for t in raws]
+        ids = [f.trade_id for f in fills]
+        if since in ids:  # a cursor the scan does not find returns them all: the caller keeps each trade id once
+            fills = fills[ids.index(since) + 1:]
+        page = fills[:limit]
+        return FillsPage(fills=page, cursor=page[-1].trade_id if page else since)
+
+    def _fills_start_ms(self, symbol: str, venue_order_id: str) -> int:
+        """Where an order's trades can begin: its creation at the venue, less FILLS_LOOKBACK_MS (an order's time and
+        its trades' times may come from different clocks; Freqtrade looks back 5 s too). An order the venue gives
+        no time for is scanned from the epoch: slow, but nothing is missed."""
+        created = self.get(venue_order_id=venue_order_id, symbol=symbol).created_at_ms
+        if created is None:
+            logger.warning("%s gives no creation time for order %s: scanning its trades from the epoch",
+                           self.venue, venue_order_id)
+            return 0
+        return max(0, int(created) - FILLS_LOOKBACK_MS)
+
+    def _scan(self, fetch: Callable[[int, int], list[dict]], start_ms: int) -> list[dict]:
+        """Every trade `fetch(since_ms, limit)` gives from `start_ms` on, oldest first, paged forward by time to the
+        end: a page that brings nothing new. Pages are of the venue's ``trades_page`` (SCAN_PAGE), not of what the
+        caller asked for. The next page starts at the last trade's millisecond, not after it,
+        and trades already seen are dropped by id (ccxt's own ``paginate`` moves on to last + 1 ms, losing the
+        trades of that millisecond that the page boundary cut, and stops silently after ``paginationCalls``, 10 by
+        default). The one bound of paging by time: a full page within one millisecond cannot be paged past; that is
+        an error naming it, never a silent cut. (A venue that gives fewer trades per call than asked for is
+        paged all the same; one that does so within a single millisecond cannot be told apart from the end.)"""
+        found: dict[str, dict] = {}
+        since, page = start_ms, self._quirks["trades_page"]
+        while True:
+            raws = self._call(fetch, since, page, writes=False)
+            stamps = [t["timestamp"] for t in raws if t.get("timestamp") is not None]
+            if len(stamps) < len(raws):
+                raise AdapterError(ErrorCode.REJECTED, f"{self.venue} gives trades without a time: they cannot be "
+                                                       f"paged by time")
+            if len(raws) >= page and max(stamps) <= since:
+                raise AdapterError(ErrorCode.REJECTED,
+                                   f"{self.venue} has a full page of {page} trades of the account at {since} ms: the "
+                                   f"rest of that millisecond cannot be paged by time (raise its trades_page quirk)")
+            new = [t for t in raws if str(t["id"]) not in found]
+            if not new:
+                break
+            found.update((str(t["id"]), t) for t in new)
+            since = max(since, max(stamps))
+        return sorted(found.values(), key=lambda t: t["timestamp"])
 
     def book(self, symbol: str, depth: int = 20) -> OrderBook:
         self._market(symbol)

@@ -20,32 +20,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,36}$"  # what Binance (the strictest common venue) accepts
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$"
+# One definition of each: the wire uses the domain's enums and rules (importers of this module get them here).
+from shared.domain.orders import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN, VENUE_TIME_IN_FORCE  # noqa: F401
+from shared.domain.orders import OrderType, Side  # noqa: F401
 
 ClientOrderId = Annotated[str, StringConstraints(pattern=CLIENT_ORDER_ID_PATTERN)]
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP = "stop"  # stop-market
-    STOP_LIMIT = "stop_limit"
-
-
-class TimeInForce(StrEnum):
-    """What venues execute. GTD and DAY are the service's: it sends them as GTC and expires them itself."""
-
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
+# Side and OrderType are the domain's (same spelling on the wire). The wire's TimeInForce is the part of the
+# domain's that venues execute, spelled the same; GTD and DAY never reach an adapter.
+TimeInForce = StrEnum("TimeInForce", [(tif.name, tif.value) for tif in VENUE_TIME_IN_FORCE],
+                      module=__name__)
+TimeInForce.__doc__ = ("What venues execute. GTD and DAY are the service's: it sends them as GTC and expires them "
+                       "itself.")
 
 
 class VenueStatus(StrEnum):

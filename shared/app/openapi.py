@@ -34,6 +34,7 @@ def api_document() -> dict[str, Any]:
                     "parameters": [
                         _query("status", string), _query("strategy_id", string), _query("signal_id", string),
                         _query("symbol", string), _query("exchange", string),
+                        _query("parent_id", string, "an algorithm parent's order id: its children"),
                         _query("created_after", ms, "epoch ms"), _query("created_before", ms, "epoch ms"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
                         _query("cursor", string, "next_cursor of the previous page")],
@@ -45,6 +46,8 @@ def api_document() -> dict[str, Any]:
             "put": {"summary": "Modify price, quantity or stop price of a working order (cancel/replace)",
                     "parameters": [_ID], "requestBody": oa.json_body(ModifyRequest),
                     "responses": {"200": oa.json_content(OrderView, "modified"),
+                                  "202": oa.json_content(OrderView, "pending_replace: the venue has not answered "
+                                                                    "yet; the replace completes in the background"),
                                   **_errors(400, 401, 404, 409, 422, 429, 503)}},
             "delete": {"summary": "Cancel (idempotent: a closed order is returned as it is)", "parameters": [_ID],
                        "responses": {"200": oa.json_content(OrderView, "the order"), **_errors(401, 404, 429)}},

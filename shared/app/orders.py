@@ -27,8 +27,6 @@ from shared.adapters.protocol import (
     VenueCallError,
     VenueOrder,
 )
-from shared.adapters.protocol import OrderType as VenueOrderType
-from shared.adapters.protocol import Side as VenueSide
 from shared.adapters.protocol import TimeInForce as VenueTif
 from shared.app.ports import (
     Contended,
@@ -42,6 +40,7 @@ from shared.app.ports import (
 )
 from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
+    SMART,
     Fill,
     IllegalTransition,
     Intent,
@@ -64,6 +63,7 @@ from shared.domain.orders import (
     validate,
     working_status,
 )
+from shared.domain.reconcile import Orphan, ReconcileTask, plan_sweep, shard_bounds, venue_keys
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,11 @@ FILLS_PAGE = 500  # fills asked for per call; pages are followed to the end
 UNKNOWN_OUTCOME_HORIZON_MS = 30_000
 INTENT_STALE_MS = 15_000  # an intent held this long lost its holder (crashed): another may take it over
 LATE_FILL_CHECKS_S = (2, 10, 60)  # a closed order is re-read this long after it closed, for late fills
+RECONCILE_PAGE = 200  # open orders read per page by a reconcile task (pages are followed to the end)
+RECONCILE_BUDGET_MS = 30_000  # a reconcile task hands the rest of its shard to a follow-up task after this long
+ORPHAN_SCAN_MAX_SYMBOLS = 100  # above this many venue symbols, only those we are known to trade are scanned
+SYNC_LEASE_MS = 60_000  # a sync chain promises its next task by its lease; extended (one write) when needed
+SYNC_LEASE_GRACE_MS = 120_000  # a chain whose lease ran out this long ago is dead: another may start
 
 
 class Venue(Protocol):
@@ -133,8 +138,8 @@ def placement(order: Order, client_order_id: str, quantity: Decimal) -> PlaceOrd
     tif = order.time_in_force.value if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) else "GTC"
     # A collared market order carries its collar as its price: it goes out as an IOC limit.
     kind = OrderType.LIMIT if order.order_type is OrderType.MARKET and order.price is not None else order.order_type
-    return PlaceOrder(client_order_id=client_order_id, symbol=order.symbol, side=VenueSide(order.side.value),
-                      type=VenueOrderType(kind.value), quantity=quantity, price=order.price,
+    return PlaceOrder(client_order_id=client_order_id, symbol=order.symbol, side=order.side,
+                      type=kind, quantity=quantity, price=order.price,
                       stop_price=order.stop_price, time_in_force=VenueTif(tif), post_only=order.post_only,
                       reduce_only=order.reduce_only)
 
@@ -173,6 +178,8 @@ class OrderService:
     # pairs it breaks; an order that breaks any is refused at intake as InvalidOrder.
     venue_fit: Callable[[Order], list[tuple[str, str]]] = lambda order: []
     new_token: Callable[[], str] = lambda: uuid.uuid4().hex  # names the holder of an intent
+    reconcile_shards: int = 16  # the sweep's fan-out: one reconcile task per venue and shard of the order ids
+    venue_symbols: Callable[[str], list[str]] = lambda venue: []  # the symbols a venue lists (orphan search)
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -529,18 +536,28 @@ class OrderService:
         return self._place(order, token, attempt)
 
     # ---- keeping in sync ---------------------------------------------------------------------------------
-    def sync(self, order_id: str, attempt: int = 0) -> Order:
-        """Poll the venue for one order; expire or time it out when due; drive a stalled intent; reschedule
-        until it is terminal, then re-read it a few times for late fills."""
+    def sync(self, order_id: str, attempt: int = 0, chain: int | None = None) -> Order:
+        """Poll the venue for one order; expire or time it out when due; drive a stalled intent.
+
+        A task of the order's sync chain (`chain`, its generation) reschedules itself until the order is
+        terminal, then re-reads it a few times for late fills; a task of any other generation is a no-op, so one
+        order never has two live chains. A one-off check (`chain` None: the sweep, a user's action, a task from
+        before chains existed) never reschedules itself; it only makes sure a chain watches the order."""
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
+        if chain is not None and chain != order.sync_chain:
+            return order  # a superseded chain's task
         if order.is_parent:
             return order  # a parent's slices keep it in step
         if order.status is S.NEW and order.intent is None:
             return order  # submission owns it
         if order.is_terminal:
-            return self._late_fills(order, attempt)
+            if attempt < 0 and order.legs:
+                order = self._refresh(order, every_leg=True)  # a late check: every leg's fills again
+            if chain is not None:
+                self._chain_late_check(order, chain, -attempt if attempt < 0 else 0)
+            return order
         now = self.clock()
         due = expiry_ms(order)
         overdue = self._overdue(order, now)
@@ -552,14 +569,85 @@ class OrderService:
             order = self._cancel_working(order, order.reason or "canceled")
         else:
             order = self._refresh(order)
-        if order.is_terminal:
-            self._schedule_late_check(order, 0)
+        if chain is None:
+            self._ensure_chain(order)
+        elif order.is_terminal:
+            self._chain_late_check(order, chain, 0)
         else:
             delay = backoff_s(attempt + 1)
             if due is not None and now < due:
                 delay = min(delay, (due - now) / 1000)  # wake up at the expiry, not after it
-            self.scheduler.sync(order_id, attempt=attempt + 1, delay_s=delay)
+            self._chain_next(order, chain, attempt + 1, delay)
         return order
+
+    # ---- the one sync chain of an order --------------------------------------------------------------------
+    @staticmethod
+    def _chain_alive(order: Order, now: int) -> bool:
+        return order.sync_chain > 0 and now <= order.sync_lease_until + SYNC_LEASE_GRACE_MS
+
+    @staticmethod
+    def _needs_watching(order: Order) -> bool:
+        if order.is_parent or (order.status is S.NEW and order.intent is None):
+            return False
+        return not order.is_terminal or (bool(order.legs) and order.status is not S.FILLED)
+
+    def _ensure_chain(self, order: Order, delay_s: float | None = None) -> bool:
+        """Start the order's sync chain unless one is alive (fenced in a transaction: two callers at once start
+        one chain). A terminal order's chain only re-reads it for late fills. Returns True if it started one."""
+        now = self.clock()
+        if self._chain_alive(order, now) or not self._needs_watching(order):
+            return False
+        started: list[Order] = []
+
+        def start(current: Order) -> tuple[Order, list[OrderEvent]]:
+            started.clear()
+            if self._chain_alive(current, now) or not self._needs_watching(current):
+                return current, []
+            delay = LATE_FILL_CHECKS_S[0] if current.is_terminal else (backoff_s(0) if delay_s is None else delay_s)
+            begun = replace(current, sync_chain=current.sync_chain + 1,
+                            sync_lease_until=now + int(delay * 1000) + SYNC_LEASE_MS)
+            started.append(begun)
+            return begun, []
+
+        self.commit(order.order_id, start)
+        if not started:
+            return False
+        begun = started[0]
+        if begun.is_terminal:
+            self.scheduler.sync(begun.order_id, attempt=-1, delay_s=LATE_FILL_CHECKS_S[0], chain=begun.sync_chain)
+        else:
+            self.scheduler.sync(begun.order_id, attempt=0, delay_s=backoff_s(0) if delay_s is None else delay_s,
+                                chain=begun.sync_chain)
+        return True
+
+    def _chain_next(self, order: Order, chain: int, attempt: int, delay_s: float) -> None:
+        """The chain's next task; its lease is extended first when the task would run past it (so a chain
+        costs one write about every SYNC_LEASE_MS, not one per poll)."""
+        due = self.clock() + int(delay_s * 1000)
+        if order.sync_lease_until < due:
+            def extend(current: Order) -> tuple[Order, list[OrderEvent]]:
+                if current.sync_chain != chain:
+                    return current, []
+                return replace(current, sync_lease_until=due + SYNC_LEASE_MS), []
+
+            if self.commit(order.order_id, extend).sync_chain != chain:
+                return  # superseded meanwhile
+        self.scheduler.sync(order.order_id, attempt=attempt, delay_s=delay_s, chain=chain)
+
+    def _chain_late_check(self, order: Order, chain: int, index: int) -> None:
+        """A closed order is read again LATE_FILL_CHECKS_S after it closed (chain attempts -1, -2, ...): fills may
+        still arrive for a cancelled, expired or rejected one (a filled one has all its quantity already)."""
+        if index < len(LATE_FILL_CHECKS_S) and order.legs and order.status is not S.FILLED:
+            self._chain_next(order, chain, -(index + 1), LATE_FILL_CHECKS_S[index])
+
+    def _schedule_sync(self, order: Order, attempt: int) -> None:
+        """Look at the order again soon: its chain, started if none is alive; else a one-off check (the live
+        chain's next task may be far off). Never a second chain."""
+        delay_s = backoff_s(attempt)
+        if self._ensure_chain(order, delay_s):
+            return
+        if not order.is_terminal and self._needs_watching(order):
+            self.scheduler.sync(order.order_id, attempt=attempt, delay_s=delay_s)
 
     def _overdue(self, order: Order, now: int) -> tuple[str, Status] | None:
         """Why a working order must be cancelled now, and how it then ends: its time in force ran out, or
@@ -572,26 +660,6 @@ class OrderService:
         if due is None and now - order.created_at >= self.execution_timeout_ms:
             return "EXECUTION_TIMEOUT: working too long", S.CANCELED
         return None
-
-    def _schedule_sync(self, order: Order, attempt: int) -> None:
-        if order.is_terminal:
-            self._schedule_late_check(order, 0)
-        else:
-            self.scheduler.sync(order.order_id, attempt=attempt, delay_s=backoff_s(attempt))
-
-    def _schedule_late_check(self, order: Order, index: int) -> None:
-        """A closed order is read again LATE_FILL_CHECKS_S after it closed (sync attempts -1, -2, ...): fills may
-        still arrive for a cancelled, expired or rejected one (a filled one has all its quantity already)."""
-        if index < len(LATE_FILL_CHECKS_S) and order.legs and order.status is not S.FILLED:
-            self.scheduler.sync(order.order_id, attempt=-(index + 1), delay_s=LATE_FILL_CHECKS_S[index])
-
-    def _late_fills(self, order: Order, attempt: int) -> Order:
-        """A late check of a closed order: every leg's fills again, compared with the venue's cumulative."""
-        if attempt >= 0 or not order.legs:
-            return order
-        order = self._refresh(order, every_leg=True)
-        self._schedule_late_check(order, -attempt)
-        return order
 
     def _refresh(self, order: Order, every_leg: bool = False) -> Order:
         """Read each live (or lagging) leg at the venue and record what it says."""
@@ -645,7 +713,7 @@ class OrderService:
                 if not child.is_terminal:
                     self.cancel(child.order_id, reason=f"parent cancelled: {reason}")
             # the slices fold the children's last fills into the closed parent until every child is closed
-            self.scheduler.slice(order_id, slice_index=order.slices_done, delay_s=1)
+            self.scheduler.slice(order_id, slice_index=order.slices_done, delay_s=1, key="cancel")
             return order
         return self._request_cancel(order, reason)
 
@@ -662,7 +730,7 @@ class OrderService:
         order = self.commit(order.order_id, ask)
         if order.is_terminal or order.intent is not None:
             if not order.is_terminal:
-                self.scheduler.sync(order.order_id, attempt=0, delay_s=backoff_s(0))
+                self._schedule_sync(order, 0)
             return order  # the command in flight finishes first, then sees the cancel asked for
         return self._cancel_working(order, reason, final)
 
@@ -686,7 +754,7 @@ class OrderService:
                 # to cancel, only the fills to read again (which settles the order once they add up).
                 order = self._refresh(order)
             if not order.is_terminal:
-                self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+                self._schedule_sync(order, 1)
             return order
         return self._cancel_step(order, token)
 
@@ -708,16 +776,16 @@ class OrderService:
                 return order
             logger.warning("cancel of %s failed (%s); the sync task retries", order.order_id, err)
             order = self.commit(order.order_id, lambda o: self._release(o, token, reason))
-            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            self._schedule_sync(order, 1)
             return order
         report = report_of(answer, fills)
         if intent.expire and answer.status.value == "canceled":
             report = replace(report, status="expired")
         order = self._record_answer(order.order_id, token, report, reason=reason)
         if not order.is_terminal:
-            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            self._schedule_sync(order, 1)
         else:
-            self._schedule_late_check(order, 0)
+            self._schedule_sync(order, 0)
         return order
 
     # ---- modifying ---------------------------------------------------------------------------------------
@@ -776,11 +844,8 @@ class OrderService:
             old_fills = all_fills(venue, order.symbol, old.venue_order_id)
         except VenueCallError as err:
             order = self.commit(order.order_id, lambda o: self._release(o, token, f"modify: {err}"))
-            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
-            if raise_conflicts:
-                raise Conflict(f"the venue did not confirm the cancel of the working order ({err.detail}); "
-                               f"the modify completes in the background") from err
-            return order
+            self._schedule_sync(order, 1)
+            return order  # still pending_replace: the sync completes it (the API answers 202)
         report = report_of(old, old_fills)
         now = self.clock()
 
@@ -860,7 +925,7 @@ class OrderService:
                 return order
             unsent = err.kind is ErrorKind.RETRYABLE
             order = self.commit(order.order_id, lambda o: self._release(o, token, f"replacement: {err}", unsent))
-            self.scheduler.sync(order.order_id, attempt=1, delay_s=backoff_s(1))
+            self._schedule_sync(order, 1)
             return order
         return self._replacement_placed(order, token, placed.order, fills)
 
@@ -891,65 +956,106 @@ class OrderService:
 
     # ---- reconciliation ----------------------------------------------------------------------------------
     def sweep(self) -> dict[str, Any]:
-        """What the per-order tasks may have missed, over EVERY open order (paged to the end): unpublished
-        events, NEW orders whose submission was lost, lost slices, intents whose holder died, orders out of step
-        with their venue (each venue's open orders are listed once and compared), and venue orders the record
-        does not know. One order failing (contention, a venue error) never stops the others. Only orders out of
-        step are read one by one, inline, without starting a sync chain (their own chain, if alive, carries on)."""
+        """The periodic reconciliation, fanned out. This call itself only publishes leftover outboxes and enqueues
+        the run's reconcile tasks (shared/domain/reconcile.py): one per venue and shard of the order ids (the
+        SmartRouter's parents, exchange "smart", are a venue of their own here), and one orphan search per venue.
+        Task names carry the run (the sweep's minute), so a duplicated sweep delivery makes no second set."""
         now = self.clock()
-        counts = {"republished_events": 0, "resubmitted": 0, "refreshed": 0, "in_step": 0, "open_orders": 0,
-                  "failed": 0}
+        run = now // 60_000
+        counts = {"republished_events": 0, "failed": 0, "tasks": 0}
         for order, outbox in self.store.with_pending_events():
             try:
                 counts["republished_events"] += self._publish(order.order_id, outbox)
             except Exception:  # noqa: BLE001 (one contended order must not stop the sweep)
                 logger.exception("sweep could not publish the events of %s", order.order_id)
                 counts["failed"] += 1
-        at_venue: dict[str, dict[str, VenueOrder] | None] = {}
-        for name, venue in self.venues.items():
+        for task in plan_sweep([*self.venues, SMART], self.reconcile_shards, run, orphan_venues=self.venues):
             try:
-                at_venue[name] = {vo.client_order_id: vo for vo in venue.open_orders()}
-            except VenueCallError as err:
-                logger.warning("sweep could not list open orders at %s: %s", name, err)
-                at_venue[name] = None
-        known: dict[str, set[str]] = {name: set() for name in self.venues}
-        for order in self.store.open_orders():
-            counts["open_orders"] += 1
-            known.setdefault(order.exchange, set()).update(leg.venue_client_id for leg in order.legs)
-            known[order.exchange].add(order.venue_id)
-            try:
-                outcome = self._reconcile(order, at_venue.get(order.exchange), now)
-            except Exception:  # noqa: BLE001
-                logger.exception("sweep could not reconcile %s", order.order_id)
+                self.scheduler.reconcile(task)
+                counts["tasks"] += 1
+            except Exception:  # noqa: BLE001 (the others still go out; the next run names its own)
+                logger.exception("sweep could not enqueue %s", task.name)
                 counts["failed"] += 1
-                continue
-            counts[outcome] += 1
-        unknown: list[dict[str, str]] = []
-        for name, listed in at_venue.items():
-            for vo in (listed or {}).values():
-                if vo.client_order_id not in known.get(name, set()):
-                    unknown.append({"exchange": name, "client_order_id": vo.client_order_id,
-                                    "venue_order_id": vo.venue_order_id, "symbol": vo.symbol})
-        if unknown:
-            logger.warning("venue orders unknown to the record: %s", unknown)
-            self.metrics.count("unknown_venue_orders", len(unknown))
-        return {**counts, "unknown_venue_orders": unknown}
+        return {**counts, "run": run, "shards": self.reconcile_shards}
+
+    def reconcile(self, task: ReconcileTask) -> dict[str, Any]:
+        """One task of the sweep's fan-out: a venue's shard of open orders, or a venue's orphan search."""
+        if task.kind == "orphans":
+            return self.find_orphans(task.venue)
+        return self.reconcile_shard(task)
+
+    def reconcile_shard(self, task: ReconcileTask) -> dict[str, Any]:
+        """Every open order of `task.venue` in the task's shard, paged from its cursor to the end: the venue's open
+        orders are listed once per task (lazily: not at all for an empty shard) and compared; only orders out of
+        step are read one by one (a one-off check: no second sync chain). One order failing never stops the
+        others. Past RECONCILE_BUDGET_MS the rest goes to a follow-up task that starts at the cursor."""
+        started = self.clock()
+        low, high = shard_bounds(task.shard, task.shards)
+        counts = {"resubmitted": 0, "refreshed": 0, "in_step": 0, "open_orders": 0, "failed": 0}
+        listed: dict[str, VenueOrder] | None = None
+        listing_done = task.venue not in self.venues  # smart parents: nothing to list
+        cursor = task.cursor
+        result: dict[str, Any] = {"venue": task.venue, "shard": task.shard, "shards": task.shards,
+                                  "run": task.run, "part": task.part}
+        while True:
+            page = self.store.open_orders_page(task.venue, low, high, cursor, RECONCILE_PAGE)
+            if page.orders and not listing_done:
+                listed = self._listing(task.venue)
+                listing_done = True
+            for order in page.orders:
+                if self.clock() - started >= RECONCILE_BUDGET_MS and cursor is not None:
+                    follow = task.follow_up(cursor)
+                    self.scheduler.reconcile(follow)
+                    logger.warning("reconcile %s ran out of time after %d orders; %s carries on from %s",
+                                   task.name, counts["open_orders"], follow.name, cursor)
+                    self._count_reconciled(task.venue, counts)
+                    return {**result, **counts, "continued_from": cursor}
+                counts["open_orders"] += 1
+                try:
+                    outcome = self._reconcile(order, listed, self.clock())
+                except Exception:  # noqa: BLE001
+                    logger.exception("reconcile could not check %s", order.order_id)
+                    counts["failed"] += 1
+                    outcome = None
+                if outcome is not None:
+                    counts[outcome] += 1
+                cursor = order.order_id
+            if page.cursor is None:
+                self._count_reconciled(task.venue, counts)
+                return {**result, **counts, "continued_from": None}
+            cursor = page.cursor
+
+    def _count_reconciled(self, venue: str, counts: dict[str, int]) -> None:
+        for outcome in ("resubmitted", "refreshed", "in_step", "failed"):
+            if counts[outcome]:
+                self.metrics.count("reconciled_orders", counts[outcome], venue=venue, outcome=outcome)
+
+    def _listing(self, name: str) -> dict[str, VenueOrder] | None:
+        try:
+            return {vo.client_order_id: vo for vo in self.venues[name].open_orders()}
+        except VenueCallError as err:
+            logger.warning("reconcile could not list open orders at %s (every order is read instead): %s",
+                           name, err)
+            return None
 
     def _reconcile(self, order: Order, listed: dict[str, VenueOrder] | None, now: int) -> str:
         if order.is_parent:
             if order.paused or (order.next_slice_at or order.created_at) > now - STUCK_NEW_MS:
                 return "in_step"
-            self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0)  # a lost slice
+            # a lost slice, under a name of this sweep's minute (the index's own name may be used already)
+            self.scheduler.slice(order.order_id, slice_index=order.slices_done, delay_s=0, key=f"sweep{now // 60_000}")
             return "resubmitted"
         if order.status is S.NEW and order.intent is None:
             if now - order.created_at < STUCK_NEW_MS:
                 return "in_step"
-            self.scheduler.submit(order.order_id, attempt=1, delay_s=0)
+            # its submission was lost: again, under a name of this sweep's minute (attempt 1's may be used already)
+            self.scheduler.submit(order.order_id, attempt=1, delay_s=0, key=f"sweep{now // 60_000}")
             return "resubmitted"
         if order.intent is not None:
             if order.intent.token and now - order.intent.since < INTENT_STALE_MS:
                 return "in_step"  # its holder is at work
-            self._drive(order, attempt=1)
+            order = self._drive(order, attempt=1)
+            self._ensure_chain(order)
             return "refreshed"
         overdue = self._overdue(order, now)
         if overdue is not None:
@@ -959,9 +1065,107 @@ class OrderService:
             live = order.live_legs
             views = [listed.get(leg.venue_client_id) for leg in live]
             if live and all(v is not None and v.filled_quantity == leg.venue_filled for v, leg in zip(views, live)):
+                self._ensure_chain(order)  # a chain that died is replaced (a live one is left alone)
                 return "in_step"  # open at the venue as recorded, nothing new filled
-        self._refresh(order)
+        order = self._refresh(order)
+        self._ensure_chain(order)
         return "refreshed"
+
+    def find_orphans(self, name: str) -> dict[str, Any]:
+        """Every venue order of venue `name` that belongs to no record: open ones (the venue's open orders) and
+        ones that already traded (the account's trades since each symbol's watermark, paged to the end, mapped
+        to records by venue order id, else by client order id, which a record holds from before its venue call).
+        Each is logged (a structured warning), counted (``orphan_venue_orders``) and returned."""
+        venue = self.venues[name]
+        orphans: dict[str, Orphan] = {}
+        try:
+            listing = venue.open_orders()
+        except VenueCallError as err:
+            logger.warning("orphan search could not list open orders at %s: %s", name, err)
+            listing = None
+        listed_keys = {vo.venue_order_id: venue_keys(name, [vo.client_order_id], [])[0] for vo in listing or []}
+        known = self.store.known_venue_keys(sorted(set(listed_keys.values()))) if listed_keys else set()
+        for vo in listing or []:
+            if listed_keys[vo.venue_order_id] not in known:
+                orphans[vo.venue_order_id] = Orphan(name, vo.venue_order_id, vo.client_order_id, vo.symbol,
+                                                    vo.status.value)
+        marks = self.store.watermark(f"trades-{name}")
+        cursors: dict[str, str] = dict(marks.get("cursors") or {})
+        symbols = set(cursors) | {vo.symbol for vo in listing or []}
+        listed_symbols = self.venue_symbols(name)
+        bounded = len(listed_symbols) > ORPHAN_SCAN_MAX_SYMBOLS
+        if bounded:
+            logger.warning("orphan search at %s: the venue lists %d symbols, over ORPHAN_SCAN_MAX_SYMBOLS (%d): "
+                           "only the %d symbols with open orders or a trades watermark are scanned", name,
+                           len(listed_symbols), ORPHAN_SCAN_MAX_SYMBOLS, len(symbols))
+        else:
+            symbols |= set(listed_symbols)
+        scanned = 0
+        unreadable: list[str] = []
+        for symbol in sorted(symbols):
+            try:
+                trades, cursor = self._trades_since(venue, symbol, cursors.get(symbol))
+            except VenueCallError as err:
+                logger.warning("orphan search could not read %s trades at %s: %s", symbol, name, err)
+                unreadable.append(symbol)
+                continue
+            scanned += len(trades)
+            self._orphan_trades(name, venue, symbol, trades, orphans)
+            if cursor is not None:
+                cursors[symbol] = cursor
+        if cursors != (marks.get("cursors") or {}):
+            self.store.save_watermark(f"trades-{name}", {**marks, "cursors": cursors})
+        for orphan in orphans.values():
+            logger.warning("venue order belongs to no record: %s %s (%s)", name, orphan.venue_order_id,
+                           orphan.status, extra={"fields": {"orphan": orphan.as_dict()}})
+            self.metrics.count("orphan_venue_orders", venue=name, status=orphan.status)
+        return {"venue": name, "orphan_venue_orders": [o.as_dict() for o in orphans.values()],
+                "trades_scanned": scanned, "symbols": sorted(symbols), "symbols_bounded": bounded,
+                "unreadable_symbols": unreadable}
+
+    @staticmethod
+    def _trades_since(venue: Venue, symbol: str, since: str | None) -> tuple[list[Any], str | None]:
+        """The account's trades of `symbol` after the cursor, to the end (as all_fills), and the new cursor."""
+        trades: list[Any] = []
+        seen: set[str] = set()
+        while True:
+            page = venue.fills(symbol, since=since, limit=FILLS_PAGE)
+            new = [f for f in page.fills if f.trade_id not in seen]
+            trades += new
+            seen.update(f.trade_id for f in new)
+            cursor = page.cursor or since
+            if len(page.fills) < FILLS_PAGE or not new or cursor in (None, since):
+                return trades, cursor
+            since = cursor
+
+    def _orphan_trades(self, name: str, venue: Venue, symbol: str, trades: list[Any],
+                       orphans: dict[str, Orphan]) -> None:
+        by_order: dict[str, list[Any]] = {}
+        for t in trades:
+            by_order.setdefault(t.venue_order_id, []).append(t)
+        keys = {vid: venue_keys(name, [t.client_order_id for t in ts if t.client_order_id], [vid])
+                for vid, ts in by_order.items()}
+        known = self.store.known_venue_keys(sorted({k for ks in keys.values() for k in ks})) if keys else set()
+        unknown = [vid for vid, ks in keys.items() if not set(ks) & known]
+        # The record may not know the venue order id yet (its answer was lost): ask the venue for the client id.
+        asked: dict[str, VenueOrder | None] = {}
+        for vid in unknown:
+            try:
+                asked[vid] = venue.get(symbol, venue_order_id=vid)
+            except VenueCallError as err:
+                logger.warning("orphan search could not look up venue order %s at %s: %s", vid, name, err)
+                asked[vid] = None
+        by_client = {vid: venue_keys(name, [vo.client_order_id], [])[0] for vid, vo in asked.items() if vo}
+        known_clients = self.store.known_venue_keys(sorted(set(by_client.values()))) if by_client else set()
+        for vid in unknown:
+            vo = asked[vid]
+            if vo is not None and by_client[vid] in known_clients:
+                continue
+            if vid in orphans:
+                orphans[vid] = replace(orphans[vid], trades=len(by_order[vid]))
+                continue
+            orphans[vid] = Orphan(name, vid, vo.client_order_id if vo else by_order[vid][0].client_order_id,
+                                  symbol, vo.status.value if vo else "traded", len(by_order[vid]))
 
     # ---- commit and publish ------------------------------------------------------------------------------
     def commit(self, order_id: str, change: Callable[[Order], tuple[Order, list[OrderEvent]]],

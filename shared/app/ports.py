@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.domain.orders import Order, OrderEvent
+from shared.domain.reconcile import ReconcileTask
 
 Change = Callable[[Order], tuple[Order, list[OrderEvent]]]
 
@@ -19,9 +20,8 @@ class OrderNotFound(LookupError):
 
 
 class Contended(RuntimeError):
-    """A store transaction on one order could not commit in its attempts: other writers kept the order busy.
-    Nothing of that change was written; the caller may try again (work already sent to a venue is completed
-    by whoever next finds its intent)."""
+    """A transaction on one order kept being aborted by concurrent writers: nothing of it was written. Safe to
+    try again (HTTP 503 with Retry-After; a task is retried by its queue)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,20 @@ class OrderStore(Protocol):
     def open_orders(self, page: int = 500) -> Iterator[Order]:
         """Every order not terminal, paged to the end (no cap)."""
 
+    def open_orders_page(self, exchange: str, low: str | None, high: str | None, after: str | None,
+                         limit: int) -> Page:
+        """One page of the open orders of `exchange` whose ids lie in [low, high) (None: unbounded), after the
+        order id `after`, in id order; `cursor` is the last id of a full page (None: nothing more). Documents
+        that predate the venue keys get them on the way (so `known_venue_keys` finds them)."""
+
+    def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` (shared.domain.reconcile.venue_keys) some record holds, whatever its status."""
+
+    def watermark(self, name: str) -> dict[str, Any]:
+        """A small durable document of the reconciliation (e.g. each symbol's account-trades cursor)."""
+
+    def save_watermark(self, name: str, value: dict[str, Any]) -> None: ...
+
 
 class OrderCache(Protocol):
     """Order snapshots for fast reads; may be unavailable (the store is the truth). Order ids derive from client
@@ -78,9 +92,16 @@ class EventPublisher(Protocol):
 
 
 class Scheduler(Protocol):
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None: ...
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+        """A submission task, named by order id and attempt (and `key`, for a second task at one attempt: the
+        sweep's resubmission of a lost one), so a repeated schedule makes no second task."""
 
-    def sync(self, order_id: str, attempt: int, delay_s: float) -> None: ...
+    def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
+        """A sync task. `chain`: the generation of the order's one self-rescheduling chain it belongs to (named
+        by it, so a repeat is refused); None: a one-off check that never reschedules itself."""
+
+    def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
+        """A reconciliation task of the sweep's fan-out, named by ``task.name`` (a repeat is refused)."""
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
         """Run slice `slice_index` of a parent. Tasks are named by order id and index (and `key`, for a second

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.domain.orders import (
+    CLIENT_ORDER_ID_PATTERN,
     SMART,
+    SYMBOL_PATTERN,
     Order,
     OrderType,
     Side,
@@ -74,7 +76,7 @@ class _OrderFields(_In):
 class OrderRequest(_OrderFields):
     """POST /api/v1/orders. Send client_order_id to make retries safe: the same id returns the same order."""
 
-    client_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,36}$")] | None = None
+    client_order_id: Annotated[str, StringConstraints(pattern=CLIENT_ORDER_ID_PATTERN)] | None = None
     signal_id: Text | None = None
 
     def to_order(self, now_ms: int, generated_id: str) -> Order:
@@ -228,7 +230,7 @@ class OptimizeRequest(_In):
     """POST /api/v1/routes/optimize: a dry run of the SmartRouter."""
 
     side: Side
-    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")]
+    symbol: Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
     quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
     limit_price: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     depth: Annotated[int, Field(ge=1, le=500)] = 50

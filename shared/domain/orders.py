@@ -42,11 +42,16 @@ class OrderType(StrEnum):
 
 
 class TimeInForce(StrEnum):
+    """Venues execute GTC, IOC and FOK (``VENUE_TIME_IN_FORCE``); GTD and DAY are the service's own."""
+
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
     GTD = "GTD"  # good till expire_at; the service expires it
     DAY = "DAY"  # good till the end of the UTC day it was created in; the service expires it
+
+
+VENUE_TIME_IN_FORCE = (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)  # what venues execute themselves
 
 
 class Status(StrEnum):
@@ -98,8 +103,12 @@ OPEN = frozenset(WORKING | {S.NEW})  # everything not terminal
 
 AVERAGE_PRICE_PLACES = Decimal("1e-12")  # average_price is rounded half-even to 12 decimal places
 SMART = "smart"  # the exchange of an order the SmartRouter spreads over every venue
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,36}$")
-SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+# The client-id and symbol rules, once: the API's schemas and the adapter protocol use these patterns. A client
+# order id fits what Binance (the strictest common venue) accepts: at most 36 of these characters.
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,36}$"
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$"
+CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
+SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
 class IllegalTransition(ValueError):
@@ -363,6 +372,10 @@ class Order:
     children: tuple[ChildEntry, ...] = ()  # a parent's children not yet retired, oldest first
     retired: Tally = field(default_factory=Tally)  # what a parent's retired children filled
     retired_children: int = 0
+    # The one self-rescheduling sync chain of this order: its generation (a task of another is a no-op) and the
+    # time by which its next task promises to run (past that, plus a grace, the chain is dead and may be replaced).
+    sync_chain: int = 0
+    sync_lease_until: int = 0
 
     @property
     def is_parent(self) -> bool:
@@ -530,30 +543,31 @@ class Order:
 
 
 # ---- identity -------------------------------------------------------------------------------------------
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """The one hash behind every derived id (order, signal, venue client and algorithm child ids)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def client_order_id_for_signal(strategy_id: str, signal_id: str) -> str:
     """Deterministic: the same signal always maps to the same client order id (and so to one order)."""
-    return f"sig-{_digest('signal', strategy_id, signal_id)[:28]}"
+    return f"sig-{digest('signal', strategy_id, signal_id)[:28]}"
 
 
 def order_id_for(strategy_id: str, client_order_id: str) -> str:
     """A client order id is unique per strategy: two strategies may use the same one for different orders."""
-    return f"ord_{_digest('order', strategy_id, client_order_id)[:24]}"
+    return f"ord_{digest('order', strategy_id, client_order_id)[:24]}"
 
 
 def venue_client_id_for(strategy_id: str, client_order_id: str) -> str:
     """The id the venue knows an order's first venue order by: derived from the strategy and the client order id,
     so two strategies never collide at the venue (at most 36 characters, the tightest venue limit)."""
-    return f"x-{_digest('venue', strategy_id, client_order_id)[:30]}"
+    return f"x-{digest('venue', strategy_id, client_order_id)[:30]}"
 
 
 def replacement_client_order_id(client_order_id: str, replace_count: int) -> str:
     """The venue-side id of the n-th cancel/replace of an order: deterministic, so a retried replace finds it.
     `client_order_id` is the order's first venue client id (already unique per strategy)."""
-    return f"rpl-{_digest('replace', client_order_id, str(replace_count))[:28]}"
+    return f"rpl-{digest('replace', client_order_id, str(replace_count))[:28]}"
 
 
 TERMS = ("exchange", "symbol", "side", "quantity", "order_type", "time_in_force", "price", "stop_price",

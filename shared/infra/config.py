@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     dms_venue_timeout_ms: int = Field(default=60_000, ge=5_000, le=3_600_000)
     # Market orders (and algorithm children) go out as IOC limits this far from the mid unless they set their own.
     default_collar_bps: Decimal = Field(default=Decimal(50), gt=0, le=10_000)
+    # The sweep fans out one reconcile task per venue and shard of the order ids (shared/domain/reconcile.py).
+    reconcile_shards: int = Field(default=16, ge=1, le=4096)
 
     # Messaging and scheduling resources (names, not paths; paths are built from the project).
     signals_topic: str = "execution-signals"
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
     submit_queue: str = "order-submit"
     slices_queue: str = "algo-slices"
     sync_queue: str = "order-sync"
+    reconcile_queue: str = "order-reconcile"  # the sweep's fan-out; delivered to the sync function
     # Where Cloud Tasks delivers each queue's work, and the identity it calls with (OIDC; unset locally).
     submit_function_url: str | None = None
     sync_function_url: str | None = None
@@ -173,7 +176,8 @@ class Settings(BaseSettings):
         return keys
 
     @field_validator(
-        "signals_topic", "order_events_topic", "heartbeats_topic", "submit_queue", "slices_queue", "sync_queue"
+        "signals_topic", "order_events_topic", "heartbeats_topic", "submit_queue", "slices_queue", "sync_queue",
+        "reconcile_queue",
     )
     @classmethod
     def _resource(cls, v: str) -> str:

@@ -1,8 +1,11 @@
 """Cloud Tasks: the submission, sync and slice work of one order, as named HTTP tasks.
 
-Task names carry the order id and the attempt, so production Cloud Tasks refuses a duplicate (ALREADY_EXISTS,
-taken as success here). The local emulator accepts duplicates; every handler is idempotent anyway and checks the
-order's state before acting. Retries of venue errors are scheduled explicitly as new attempts with their own
+Task names carry the order id and the attempt, so Cloud Tasks refuses a duplicate (ALREADY_EXISTS, taken as
+success here; the local emulator refuses it too, scripts/tasks_emulator.py). A sync task of an order's
+self-rescheduling chain is named by the chain's generation and attempt (``sync-ID-cGEN-N``); a one-off sync
+(a user's action, the sweep) is named by the moment it was asked for and never reschedules itself. The sweep's
+reconcile tasks are named by venue, shard and sweep run (shared/domain/reconcile.py). Every handler is
+idempotent anyway and checks the order's state before acting. Retries of venue errors are scheduled explicitly as new attempts with their own
 backoff; a handler that crashes (or cannot be reached) is retried by the queue itself, with its retry_config
 (topology.QUEUE_RETRY; the local emulator applies it too).
 """
@@ -17,6 +20,7 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import tasks_v2
 from google.protobuf import timestamp_pb2
 
+from shared.domain.reconcile import ReconcileTask
 from shared.infra.config import Settings
 
 
@@ -46,8 +50,9 @@ class TasksScheduler:
         except AlreadyExists:
             pass  # this attempt is scheduled already
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self._enqueue(self._settings.submit_queue, self._settings.submit_function_url, f"submit-{order_id}-{attempt}",
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+        self._enqueue(self._settings.submit_queue, self._settings.submit_function_url,
+                      f"submit-{order_id}-{attempt}" + (f"-{key}" if key else ""),
                       {"order_id": order_id, "attempt": attempt}, delay_s)
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
@@ -55,6 +60,14 @@ class TasksScheduler:
                       f"slice-{order_id}-{slice_index}" + (f"-{key}" if key else ""),
                       {"order_id": order_id, "slice_index": slice_index}, delay_s)
 
-    def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self._enqueue(self._settings.sync_queue, self._settings.sync_function_url, f"sync-{order_id}-{attempt}",
-                      {"order_id": order_id, "attempt": attempt}, delay_s)
+    def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
+        if chain is None:
+            name = f"sync-{order_id}-once-{time.time_ns()}"
+        else:
+            name = f"sync-{order_id}-c{chain}-{attempt}".replace("--", "-m")  # late checks have attempts < 0
+        self._enqueue(self._settings.sync_queue, self._settings.sync_function_url, name,
+                      {"order_id": order_id, "attempt": attempt, "chain": chain}, delay_s)
+
+    def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
+        self._enqueue(self._settings.reconcile_queue, self._settings.sync_function_url, task.name,
+                      task.as_body(), delay_s)

@@ -9,6 +9,11 @@ events never count them twice (the counter can never go negative).
 
 Cost of one simple filled order: writes 3 (create, the placement intent, the venue's answer; the publish mark
 of the answer's events adds a fourth write when they are published), reads: one per transaction. ``usage`` counts reads and writes for the benchmark.
+
+Reconciliation: ``venue_keys`` (an indexed array, shared/domain/reconcile.py ``venue_keys``) names every venue
+order of the order by exchange and client id or venue order id, so a venue order or trade is mapped to its record
+with ``array-contains-any`` queries. Shards are ranges of document ids (no field). Collection ``reconcile`` holds
+small watermark documents (each venue's account-trades cursors).
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from shared.app.ports import Change, Contended, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
+from shared.domain.reconcile import record_keys as keys_of
 from shared.infra.codec import jsonable, order_from_dict, order_to_dict
 
 ORDERS = "orders"
+WATERMARKS = "reconcile"
+KEYS_PER_QUERY = 30  # Firestore's limit of values in one array-contains-any filter
 # Attempts of one transaction before its abort reaches the caller (the client's default is 5; the emulator
 # locks pessimistically, so contention on one order is common in tests and under load).
 TXN_ATTEMPTS = 20
@@ -39,16 +47,6 @@ def _event_dicts(events: Sequence[OrderEvent]) -> list[dict[str, Any]]:
     return [jsonable(e.as_message()) for e in events]
 
 
-def _committed(order_id: str, attempt: Callable[[], Any]) -> Any:
-    """Run a transaction; its attempts used up by contention (the client's "Failed to commit transaction in N
-    attempts", after aborts such as the emulator's lock timeouts) is Contended, not an unexpected error."""
-    try:
-        return attempt()
-    except ValueError as exc:
-        if str(exc).startswith("Failed to commit transaction"):
-            raise Contended(order_id) from exc
-        raise
-
 class FirestoreOrderStore:
     def __init__(self, db: firestore.Client, usage: Usage | None = None) -> None:
         self._db = db
@@ -56,7 +54,8 @@ class FirestoreOrderStore:
         self._usage = usage or (lambda kind, n: None)
 
     def _doc(self, order: Order, outbox: list[dict[str, Any]]) -> dict[str, Any]:
-        return {**order_to_dict(order), "outbox": outbox, "pending_events": len(outbox)}
+        return {**order_to_dict(order), "outbox": outbox, "pending_events": len(outbox),
+                "venue_keys": keys_of(order)}
 
     def create(self, order: Order, events: Sequence[OrderEvent]) -> tuple[Order, bool]:
         ref = self._orders.document(order.order_id)
@@ -106,7 +105,7 @@ class FirestoreOrderStore:
             self._usage("writes", 1)
             return updated, outbox
 
-        return _committed(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
+        return _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -127,7 +126,7 @@ class FirestoreOrderStore:
             txn.update(ref, {"outbox": left, "pending_events": len(left)})
             self._usage("writes", 1)
 
-        _committed(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
+        _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders
@@ -172,6 +171,63 @@ class FirestoreOrderStore:
         statuses = sorted(s.value for s in OPEN)
         for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", statuses)), page):
             yield order_from_dict(d.to_dict())
+
+    def open_orders_page(self, exchange: str, low: str | None, high: str | None, after: str | None,
+                         limit: int) -> Page:
+        statuses = sorted(s.value for s in OPEN)
+        query = (self._orders.where(filter=FieldFilter("exchange", "==", exchange))
+                 .where(filter=FieldFilter("status", "in", statuses)))
+        doc_id = FieldPath.document_id()
+        start = max(x for x in (low, after) if x is not None) if (low or after) else None
+        if start is not None:
+            op = ">" if after is not None and start == after else ">="
+            query = query.where(filter=FieldFilter(doc_id, op, self._orders.document(start)))
+        if high is not None:
+            query = query.where(filter=FieldFilter(doc_id, "<", self._orders.document(high)))
+        docs = list(query.order_by(doc_id).limit(limit).stream())
+        self._usage("reads", max(1, len(docs)))
+        orders = []
+        for d in docs:
+            data = d.to_dict()
+            order = order_from_dict(data)
+            if "venue_keys" not in data:  # written before venue keys existed: add them (only ever adds)
+                d.reference.update({"venue_keys": firestore.ArrayUnion(keys_of(order))})
+                self._usage("writes", 1)
+            orders.append(order)
+        return Page(orders, orders[-1].order_id if len(docs) == limit and orders else None)
+
+    def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for i in range(0, len(wanted), KEYS_PER_QUERY):
+            batch = wanted[i:i + KEYS_PER_QUERY]
+            query = self._orders.where(filter=FieldFilter("venue_keys", "array_contains_any", batch))
+            docs = list(query.select(["venue_keys"]).stream())
+            self._usage("reads", max(1, len(docs)))
+            for d in docs:
+                found.update(set((d.to_dict() or {}).get("venue_keys") or []) & set(batch))
+        return found
+
+    def watermark(self, name: str) -> dict[str, Any]:
+        snap = self._db.collection(WATERMARKS).document(name).get()
+        self._usage("reads", 1)
+        return (snap.to_dict() or {}) if snap.exists else {}
+
+    def save_watermark(self, name: str, value: dict[str, Any]) -> None:
+        self._db.collection(WATERMARKS).document(name).set(value)
+        self._usage("writes", 1)
+
+
+def _contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:
+    """The client gives up an aborted transaction with a bare ValueError (its cause the last Aborted): say what it
+    is, so the caller can answer 503 / let the queue retry, and not mistake it for a defect."""
+    try:
+        return attempt()
+    except ValueError as exc:
+        if isinstance(exc.__cause__, Aborted):
+            raise Contended(f"order {order_id}: transaction aborted {TXN_ATTEMPTS} times by concurrent writers") \
+                from exc
+        raise
 
 
 def _encode_cursor(order: Order) -> str:

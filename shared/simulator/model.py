@@ -3,6 +3,12 @@
 Everything here speaks ``Decimal`` and Binance's names, so an HTTP layer can serialise a view field by field
 (views are ``NamedTuple``s: immutable, cheap to build, ``_asdict()``) and turn an ``ExchangeError`` into
 Binance's ``{"code": ..., "msg": ...}`` body. Configuration objects are frozen dataclasses.
+
+These enums are Binance's wire vocabulary (``BUY``, ``STOP_LOSS_LIMIT``, ...), not the service's: the simulator
+stands in for a venue the service does not own, so it models that venue's rules rather than sharing ours (a change
+to ours must not quietly change the venue the tests trust). The one mapping between the two vocabularies is
+ccxt's, inside the adapter. Likewise the client-id rule in ``engine`` is Binance's own, which admits every id the
+service's rule (``shared.domain.orders.CLIENT_ORDER_ID_PATTERN``) does; a unit test keeps that so.
 """
 
 from __future__ import annotations

@@ -136,14 +136,37 @@ def test_execution_timeout_cancels_an_order_that_works_too_long(api, spawn_funct
     assert final["status"] == "canceled" and "EXECUTION_TIMEOUT" in final["reason"]
 
 
+def _orphans(stack, http) -> dict[str, dict]:
+    """What the sweep's orphan search at binance reports (its reconcile task, run as Cloud Tasks would)."""
+    body = {"kind": "orphans", "venue": "binance", "run": 0}
+    result = http.post(stack.env["SYNC_FUNCTION_URL"], json=body, timeout=120).json()
+    return {o["client_order_id"]: o for o in result["orphan_venue_orders"] if o["client_order_id"]}
+
+
 def test_sweep_finds_venue_orders_the_record_does_not_know(stack, http, sim):
     rogue = sim.ours.create_order("BTC/USDT", "limit", "buy", 0.001, 39000, {"clientOrderId": cid()})
     try:
-        result = http.post(stack.env["SWEEP_FUNCTION_URL"], timeout=60).json()
-        unknown = {u["client_order_id"] for u in result["unknown_venue_orders"]}
-        assert rogue["clientOrderId"] in unknown
+        assert http.post(stack.env["SWEEP_FUNCTION_URL"], timeout=60).json()["tasks"] > 0
+        found = _orphans(stack, http)
+        assert found[rogue["clientOrderId"]]["status"] == "open"
     finally:
         sim.ours.cancel_order(rogue["id"], "BTC/USDT")
+
+
+def test_a_filled_venue_order_with_no_record_is_reported(stack, http, sim):
+    _orphans(stack, http)  # the watermark: the trades from here on
+    book = sim.ours.fetch_order_book("BTC/USDT")
+    rogue = sim.ours.create_order("BTC/USDT", "limit", "buy", 0.001, book["asks"][0][0] * 1.01,
+                                  {"clientOrderId": cid()})
+    deadline = time.monotonic() + 120
+    while sim.ours.fetch_order(rogue["id"], "BTC/USDT")["status"] != "closed":
+        assert time.monotonic() < deadline, "the marketable order did not fill at the simulator"
+        time.sleep(0.2)
+
+    found = _orphans(stack, http)
+
+    assert rogue["clientOrderId"] in found, found
+    assert found[rogue["clientOrderId"]]["status"] == "filled" and found[rogue["clientOrderId"]]["trades"] >= 1
 
 
 def test_redis_stopped_mid_test_the_service_keeps_working(stack, api):

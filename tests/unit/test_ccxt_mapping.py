@@ -1,6 +1,7 @@
 """The ccxt adapter's pure parts: error mapping onto the protocol's closed set, URL rebasing, order conversion,
 trading rules by ccxt's precision mode, and orders sent exactly as asked or refused."""
 
+import decimal
 from decimal import Decimal
 
 import ccxt
@@ -137,7 +138,7 @@ def test_bitfinex_prices_count_significant_digits_and_amounts_decimal_places():
     assert (s.lot_size, s.quantity_significant_digits) == (Decimal("0.00000001"), None)
 
 
-def test_markets_are_parsed_with_string_numbers_and_the_exchange_keeps_its_own_afterwards():
+def test_markets_are_parsed_with_string_numbers():
     ex = build_exchange("binance")
     seen = []
 
@@ -148,7 +149,7 @@ def test_markets_are_parsed_with_string_numbers_and_the_exchange_keeps_its_own_a
 
     ex.load_markets = load_markets
     CcxtVenue("binance", ex).markets()
-    assert seen == [str] and ex.number is float
+    assert seen == [str] and ex.number is str  # for good: no window in which another thread parses floats
 
 
 class Recorder:
@@ -236,3 +237,195 @@ def test_formatting_that_would_change_a_value_is_refused():
         venue.place(order(qty="0.00123"))
     assert err.value.code is ErrorCode.INVALID_ORDER and "would go out as 0.001" in str(err.value)
     assert rec.sent == []
+
+
+# ---- every ccxt number read exactly: values a float round trip would change ----------------------------------
+# 12345678.123456789 has 17 significant digits (a float keeps 12345678.12345679), 0.30000000000000004 is what a float
+# sum prints, 1e-9 is where float reprs turn scientific, 12345679.30000000000000004 has 25 digits.
+BIG, SUM, TINY, LONG = "12345678.123456789", "0.30000000000000004", "0.000000001", "12345679.30000000000000004"
+
+BINANCE = {  # what Binance (and its simulators) answer, numbers as decimal strings
+    "/api/v3/depth": {"lastUpdateId": 1, "bids": [[BIG, TINY], ["9.5", SUM]], "asks": [[LONG, "2.00000000"]]},
+    "/api/v3/order": {"symbol": "BTCUSDT", "orderId": 12, "orderListId": -1, "clientOrderId": "c-1", "price": BIG,
+                      "origQty": SUM, "executedQty": TINY, "cummulativeQuoteQty": "0.012345678123456789",
+                      "status": "PARTIALLY_FILLED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
+                      "stopPrice": "0.00000000", "time": 1, "updateTime": 2, "isWorking": True},
+    "/api/v3/myTrades": [{"symbol": "BTCUSDT", "id": 7, "orderId": 12, "orderListId": -1, "price": BIG, "qty": TINY,
+                          "quoteQty": "0.012345678123456789", "commission": SUM, "commissionAsset": "USDT",
+                          "time": 3, "isBuyer": True, "isMaker": False, "isBestMatch": True}],
+    "/api/v3/aggTrades": [{"a": 1, "p": BIG, "q": TINY, "f": 1, "l": 1, "T": 1000, "m": True, "M": True}],
+    "/api/v3/klines": [[60_000, BIG, LONG, TINY, SUM, "1e-9", 119_999, "1", 1, "0", "0", "0"]],
+    "/api/v3/ticker/24hr": {"symbol": "BTCUSDT", "lastPrice": BIG, "bidPrice": SUM, "bidQty": TINY, "askPrice": LONG,
+                            "askQty": "1", "volume": TINY, "quoteVolume": "1", "openTime": 1, "closeTime": 2},
+    "/api/v3/account": {"balances": [{"asset": "BTC", "free": SUM, "locked": TINY},
+                                     {"asset": "USDT", "free": BIG, "locked": "0"}], "accountType": "SPOT"},
+}
+
+
+def answering(responses: dict = BINANCE) -> CcxtVenue:
+    """A venue on ccxt's real binance parsers whose HTTP answers are the canned ones above."""
+    ex = build_exchange("binance", api_key="k", secret="s")
+    ex.set_markets([{**MARKET, "margin": False, "swap": False, "future": False, "option": False, "contract": False,
+                     "linear": None, "inverse": None, "settle": None, "settleId": None}])
+
+    def fetch(url, method="GET", headers=None, body=None):
+        path = url.split("?")[0].removeprefix("https://api.binance.com")
+        return responses[path]
+
+    ex.fetch = fetch
+    return CcxtVenue("binance", ex)
+
+
+def test_an_orders_numbers_are_the_venues_own():
+    order = answering().get(venue_order_id="12", symbol="BTC/USDT")
+    assert (order.price, order.quantity, order.filled_quantity) == (Decimal(BIG), Decimal(SUM), Decimal(TINY))
+    assert order.remaining_quantity == Decimal(SUM) - Decimal(TINY)  # ccxt's own string arithmetic, exact
+    assert order.average_price == Decimal(BIG)
+
+
+def test_a_fills_price_quantity_and_fee_are_the_venues_own():
+    (fill,) = answering().fills("BTC/USDT").fills
+    assert (fill.price, fill.quantity, fill.fee, fill.fee_currency) == (Decimal(BIG), Decimal(TINY), Decimal(SUM),
+                                                                        "USDT")
+
+
+def test_book_levels_are_the_venues_own_and_stay_in_price_order():
+    book = answering().book("BTC/USDT", 5)
+    assert [(lvl.price, lvl.quantity) for lvl in book.bids] == [(Decimal(BIG), Decimal(TINY)),
+                                                                (Decimal("9.5"), Decimal(SUM))]
+    assert [(lvl.price, lvl.quantity) for lvl in book.asks] == [(Decimal(LONG), Decimal(2))]
+
+
+def test_public_trades_and_candles_are_the_venues_own():
+    venue = answering()
+    (trade,) = venue.trades("BTC/USDT", 0).trades
+    assert (trade.price, trade.quantity) == (Decimal(BIG), Decimal(TINY))
+    (candle,) = venue.candles("BTC/USDT", 0).candles
+    assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == \
+        (Decimal(BIG), Decimal(LONG), Decimal(TINY), Decimal(SUM), Decimal(TINY))
+
+
+def test_tickers_and_balances_come_as_the_venues_strings_too():
+    exchange = answering().exchange
+    ticker = exchange.fetch_ticker("BTC/USDT")
+    assert (ticker["last"], ticker["bid"], ticker["ask"], ticker["baseVolume"]) == (BIG, SUM, LONG, TINY)
+    balance = exchange.fetch_balance()
+    assert (balance["BTC"]["free"], balance["BTC"]["used"], balance["USDT"]["free"]) == (SUM, TINY, BIG)
+    assert Decimal(balance["BTC"]["total"]) == Decimal(SUM) + Decimal(TINY)
+
+
+def test_numbers_are_plain_decimals_with_every_digit_kept_whatever_the_context():
+    from shared.adapters.ccxt_venue import _dec
+    with decimal.localcontext() as context:
+        context.prec = 6
+        assert _dec(LONG) == Decimal(LONG) and _dec("0.00100000") == Decimal("0.001")
+    assert str(_dec("5.00000000")) == "5" and str(_dec("1E+2")) == "100" and _dec("") is None
+
+
+def test_ccxt_leaves_this_threads_decimal_context_as_it_was():
+    """ccxt's decimal_to_precision sets ROUND_HALF_UP and traps Underflow on the calling thread's context."""
+    with decimal.localcontext() as context:
+        context.rounding, context.traps[decimal.Underflow] = decimal.ROUND_HALF_EVEN, False  # Python's defaults
+        before = (context.prec, context.rounding, dict(context.traps))
+        venue, rec, _ = placing()
+        venue.place(order(side="sell", qty="0.12345", price="50000.10"))  # amount_ and price_to_precision
+        answering().book("BTC/USDT", 5)
+        after = decimal.getcontext()
+        assert rec.sent and (after.prec, after.rounding, dict(after.traps)) == before
+        assert Decimal(1) / Decimal(8) * Decimal("0.5") == Decimal("0.0625")
+        assert (Decimal("2.5") / Decimal(1)).quantize(Decimal(1)) == Decimal(2)  # half-even, as before the calls
+
+
+# ---- one order's fills are paged to the end -----------------------------------------------------------------
+class Account:
+    """An account's trades of one symbol as ccxt's fetch_my_trades gives them: oldest first from `since`, else
+    the newest `limit` (Binance's myTrades); counts the calls."""
+
+    def __init__(self, trades: list[dict]) -> None:
+        self.trades = trades
+        self.calls: list[tuple] = []
+
+    def fetch_my_trades(self, symbol, since=None, limit=None, params=None):
+        self.calls.append((since, limit))
+        if since is None:
+            return self.trades[-limit:]
+        return [t for t in self.trades if t["timestamp"] >= since][:limit]
+
+    def fetch_order_trades(self, order_id, symbol, since=None, limit=None, params=None):
+        mine = Account([t for t in self.trades if t["order"] == order_id])
+        return mine.fetch_my_trades(symbol, since, limit)
+
+
+def trade(n: int, order: str, ms: int) -> dict:
+    return {"id": str(n), "order": order, "symbol": "BTC/USDT", "side": "buy", "price": "50000", "amount": "0.001",
+            "fee": {"cost": "0.05", "currency": "USDT"}, "takerOrMaker": "taker", "timestamp": ms}
+
+
+def account_venue(trades: list[dict], *, order_trades: bool = False, created_ms: int | None = 10_000,
+                  scan_page: int = 6):
+    """A venue on `trades` whose scans by time ask for `scan_page` trades a call (the trades_page quirk)."""
+    ex = build_exchange("binance")
+    ex.set_markets([MARKET])
+    ex.has = {**ex.has, "fetchOrderTrades": order_trades}
+    account = Account(trades)
+    ex.fetch_my_trades = account.fetch_my_trades
+    ex.fetch_order_trades = account.fetch_order_trades
+    ex.fetch_order = lambda order_id, symbol, params=None: {
+        "id": order_id, "symbol": symbol, "side": "buy", "type": "limit", "status": "closed", "amount": "1",
+        "filled": "1", "remaining": "0", "price": "50000", "timestamp": created_ms}
+    venue = CcxtVenue("binance", ex)
+    venue._quirks["trades_page"] = scan_page
+    return venue, account
+
+
+def every_fill(venue: CcxtVenue, order_id: str, limit: int) -> list[str]:
+    """What the service does (shared.app.orders.all_fills): follow the cursor until a short page."""
+    ids, since = [], None
+    while True:
+        page = venue.fills("BTC/USDT", since=since, limit=limit, venue_order_id=order_id)
+        ids += [f.trade_id for f in page.fills]
+        if len(page.fills) < limit:
+            return ids
+        since = page.cursor
+
+
+def test_without_fetch_order_trades_an_orders_fills_older_than_the_newest_page_are_all_found():
+    old = [trade(n, "A", 10_000 + n) for n in range(1, 8)]  # order A's 7 fills, then 40 trades of other orders
+    others = [trade(n, "B", 20_000 + n) for n in range(8, 48)]
+    venue, account = account_venue(old + others)
+    assert all(t["order"] == "B" for t in account.fetch_my_trades("BTC/USDT", None, 10))  # the newest page
+    assert every_fill(venue, "A", 10) == [str(n) for n in range(1, 8)]
+    assert account.calls[1][0] == 10_000 - 5_000  # from the order's creation, less the look-back
+
+
+def test_more_fills_than_a_page_come_page_by_page_each_once():
+    mixed = [trade(n, "A" if n % 3 else "B", 10_000 + n) for n in range(1, 100)]
+    venue, _ = account_venue(mixed)
+    assert every_fill(venue, "A", 7) == [str(n) for n in range(1, 100) if n % 3]
+
+
+def test_trades_sharing_a_millisecond_across_a_page_boundary_are_not_lost():
+    same_ms = [trade(n, "A", 10_000 + n // 4) for n in range(1, 30)]  # four trades per millisecond
+    venue, _ = account_venue(same_ms)
+    assert every_fill(venue, "A", 5) == [str(n) for n in range(1, 30)]
+
+
+def test_a_full_page_within_one_millisecond_is_an_error_not_a_silent_cut():
+    venue, _ = account_venue([trade(n, "A", 10_000) for n in range(1, 12)], scan_page=6)
+    with pytest.raises(AdapterError, match="cannot be paged by time"):
+        venue.fills("BTC/USDT", limit=5, venue_order_id="A")
+    roomy, _ = account_venue([trade(n, "A", 10_000) for n in range(1, 12)], scan_page=20)
+    assert every_fill(roomy, "A", 5) == [str(n) for n in range(1, 12)]
+
+
+def test_with_fetch_order_trades_a_full_page_is_followed_to_the_end():
+    venue, account = account_venue([trade(n, "A", 10_000 + n) for n in range(1, 24)], order_trades=True)
+    assert every_fill(venue, "A", 10) == [str(n) for n in range(1, 24)]
+    few, _ = account_venue([trade(n, "A", 10_000 + n) for n in range(1, 4)], order_trades=True)
+    assert [f.trade_id for f in few.fills("BTC/USDT", limit=10, venue_order_id="A").fills] == ["1", "2", "3"]
+
+
+def test_an_order_without_a_creation_time_is_scanned_from_the_epoch():
+    venue, account = account_venue([trade(1, "A", 5), trade(2, "B", 6)], created_ms=None)
+    assert [f.trade_id for f in venue.fills("BTC/USDT", limit=10, venue_order_id="A").fills] == ["1"]
+    assert account.calls[0][0] == 0

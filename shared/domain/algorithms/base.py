@@ -16,7 +16,6 @@ stays with the parent and is picked up by a later slice (schedules are cumulativ
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 
 from shared.domain.algorithms.slippage import Bound
 from shared.domain.market import ZERO, Book, MarketSnapshot, VenueTerms, round_quantity
-from shared.domain.orders import OrderType, Side, TimeInForce
+from shared.domain.orders import OrderType, Side, TimeInForce, digest
 
 FOLLOW_UP_MS = 1_000  # how soon to call again after cancelling (to re-send what the cancel frees)
 
@@ -131,23 +130,21 @@ class Planner(Protocol):
 
 
 # ---- identity and randomness ----------------------------------------------------------------------------
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def child_client_order_id(parent_client_order_id: str, slice_index: int, n: int) -> str:
     """The n-th child of a slice: deterministic (a retried decision re-sends the same ids), 32 characters."""
-    return f"alg-{_digest('child', parent_client_order_id, str(slice_index), str(n))[:28]}"
+    return f"alg-{digest('child', parent_client_order_id, str(slice_index), str(n))[:28]}"
 
 
 def rest_child_id(parent_client_order_id: str) -> str:
     """The one child an algorithm leaves resting when it is done (one id: it can only ever be placed once)."""
-    return f"alg-{_digest('rest', parent_client_order_id)[:28]}"
+    return f"alg-{digest('rest', parent_client_order_id)[:28]}"
 
 
 def rng_for(parent_client_order_id: str, *parts: object) -> random.Random:
     """A generator seeded from the parent and what it is for (e.g. "size", 3): same inputs, same numbers."""
-    return random.Random(int(_digest("rng", parent_client_order_id, *map(str, parts))[:16], 16))
+    return random.Random(int(digest("rng", parent_client_order_id, *map(str, parts))[:16], 16))
 
 
 def jitter(parent_client_order_id: str, pct: Decimal, *parts: object) -> Decimal:

@@ -37,6 +37,7 @@ from shared.adapters.protocol import (
 )
 from shared.app.ports import Change, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
+from shared.domain.reconcile import ReconcileTask, record_keys
 from shared.infra.codec import jsonable
 
 
@@ -68,6 +69,8 @@ class FakeStore:
         self.reads = 0
         self.writes = 0
         self.updates = 0  # transactions run (written or not)
+        self.pages_read = 0  # open_orders_page calls
+        self.watermarks: dict[str, dict[str, Any]] = {}
         self._update_errors: deque[Exception] = deque()
         self._concurrent: deque[Callable[[], None]] = deque()
 
@@ -158,6 +161,28 @@ class FakeStore:
         self.reads += max(1, len(found))
         return iter(found)
 
+    def open_orders_page(self, exchange: str, low: str | None, high: str | None, after: str | None,
+                         limit: int) -> Page:
+        ids = sorted(i for i, (o, _) in self.docs.items() if o.exchange == exchange and o.status in OPEN
+                     and (low is None or i >= low) and (high is None or i < high) and (after is None or i > after))
+        page = [self.docs[i][0] for i in ids[:limit]]
+        self.reads += max(1, len(page))
+        self.pages_read += 1
+        return Page(page, page[-1].order_id if len(page) == limit else None)
+
+    def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
+        held = {k for o, _ in self.docs.values() for k in record_keys(o)}
+        self.reads += 1
+        return held & set(keys)
+
+    def watermark(self, name: str) -> dict[str, Any]:
+        self.reads += 1
+        return dict(self.watermarks.get(name, {}))
+
+    def save_watermark(self, name: str, value: dict[str, Any]) -> None:
+        self.writes += 1
+        self.watermarks[name] = dict(value)
+
 
 # ---- cache ------------------------------------------------------------------------------------------------
 class FakeCache:
@@ -239,19 +264,36 @@ class SyncTask:
     order_id: str
     attempt: int
     delay_s: float
+    chain: int | None = None
 
 
 class FakeScheduler:
+    """Records tasks. Named tasks (chain syncs, reconcile tasks) are refused when the name was used before, as
+    Cloud Tasks does (and the local emulator, scripts/tasks_emulator.py)."""
+
     def __init__(self) -> None:
         self.submits: list[SubmitTask] = []
         self.syncs: list[SyncTask] = []
+        self.reconciles: list[ReconcileTask] = []
+        self.names: set[str] = set()
         self.slices: list[SliceTask] = []
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
 
-    def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self.syncs.append(SyncTask(order_id, attempt, delay_s))
+    def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
+        if chain is not None:
+            name = f"sync-{order_id}-c{chain}-{attempt}"
+            if name in self.names:
+                return
+            self.names.add(name)
+        self.syncs.append(SyncTask(order_id, attempt, delay_s, chain))
+
+    def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
+        if task.name in self.names:
+            return
+        self.names.add(task.name)
+        self.reconciles.append(task)
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
         self.slices.append(SliceTask(order_id, slice_index, delay_s, key))
@@ -469,7 +511,8 @@ class FakeVenue:
         fault = self._fault("fills")
         if fault:
             raise fault.error
-        trades = [t for vid, ts in self.trades.items() if venue_order_id in (None, vid) for t in ts]
+        trades = [t for vid, ts in self.trades.items() if venue_order_id in (None, vid) for t in ts
+                  if venue_order_id is not None or t.symbol == symbol]
         if since is not None:
             ids = [t.trade_id for t in trades]
             trades = trades[ids.index(since) + 1:] if since in ids else trades

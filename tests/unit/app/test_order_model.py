@@ -6,14 +6,17 @@ is invisible to lookups for a while), its trades list lags its cumulative filled
 quantities to its lot, it may reject working orders, it loses acknowledgements, and a request may arrive late
 (but never after its validity window, as a signed request with recvWindow). The scheduler delivers tasks in any
 order and any number of times. Rules interleave create, duplicate submit, submit, sync, cancel, modify, sweep,
-venue fills and faults; a venue call may have another operation run while it is in flight.
+venue fills and faults, and an algorithm parent whose slices spawn children (a scripted planner: a clip per slice,
+at most what the parent's view says is available) and which may be cancelled at any moment; a venue call may have
+another operation run while it is in flight.
 
 Invariants after every step:
 - no record is terminal while one of its venue orders is open at the venue;
 - never two venue orders for one venue client order id;
 - no fill counted twice, and no record holds more filled than the venue says;
+- a parent's children never fill, nor may fill, more than the parent's quantity (no over-execution);
 and after quiescence (faults healed, every task delivered, a sweep): each record's status, filled quantity and
-per-currency commission equal the venue's.
+per-currency commission equal the venue's, and a parent's filled quantity and commissions equal its children's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import shared.app.algorithms as algorithms_module
 import shared.app.orders as orders_module
 from shared.adapters.protocol import (
     ErrorCode,
@@ -41,8 +45,12 @@ from shared.adapters.protocol import (
     VenueOrder,
     VenueStatus,
 )
+from shared.app.algorithms import ParentOrders
 from shared.app.orders import Conflict, OrderService
+from shared.domain.algorithms.base import NO_NEEDS, ChildIntent, ParentView, SliceDecision
+from shared.domain.market import MarketSnapshot
 from shared.app.ports import OrderNotFound
+from shared.domain.reconcile import ReconcileTask
 from shared.domain.orders import InvalidOrder, Order, OrderType, Side, TimeInForce, order_id_for, \
     replacement_client_order_id
 
@@ -55,6 +63,33 @@ RECV_WINDOW_MS = 5_000  # a request arriving later than this after it was sent i
 VISIBLE_AFTER_MS = 1_500  # a new order is invisible to lookups this long (eventual consistency)
 TRADES_LAG_MS = 1_000  # the trades list shows a trade this long after it happened
 CLIENT_IDS = [f"c-{i}" for i in range(4)]
+PARENT_CID = "p-0"
+PARENT_SLICES = 4
+
+
+class ScriptedPlanner:
+    """A parent's planner: each of PARENT_SLICES slices sends one child of `clip` at `price` (at most what the
+    parent's view says is still available); then the parent is done once its children are."""
+
+    needs = NO_NEEDS
+
+    def __init__(self, params: dict) -> None:
+        self.clip, self.price = D(params["clip"]), D(params["price"])
+
+    def plan(self, view: ParentView, market: MarketSnapshot, now: int) -> SliceDecision:
+        if view.slice_index >= PARENT_SLICES:
+            return SliceDecision(next_at_ms=None)
+        quantity = min(self.clip, view.quantity - view.filled_quantity - view.working_quantity)
+        children = ()
+        if quantity > 0:
+            children = (ChildIntent(f"{view.client_order_id}-{view.slice_index}", "binance", view.side, quantity,
+                                    OrderType.LIMIT, self.price, TimeInForce.GTC, False, view.slice_index),)
+        return SliceDecision(children=children, next_at_ms=now + 1_000)
+
+
+class NoMarket:
+    def snapshot(self, symbol: str, venues: set[str] | None = None) -> MarketSnapshot:
+        return MarketSnapshot(0, {}, {})
 
 
 def error(code: ErrorCode, message: str = "model") -> VenueCallError:
@@ -206,25 +241,51 @@ class ModelVenue:
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # submit | sync
+    kind: str  # submit | sync | reconcile | slice (attempt: the slice index)
     order_id: str
     attempt: int
     due_ms: int
+    chain: int | None = None
+    reconcile: ReconcileTask | None = None
 
 
 class ModelScheduler:
+    """Cloud Tasks: named tasks (submissions, slices, a sync chain's, the sweep's reconcile tasks) are refused when
+    their name was used (as production does), one-off syncs never; any task may be delivered more than once (the
+    `deliver` rule's `again`), in any order."""
+
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.tasks: list[Task] = []
+        self.names: set[str] = set()
 
-    def submit(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
+    def _named(self, name: str) -> bool:
+        """True the first time a name is used (production refuses it again for about an hour)."""
+        if name in self.names:
+            return False
+        self.names.add(name)
+        return True
 
-    def sync(self, order_id: str, attempt: int, delay_s: float) -> None:
-        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000)))
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+        if self._named(f"submit-{order_id}-{attempt}-{key}"):
+            self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
-    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:  # no parents here
-        raise AssertionError("no algorithms in this model")
+    def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
+        if chain is not None:
+            name = f"sync-{order_id}-c{chain}-{attempt}"
+            if name in self.names:
+                return
+            self.names.add(name)
+        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000), chain))
+
+    def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
+        if task.name not in self.names:
+            self.names.add(task.name)
+            self.tasks.append(Task("reconcile", "", 0, self.clock() + int(delay_s * 1000), reconcile=task))
+
+    def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
+        if self._named(f"slice-{order_id}-{slice_index}-{key}"):
+            self.tasks.append(Task("slice", order_id, slice_index, self.clock() + int(delay_s * 1000)))
 
 
 def venue_ids_of(order: Order) -> set[str]:
@@ -244,6 +305,8 @@ class OrderModel(RuleBasedStateMachine):
                                 scheduler=self.scheduler, venues={"binance": self.venue}, metrics=FakeMetrics(),
                                 clock=self.clock, execution_timeout_ms=10**12)
         self.created: set[str] = set()
+        self.parents = ParentOrders(self.svc, NoMarket(), self.scheduler, self.clock)
+        self.parent_id: str | None = None
 
     # ---- helpers --------------------------------------------------------------------------------------
     def oid(self, cid: str) -> str:
@@ -253,13 +316,26 @@ class OrderModel(RuleBasedStateMachine):
         try:
             if task.kind == "submit":
                 self.svc.submit(task.order_id, attempt=task.attempt)
+            elif task.kind == "reconcile":
+                assert task.reconcile is not None
+                self.svc.reconcile(task.reconcile)
+            elif task.kind == "slice":
+                self.parents.run_slice(task.order_id, task.attempt)
+                self.created |= {c.order_id for c in self.children()}
             else:
-                self.svc.sync(task.order_id, attempt=task.attempt)
+                self.svc.sync(task.order_id, attempt=task.attempt, chain=task.chain)
         except OrderNotFound:
             pass
 
+    def children(self) -> list[Order]:
+        return [o for o, _ in self.store.docs.values() if self.parent_id and o.parent_id == self.parent_id]
+
     def action(self, which: str, cid: str):
         def act() -> None:
+            if which == "cancel_parent":
+                if self.parent_id is not None:
+                    self.svc.cancel(self.parent_id)
+                return
             if self.oid(cid) not in self.created:
                 return
             try:
@@ -293,6 +369,20 @@ class OrderModel(RuleBasedStateMachine):
             return  # the same id again with other terms: refused, as it must be
         self.created.add(order.order_id)
 
+    @precondition(lambda self: self.parent_id is None)
+    @rule(quantity=st.sampled_from(["1", "0.5"]), clip=st.sampled_from(["0.3", "0.5"]),
+          marketable=st.booleans())
+    def create_parent(self, quantity: str, clip: str, marketable: bool) -> None:
+        now = self.clock()
+        parent = Order(order_id=self.oid(PARENT_CID), client_order_id=PARENT_CID, strategy_id="model",
+                       exchange="binance", symbol="BTC/USDT", side=Side.BUY, quantity=D(quantity),
+                       order_type=OrderType.LIMIT, price=D("101"), time_in_force=TimeInForce.GTC, created_at=now,
+                       updated_at=now, algorithm="twap",
+                       algorithm_params={"clip": clip, "price": "101" if marketable else "95"})
+        self.store.create(parent, [parent.created_event()])
+        self.parent_id = parent.order_id
+        self.scheduler.slice(parent.order_id, 0, 0)
+
     @precondition(lambda self: self.scheduler.tasks)
     @rule(data=st.data(), again=st.booleans())
     def deliver(self, data, again: bool) -> None:
@@ -305,7 +395,8 @@ class OrderModel(RuleBasedStateMachine):
         self.run(task)
 
     @precondition(lambda self: self.scheduler.tasks)
-    @rule(data=st.data(), meanwhile=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync"]),
+    @rule(data=st.data(), meanwhile=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync",
+                                                     "cancel_parent"]),
           cid=st.sampled_from(CLIENT_IDS))
     def deliver_with_a_race(self, data, meanwhile: str, cid: str) -> None:
         """While this task's venue call is in flight, another operation runs."""
@@ -316,11 +407,13 @@ class OrderModel(RuleBasedStateMachine):
         self.run(task)
         self.venue.during.clear()
 
-    @rule(which=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync"]), cid=st.sampled_from(CLIENT_IDS))
+    @rule(which=st.sampled_from(["cancel", "modify", "sweep", "submit", "sync", "cancel_parent"]),
+          cid=st.sampled_from(CLIENT_IDS))
     def request(self, which: str, cid: str) -> None:
         self.action(which, cid)()
 
-    @rule(cid=st.sampled_from(CLIENT_IDS), whole=st.booleans(), fee=st.sampled_from(["USDT", "BTC"]))
+    @rule(cid=st.sampled_from([*CLIENT_IDS, *(f"{PARENT_CID}-{i}" for i in range(PARENT_SLICES))]),
+          whole=st.booleans(), fee=st.sampled_from(["USDT", "BTC"]))
     def venue_fills(self, cid: str, whole: bool, fee: str) -> None:
         for vo in self.venue.orders:
             if vo.status == "open" and (vo.client_id == cid or vo.client_id in self._replacements(cid)):
@@ -381,6 +474,20 @@ class OrderModel(RuleBasedStateMachine):
             venue_filled = sum((o.filled for o in self.venue.orders if o.client_id in venue_ids_of(record)), D(0))
             assert record.filled_quantity <= venue_filled
 
+    @invariant()
+    def a_parent_never_over_executes(self) -> None:
+        if self.parent_id is None:
+            return
+        parent = self.store.peek(self.parent_id)
+        kids = self.children()
+        at_venue = sum((o.filled for o in self.venue.orders for c in kids if o.client_id in venue_ids_of(c)), D(0))
+        assert at_venue <= parent.quantity, f"children filled {at_venue} of a parent of {parent.quantity}"
+        # what the children have filled or may still fill (working children in full)
+        committed = sum((c.filled_quantity if c.is_terminal else max(c.quantity, c.filled_quantity) for c in kids),
+                        D(0))
+        assert committed <= parent.quantity, f"children commit {committed} of a parent of {parent.quantity}"
+        assert parent.fills == ()
+
     def teardown(self) -> None:
         """Quiescence: heal every fault, let every placement's window pass, deliver every task, sweep; then the
         record must say what the venue says."""
@@ -396,7 +503,14 @@ class OrderModel(RuleBasedStateMachine):
                 self.scheduler.tasks.remove(task)
                 self.clock.now_ms = max(self.clock(), task.due_ms)
                 self.run(task)
-            self.svc.sweep()
+            self.svc.sweep()  # its reconcile tasks run now, in any order
+            while any(t.kind == "reconcile" for t in self.scheduler.tasks):
+                task = next(t for t in self.scheduler.tasks if t.kind == "reconcile")
+                self.scheduler.tasks.remove(task)
+                self.run(task)
+        if self.parent_id is not None:  # the parent folds its children's last state
+            self.parents.run_slice(self.parent_id, self.store.peek(self.parent_id).slices_done)
+            self.created |= {c.order_id for c in self.children()}
         for record in self.records():
             ids = venue_ids_of(record)
             mine = [o for o in self.venue.orders if o.client_id in ids]
@@ -409,9 +523,20 @@ class OrderModel(RuleBasedStateMachine):
             open_at_venue = any(o.status == "open" for o in mine)
             assert record.is_terminal is (not open_at_venue), (record.order_id, record.status, record.reason,
                                                               [(o.client_id, o.status) for o in mine])
+        if self.parent_id is not None:
+            parent, kids = self.store.peek(self.parent_id), self.children()
+            assert parent.filled_quantity == sum((c.filled_quantity for c in kids), D(0))
+            want = {}
+            for c in kids:
+                for currency, fee in c.commissions.items():
+                    want[currency] = want.get(currency, D(0)) + fee
+            assert parent.commissions == want
+            if parent.is_terminal:
+                assert all(c.is_terminal for c in kids if c.status.value != "new"), [
+                    (c.client_order_id, c.status) for c in kids]
 
 
-OrderModel.TestCase.settings = settings(max_examples=int(os.environ.get("ORDER_MODEL_EXAMPLES", "40")),
+OrderModel.TestCase.settings = settings(max_examples=int(os.environ.get("ORDER_MODEL_EXAMPLES", "60")),
                                         stateful_step_count=25, deadline=None, database=None,
                                         suppress_health_check=[HealthCheck.too_slow,
                                                                HealthCheck.filter_too_much])
@@ -420,6 +545,7 @@ OrderModel.TestCase.settings = settings(max_examples=int(os.environ.get("ORDER_M
 @pytest.fixture(autouse=True)
 def small_fill_pages(monkeypatch):
     monkeypatch.setattr(orders_module, "FILLS_PAGE", 2)  # fills are paged to the end, whatever the page size
+    monkeypatch.setattr(algorithms_module, "planner_for", lambda name, params: ScriptedPlanner(params))
 
 
 test_the_record_agrees_with_the_venue_under_any_interleaving = OrderModel.TestCase

@@ -84,7 +84,21 @@ class Env(Fakes):
 
     def run_sync(self) -> Order:
         task = self.scheduler.syncs[-1]
-        return self.svc.sync(task.order_id, attempt=task.attempt)
+        return self.svc.sync(task.order_id, attempt=task.attempt, chain=task.chain)
+
+    def sweep(self) -> dict:
+        """A sweep and every reconcile task it fans out (follow-ups too), run at once; their counts summed."""
+        done = len(self.scheduler.reconciles)
+        result = dict(self.svc.sweep())
+        orphans: list[dict] = []
+        totals = {"resubmitted": 0, "refreshed": 0, "in_step": 0, "open_orders": 0, "failed": result["failed"]}
+        while done < len(self.scheduler.reconciles):
+            out = self.svc.reconcile(self.scheduler.reconciles[done])
+            done += 1
+            for key in totals:
+                totals[key] += out.get(key, 0)
+            orphans += out.get("orphan_venue_orders", [])
+        return {**result, **totals, "orphan_venue_orders": orphans}
 
     def working(self, client_order_id: str = CID, **kw) -> Order:
         """Created and resting at the venue (accepted)."""
@@ -281,7 +295,7 @@ def test_a_resting_order_ends_accepted_and_is_synced(env):
     assert order.status is S.ACCEPTED and order.venue_order_id == "v1"
     assert order.acknowledged_at == env.clock() and order.submitted_at == env.clock()
     assert env.statuses() == ["new", "pending_submit", "accepted"]
-    assert env.scheduler.syncs == [SyncTask(OID, attempt=0, delay_s=0.5)]
+    assert env.scheduler.syncs == [SyncTask(OID, attempt=0, delay_s=0.5, chain=1)]  # its one sync chain
     sent = env.venue.placed()[0]
     assert (sent.client_order_id, sent.quantity, sent.price) == (CID, D("1"), D("50000"))
     assert sent.time_in_force is VenueTif.GTC  # GTD goes out as GTC: the service expires it
@@ -500,7 +514,7 @@ def test_sync_reschedules_with_growing_delays_until_the_order_is_terminal(env):
     for _ in range(5):
         env.run_sync()
     assert [t.attempt for t in env.scheduler.syncs[scheduled:]] == [-1, -2, -3]
-    assert env.svc.sync(OID, attempt=3).status is S.CANCELED and len(env.scheduler.syncs) == scheduled + 3
+    assert env.svc.sync(OID, attempt=3, chain=1).status is S.CANCELED and len(env.scheduler.syncs) == scheduled + 3
 
 
 def test_sync_leaves_a_new_order_to_its_submission(env):
@@ -514,16 +528,16 @@ def test_a_gtd_order_is_synced_no_later_than_its_expiry_and_expired_then(env):
     env.working(time_in_force=TimeInForce.GTD, expire_at=expire_at)
 
     env.clock.now_ms = expire_at - 300
-    env.svc.sync(OID, attempt=4)  # backoff would be 8 s
-    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=5, delay_s=0.3)
+    env.svc.sync(OID, attempt=4, chain=1)  # backoff would be 8 s
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=5, delay_s=0.3, chain=1)
 
     env.clock.now_ms = expire_at
-    order = env.svc.sync(OID, attempt=5)
+    order = env.svc.sync(OID, attempt=5, chain=1)
 
     assert order.status is S.EXPIRED and order.reason == "expired (time in force)"
     assert env.venue.order(CID).status is VenueStatus.CANCELED
     assert env.statuses()[-2:] == ["pending_cancel", "expired"]
-    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=-1, delay_s=2)  # only the late-fill re-checks
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=-1, delay_s=2, chain=1)  # only the late-fill re-checks
 
 
 def test_a_day_order_expires_at_the_end_of_its_utc_day(env):
@@ -550,7 +564,8 @@ def test_an_order_working_past_the_execution_timeout_is_cancelled(env):
 
 
 def test_an_order_the_venue_cannot_find_is_left_alone_for_the_first_lookups(env):
-    order = env.working()
+    env.working()
+    order = env.stored()
     env.venue.forget(CID)
     writes = env.store.writes
 
@@ -590,7 +605,7 @@ def test_a_sync_that_cannot_reach_the_venue_keeps_the_order_and_tries_again(env)
     order = env.run_sync()
 
     assert order.status is S.ACCEPTED and env.store.writes == writes
-    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=1, delay_s=1)
+    assert env.scheduler.syncs[-1] == SyncTask(OID, attempt=1, delay_s=1, chain=1)
 
 
 def test_an_overdue_order_whose_cancel_keeps_failing_is_retried_with_backoff(env):
@@ -839,12 +854,12 @@ def test_a_modify_whose_cancel_got_no_answer_is_finished_by_the_sync(env):
     env.working()
     env.venue.fail("cancel", ErrorCode.NETWORK, message="reset by peer")
 
-    with pytest.raises(Conflict, match="reset by peer"):
-        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+    answer = env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
 
-    # Whether the venue cancelled the original is unknown: the replace stays in flight, and the sync finishes
-    # it (a cancel is safe to send again).
+    # Whether the venue cancelled the original is unknown: the modify is accepted, not refused (the API answers
+    # 202), the replace stays in flight, and the sync finishes it (a cancel is safe to send again).
     order = env.stored()
+    assert answer == order and "reset by peer" in (order.reason or "")
     assert order.status is S.PENDING_REPLACE and order.intent is not None
     order = env.run_sync()
     assert order.status is S.ACCEPTED and order.price == D("49000") and order.replace_count == 1
@@ -989,21 +1004,22 @@ def test_sweep_resubmits_new_orders_older_than_ten_seconds(env):
     env.clock.advance(1)
     env.create("c-young")
     env.clock.advance(STUCK_NEW_MS - 1)
+
     scheduled = len(env.scheduler.submits)
 
-    result = env.svc.sweep()
+    result = env.sweep()
 
     assert result["resubmitted"] == 1
     assert env.scheduler.submits[scheduled:] == [
         SubmitTask(order_id_for("momentum_1", "c-old"), attempt=1, delay_s=0)]
-    assert env.venue.created == []  # the sweep schedules; the task submits
+    assert env.venue.created == []  # the reconcile task schedules; the submit task submits
 
 
 def test_sweep_syncs_working_orders(env):
     env.working()
     env.venue.fill(CID, "0.25")
 
-    result = env.svc.sweep()
+    result = env.sweep()
 
     assert result["refreshed"] == 1
     assert env.stored().status is S.PARTIALLY_FILLED and env.stored().filled_quantity == D("0.25")
@@ -1013,27 +1029,28 @@ def test_sweep_reports_venue_orders_the_record_does_not_know(env):
     env.working()
     foreign = env.venue.add_foreign_order("manual-7")
 
-    result = env.svc.sweep()
+    result = env.sweep()
 
-    assert result["unknown_venue_orders"] == [{"exchange": "binance", "client_order_id": "manual-7",
-                                               "venue_order_id": foreign.venue_order_id, "symbol": "ETH/USDT"}]
-    assert env.metrics.counts["unknown_venue_orders"] == 1
+    assert result["orphan_venue_orders"] == [{"exchange": "binance", "client_order_id": "manual-7",
+                                              "venue_order_id": foreign.venue_order_id, "symbol": "ETH/USDT",
+                                              "status": "open", "trades": 0}]
+    assert env.metrics.counts["orphan_venue_orders"] == 1
 
 
 def test_sweep_knows_a_modified_order_by_its_replacement_id(env):
     env.working()
     env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
 
-    assert env.svc.sweep()["unknown_venue_orders"] == []
+    assert env.sweep()["orphan_venue_orders"] == []
 
 
 def test_sweep_carries_on_when_a_venue_cannot_list_its_open_orders(env):
     env.working()
     env.venue.fail("open_orders", ErrorCode.VENUE_UNAVAILABLE)
 
-    result = env.svc.sweep()
+    result = env.sweep()
 
-    assert result["unknown_venue_orders"] == [] and result["refreshed"] == 1
+    assert result["orphan_venue_orders"] == [] and result["refreshed"] == 1
 
 
 # ============================================ signal intake =================================================
