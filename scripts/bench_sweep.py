@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from google.cloud.firestore_v1.base_query import FieldFilter  # noqa: E402
 
-from shared.domain.orders import OPEN, order_id_for  # noqa: E402
+from shared.domain.orders import OPEN, order_id_for, venue_client_id_for  # noqa: E402
 from shared.infra import clients  # noqa: E402
 from shared.infra.config import settings  # noqa: E402
 from shared.infra.venues import VenueCallError, VenueClient, session  # noqa: E402
@@ -180,7 +180,7 @@ def create_orders(http: requests.Session, tag: str, n: int, venues: list[str], c
         list(pool.map(one, range(n)))
     if errors:
         raise SystemExit(f"{progress.failed} orders refused, e.g. {errors}")
-    return [order_id_for(f"sw-{tag}-{i}") for i in range(n)]
+    return [order_id_for(f"bench-sweep-{tag}", f"sw-{tag}-{i}") for i in range(n)]
 
 
 def count_status(tag: str) -> dict[str, int]:
@@ -246,7 +246,8 @@ def baseline_gets(adapters: dict[str, VenueClient], tag: str, n: int, venues: li
     for i in range(k):
         body = order_body(tag, i, venues, 0)
         client = adapters[body["exchange"]]
-        vo = client.get(body["symbol"], client_order_id=body["client_order_id"])
+        vo = client.get(body["symbol"], client_order_id=venue_client_id_for(body["strategy_id"],
+                                                                            body["client_order_id"]))
         client.fills(body["symbol"], venue_order_id=vo.venue_order_id)
     return time.perf_counter() - t0, k
 

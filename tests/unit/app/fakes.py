@@ -267,6 +267,24 @@ class SyncTask:
     chain: int | None = None
 
 
+class TaskNames:
+    """Cloud Tasks' task names: a name once used is refused (production keeps it for about an hour)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def first(self, name: str) -> bool:
+        """True the first time `name` is used."""
+        if name in self.used:
+            return False
+        self.used.add(name)
+        return True
+
+    @staticmethod
+    def chain(order_id: str, chain: int, attempt: int) -> str:
+        return f"sync-{order_id}-c{chain}-{attempt}"
+
+
 class FakeScheduler:
     """Records tasks. Named tasks (chain syncs, reconcile tasks) are refused when the name was used before, as
     Cloud Tasks does (and the local emulator, scripts/tasks_emulator.py)."""
@@ -275,24 +293,19 @@ class FakeScheduler:
         self.submits: list[SubmitTask] = []
         self.syncs: list[SyncTask] = []
         self.reconciles: list[ReconcileTask] = []
-        self.names: set[str] = set()
+        self.names = TaskNames()
         self.slices: list[SliceTask] = []
 
     def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
-        if chain is not None:
-            name = f"sync-{order_id}-c{chain}-{attempt}"
-            if name in self.names:
-                return
-            self.names.add(name)
-        self.syncs.append(SyncTask(order_id, attempt, delay_s, chain))
+        if chain is None or self.names.first(TaskNames.chain(order_id, chain, attempt)):
+            self.syncs.append(SyncTask(order_id, attempt, delay_s, chain))
 
     def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
-        if task.name in self.names:
+        if not self.names.first(task.name):
             return
-        self.names.add(task.name)
         self.reconciles.append(task)
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:

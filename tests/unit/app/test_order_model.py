@@ -54,7 +54,7 @@ from shared.domain.reconcile import ReconcileTask
 from shared.domain.orders import InvalidOrder, Order, OrderType, Side, TimeInForce, order_id_for, \
     replacement_client_order_id
 
-from .fakes import FakeCache, FakeClock, FakeMetrics, FakePublisher, FakeStore
+from .fakes import FakeCache, FakeClock, FakeMetrics, FakePublisher, FakeStore, TaskNames
 
 D = Decimal
 LOT = D("0.01")
@@ -257,34 +257,22 @@ class ModelScheduler:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.tasks: list[Task] = []
-        self.names: set[str] = set()
-
-    def _named(self, name: str) -> bool:
-        """True the first time a name is used (production refuses it again for about an hour)."""
-        if name in self.names:
-            return False
-        self.names.add(name)
-        return True
+        self.names = TaskNames()
 
     def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
-        if self._named(f"submit-{order_id}-{attempt}-{key}"):
+        if self.names.first(f"submit-{order_id}-{attempt}-{key}"):
             self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
-        if chain is not None:
-            name = f"sync-{order_id}-c{chain}-{attempt}"
-            if name in self.names:
-                return
-            self.names.add(name)
-        self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000), chain))
+        if chain is None or self.names.first(TaskNames.chain(order_id, chain, attempt)):
+            self.tasks.append(Task("sync", order_id, attempt, self.clock() + int(delay_s * 1000), chain))
 
     def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
-        if task.name not in self.names:
-            self.names.add(task.name)
+        if self.names.first(task.name):
             self.tasks.append(Task("reconcile", "", 0, self.clock() + int(delay_s * 1000), reconcile=task))
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
-        if self._named(f"slice-{order_id}-{slice_index}-{key}"):
+        if self.names.first(f"slice-{order_id}-{slice_index}-{key}"):
             self.tasks.append(Task("slice", order_id, slice_index, self.clock() + int(delay_s * 1000)))
 
 
