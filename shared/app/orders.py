@@ -28,7 +28,16 @@ from shared.adapters.protocol import (
     VenueOrder,
 )
 from shared.adapters.protocol import TimeInForce as VenueTif
-from shared.app.ports import EventPublisher, Metrics, OrderCache, OrderNotFound, OrderStore, Page, Scheduler
+from shared.app.ports import (
+    Contended,
+    EventPublisher,
+    Metrics,
+    OrderCache,
+    OrderNotFound,
+    OrderStore,
+    Page,
+    Scheduler,
+)
 from shared.domain.algorithms.base import InvalidParams, parse_params
 from shared.domain.orders import (
     SMART,
@@ -740,6 +749,10 @@ class OrderService:
 
         order, token = self._take(order.order_id, take)
         if token is None:
+            if not order.is_terminal and order.intent is None and not order.live_legs and order.fill_lag():
+                # Cancelled at the venue, but its trades list lagged the cancel's filled quantity: nothing is left
+                # to cancel, only the fills to read again (which settles the order once they add up).
+                order = self._refresh(order)
             if not order.is_terminal:
                 self._schedule_sync(order, 1)
             return order
@@ -1167,7 +1180,10 @@ class OrderService:
             raise
         self.cache.put(order)
         if publish:
-            self._publish(order_id, outbox)
+            try:
+                self._publish(order_id, outbox)
+            except Contended:  # the change is committed; its events stay in the outbox, which the sweep drains
+                logger.warning("events of %s not marked published (contention); the sweep publishes them", order_id)
         return order
 
     def _publish(self, order_id: str, outbox: list[dict[str, Any]]) -> int:

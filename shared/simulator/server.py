@@ -73,8 +73,11 @@ Other faults: ``{"latency_spike_ms": X, "latency_spike_next": N}``: the next N (
 any kind (not ``/admin``) wait X ms more, before they are handled. ``{"halt": ["BTCUSDT"]}``: new orders on the
 symbol are refused with -2010 "Market is closed." (ccxt MarketClosed, an OperationRejected), exchangeInfo shows
 status HALT, the background market stops quoting and trading it (its resting quotes stay; cancels and queries
-still work); ``{"resume": [...]}`` undoes it. ``{"clear": true}``: drops every pending fault and spike and resumes
-every halted symbol.
+still work); ``{"resume": [...]}`` undoes it. ``{"trades_lag_ms": X}``: until set back to 0 (or cleared),
+``GET /api/v3/myTrades`` leaves out the account's trades made in the last X ms, while orders (``executedQty`` of
+GET/DELETE ``/api/v3/order``, openOrders, allOrders) and placement answers already count them: a trades list
+that lags the venue's cumulative filled quantity, as eventually consistent venues do. ``{"clear": true}``: drops
+every pending fault and spike, the trades lag, and resumes every halted symbol.
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class Faults:
         self.timeout_s = 10.0
         self.spike_ms = 0.0
         self.spike_next = 0
+        self.trades_lag_ms = 0.0
 
     def take_order_fault(self) -> tuple[str | None, float]:
         """The fault the next order placement gets (consumed), and the timeout's delay."""
@@ -164,18 +168,20 @@ class Faults:
         for name in (*self.ORDER, "latency_spike_next"):
             if name in body:
                 _count(body, name)
-        for name in ("timeout_s", "latency_spike_ms"):
+        for name in ("timeout_s", "latency_spike_ms", "trades_lag_ms"):
             if name in body:
                 _number(body, name)
         with self._lock:
             if body.get("clear"):
                 self.counts = dict.fromkeys(self.ORDER, 0)
-                self.spike_ms, self.spike_next, self.timeout_s = 0.0, 0, 10.0
+                self.spike_ms, self.spike_next, self.timeout_s, self.trades_lag_ms = 0.0, 0, 10.0, 0.0
             for name in self.ORDER:
                 if name in body:
                     self.counts[name] = _count(body, name)
             if "timeout_s" in body:
                 self.timeout_s = _number(body, "timeout_s")
+            if "trades_lag_ms" in body:
+                self.trades_lag_ms = _number(body, "trades_lag_ms")
             if "latency_spike_ms" in body or "latency_spike_next" in body:
                 self.spike_ms = _number(body, "latency_spike_ms") if "latency_spike_ms" in body else self.spike_ms
                 self.spike_next = _count(body, "latency_spike_next") if "latency_spike_next" in body else 1
@@ -183,7 +189,7 @@ class Faults:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {**self.counts, "timeout_s": self.timeout_s, "latency_spike_ms": self.spike_ms,
-                    "latency_spike_next": self.spike_next}
+                    "latency_spike_next": self.spike_next, "trades_lag_ms": self.trades_lag_ms}
 
 
 class AdminError(ValueError):
@@ -373,7 +379,8 @@ class Simulator:
                               f"POST /admin/market, POST /admin/step"}
 
     def configure_faults(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        known = {*Faults.ORDER, "timeout_s", "latency_spike_ms", "latency_spike_next", "halt", "resume", "clear"}
+        known = {*Faults.ORDER, "timeout_s", "latency_spike_ms", "latency_spike_next", "trades_lag_ms", "halt",
+                 "resume", "clear"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise AdminError(f"unknown fault keys {unknown}; known: {sorted(known)}")
@@ -814,9 +821,13 @@ def my_trades(sim: Simulator, p: Mapping[str, str], h: Any) -> Reply:
     order_id, from_id = _int(p, "orderId"), _int(p, "fromId")
     start, end = _int(p, "startTime"), _int(p, "endTime")
     limit = _limit(p, 500, 1000)
-    filtered = order_id is not None or start is not None or end is not None
+    lag_ms = sim.faults.trades_lag_ms
+    filtered = order_id is not None or start is not None or end is not None or lag_ms > 0
     with sim.lock:
         rows = sim.engine.my_trades(key, symbol, from_id=from_id, limit=10**9 if filtered else limit)
+        if lag_ms > 0:  # the injected lag: the newest trades are not listed yet
+            cutoff = sim.now_ms() - lag_ms
+            rows = [t for t in rows if t.time <= cutoff]
     if filtered:
         rows = [t for t in rows if (order_id is None or t.order_id == order_id)
                 and (start is None or t.time >= start) and (end is None or t.time <= end)]

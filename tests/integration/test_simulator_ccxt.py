@@ -311,6 +311,17 @@ def test_latency_spike_slows_exactly_the_next_calls(sim, ex):
     assert sim.admin("faults", {})["latency_spike_next"] == 0  # spent on those two: none is left for later calls
 
 
+def test_trades_lag_hides_the_newest_trades_while_the_order_counts_them(paused, ex):
+    order = ex.create_order(BTC, "market", "buy", 0.01)
+    assert D(order["info"]["executedQty"]) == D("0.01")
+    paused.admin("faults", {"trades_lag_ms": 60_000})
+    assert ex.fetch_order_trades(order["id"], BTC) == []  # the trades list lags ...
+    assert D(ex.fetch_order(order["id"], BTC)["info"]["executedQty"]) == D("0.01")  # ... the order does not
+    assert paused.admin("faults", {})["trades_lag_ms"] == 60_000
+    paused.admin("faults", {"trades_lag_ms": 0})
+    assert sum(D(t["info"]["qty"]) for t in ex.fetch_order_trades(order["id"], BTC)) == D("0.01")
+
+
 def test_halted_symbol_refuses_orders_until_resumed(sim, ex):
     price = float(far_below(ex))
     halted = sim.admin("faults", {"halt": ["BTCUSDT"]})

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from shared.adapters.protocol import ErrorCode, TimeInForce as VenueTif, VenueStatus
 from shared.app.orders import NOT_FOUND_LIMIT, STUCK_NEW_MS, UNKNOWN_OUTCOME_HORIZON_MS, Conflict, OrderService
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.app.signals import intake
 from shared.domain.orders import (
     S,
@@ -480,6 +480,23 @@ def test_sync_applies_each_new_fill_once(env):
     assert env.publisher.published[-1]["last_fill"]["quantity"] == "0.6"
 
 
+def test_a_cancel_answered_ahead_of_the_trades_list_settles_once_the_trades_arrive(env):
+    """The venue cancels at 0.7 filled while its trades list shows 0.4: the order waits in pending_cancel, and
+    the next sync reads the lagging fills and closes it with all 0.7 (it must not wait for a live leg to cancel:
+    there is none left)."""
+    venue_order_id = env.working().venue_order_id
+    env.venue.fill(CID, "0.4")
+    env.run_sync()
+    env.venue.fill(CID, "0.3")
+    late = env.venue.trades[venue_order_id].pop()  # not in the trades list yet
+    assert env.svc.cancel(OID).status is S.PENDING_CANCEL
+
+    env.venue.trades[venue_order_id].append(late)  # the trades list caught up
+    order = env.run_sync()
+    assert order.status is S.CANCELED and order.filled_quantity == D("0.7"), (order.status, order.filled_quantity)
+    assert len(order.fills) == 2
+
+
 def test_sync_reschedules_with_growing_delays_until_the_order_is_terminal(env):
     env.working()
     for _ in range(8):
@@ -604,6 +621,28 @@ def test_an_overdue_order_whose_cancel_keeps_failing_is_retried_with_backoff(env
 
 
 # ============================================ cancel ========================================================
+def test_a_cancel_whose_publish_mark_is_contended_answers_the_committed_order(env, monkeypatch):
+    """The cancel is committed; only marking its events published loses to other writers: the caller gets the
+    cancelled order (not an error), and the events wait in the outbox for the sweep."""
+    env.working()
+
+    def contended(order_id, events):
+        raise Contended(order_id)
+
+    monkeypatch.setattr(env.store, "mark_published", contended)
+    cancelled = env.svc.cancel(OID)
+    assert cancelled.status is S.CANCELED and env.stored().status is S.CANCELED
+    assert "canceled" in [e["status"] for e in env.store.outbox(OID)]
+
+
+def test_a_contended_transaction_reaches_the_caller_as_contended(env):
+    env.working()
+    env.store.fail_next_update(Contended(OID))
+    with pytest.raises(Contended):
+        env.svc.cancel(OID)
+    assert env.stored().status is S.ACCEPTED  # nothing written
+
+
 def test_cancelling_a_terminal_order_returns_it_unchanged(env):
     env.venue.on_place(fill="all")
     env.create()
