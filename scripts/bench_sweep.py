@@ -63,7 +63,8 @@ from shared.infra.venues import VenueCallError, VenueClient, session  # noqa: E4
 SYMBOLS = {"BTC/USDT": (Decimal("0.001"), Decimal("30000")), "ETH/USDT": (Decimal("0.01"), Decimal("1800"))}
 # Fields an order record may carry to say when it was last reconciled (none exists before the redesign).
 CHECK_FIELDS = ("reconciled_at", "checked_at", "last_checked_at", "swept_at", "synced_at", "last_synced_at")
-QUIET_S = 3.0  # the sweep's work is over when nothing moves for this long
+QUIET_S = 3.0  # the sweep's work is over when nothing moves for this long (once its tasks have started)
+START_TIMEOUT_S = 300.0  # how long its first task may take to report
 
 
 # ---- the sweep trigger (adapt here when the sweep changes) ------------------------------------------------
@@ -314,14 +315,27 @@ def run(n: int, args: argparse.Namespace, http: requests.Session, adapters: dict
         answered_s = time.perf_counter() - t_sweep
         # Then until nothing moves: a fanned-out sweep's tasks keep working after its answer. The counters land
         # asynchronously (milliseconds): what has landed 0.3 s after the answer counts as done by the answer.
+        # Its tasks may start late (a loaded queue): wait for the first of them, then until every open order is
+        # counted or nothing has moved for QUIET_S (or START_TIMEOUT_S passes without a start: reported).
         time.sleep(0.3)
         last = at_answer = snapshot(http, venues)
         last_change = time.perf_counter()
-        while time.perf_counter() - last_change < QUIET_S:
+
+        def counted(snap: dict[str, int]) -> int:
+            return sum(snap[k] - before[k] for k in ("rec:refreshed", "rec:resubmitted", "rec:in_step"))
+
+        started = counted(last) > 0
+        while counted(last) < n:
+            quiet = time.perf_counter() - last_change
+            if (started and quiet >= QUIET_S) or (not started and quiet >= START_TIMEOUT_S):
+                break
             time.sleep(0.5)
             now = snapshot(http, venues)
             if now != last:
                 last, last_change = now, time.perf_counter()
+                started = started or counted(now) > 0
+        if not started:
+            print(f"  no reconcile task reported within {START_TIMEOUT_S:.0f} s of the sweep's answer", flush=True)
         done_s = answered_s if last == at_answer else last_change - t_sweep  # +- one 0.5 s poll
         moved = delta(before, last)
         rep = reported(answers)
