@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -39,6 +40,9 @@ KEYS_PER_QUERY = 30  # Firestore's limit of values in one array-contains-any fil
 # Attempts of one transaction before its abort reaches the caller (the client's default is 5; the emulator
 # locks pessimistically, so contention on one order is common in tests and under load).
 TXN_ATTEMPTS = 20
+# A transaction that keeps being aborted gives up after this long (Contended: a 503 the client retries), so one
+# hot order cannot hold a request, or a worker thread, for minutes.
+TXN_BUDGET_S = 10.0
 GET_MANY_BATCH = 100  # documents per batched read (get_all)
 Usage = Callable[[str, int], None]  # ("reads" | "writes", n)
 
@@ -87,9 +91,14 @@ class FirestoreOrderStore:
 
     def update(self, order_id: str, change: Change) -> tuple[Order, list[dict[str, Any]]]:
         ref = self._orders.document(order_id)
+        started, attempts = time.monotonic(), [0]
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> tuple[Order, list[dict[str, Any]]]:
+            attempts[0] += 1
+            if attempts[0] > 1 and time.monotonic() - started > TXN_BUDGET_S:  # aborted, and for too long
+                raise Contended(f"order {order_id}: transaction aborted by concurrent writers for "
+                                f"{TXN_BUDGET_S:.0f} s")
             snap = ref.get(transaction=txn)
             self._usage("reads", 1)
             if not snap.exists:

@@ -69,6 +69,20 @@ def _answer_ok(resp: requests.Response | Exception) -> str | None:
     return None
 
 
+def _as_a_client(call: Callable[[], requests.Response], patience_s: float = 120) -> Callable[[], requests.Response]:
+    """The call, sent again after Retry-After while it is answered 503 `contended` (what that answer asks a client
+    to do: nothing was changed), as long as `patience_s` allows. Returns the last answer."""
+    def run() -> requests.Response:
+        deadline = time.monotonic() + patience_s
+        while True:
+            resp = call()
+            contended = resp.status_code == 503 and "contended" in resp.text
+            if not contended or time.monotonic() > deadline:
+                return resp
+            time.sleep(float(resp.headers.get("Retry-After", "1")))
+    return run
+
+
 def _all_at_once(calls: list, pool: ThreadPoolExecutor) -> list:
     """Run the calls of one group at the same moment (a barrier), on the pool; returns their results in order."""
     barrier = threading.Barrier(len(calls))
@@ -264,10 +278,10 @@ def test_modify_racing_a_sync_a_sweep_and_a_delete_leaves_nothing_untracked(stac
     answers: list[requests.Response] = []
     with ThreadPoolExecutor(64) as pool:
         sweep = pool.submit(http.post, stack.env["SWEEP_FUNCTION_URL"], timeout=120)
-        groups = [[lambda oid=oid: fast("PUT", f"/orders/{oid}", {"price": "39000"}),
+        groups = [[_as_a_client(lambda oid=oid: fast("PUT", f"/orders/{oid}", {"price": "39000"})),
                    lambda oid=oid: requests.post(stack.env["SYNC_FUNCTION_URL"], json={"order_id": oid, "attempt": 0},
                                                  timeout=120),
-                   lambda oid=oid: fast("DELETE", f"/orders/{oid}")] for oid in orders]
+                   _as_a_client(lambda oid=oid: fast("DELETE", f"/orders/{oid}"))] for oid in orders]
         with ThreadPoolExecutor(10) as outer:
             for got in outer.map(lambda g: _all_at_once(g, pool), groups):
                 answers += got
@@ -298,10 +312,11 @@ def test_many_concurrent_puts_and_deletes_on_few_orders_never_a_5xx(fast, venues
     ids = list(orders)
     calls = []
     for n, oid in enumerate(ids):
-        calls += [lambda oid=oid, k=k, n=n: fast("PUT", f"/orders/{oid}", {"price": str(38000 + 100 * n + k)})
+        calls += [_as_a_client(lambda oid=oid, k=k, n=n: fast("PUT", f"/orders/{oid}",
+                                                               {"price": str(38000 + 100 * n + k)}))
                   for k in range(20)]
         if n < 2:
-            calls += [lambda oid=oid: fast("DELETE", f"/orders/{oid}")] * 10
+            calls += [_as_a_client(lambda oid=oid: fast("DELETE", f"/orders/{oid}"))] * 10
     with ThreadPoolExecutor(len(calls)) as pool:
         answers = _all_at_once(calls, pool)
     bad = [p for r in answers if (p := _answer_ok(r))]
