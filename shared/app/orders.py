@@ -856,6 +856,8 @@ class OrderService:
                 current = replace(current, intent=None,
                                   legs=tuple(leg for leg in current.legs if leg.venue_client_id != intent.venue_client_id))
                 current, events = apply_venue_report(current, report, now)
+                if current.status is S.PENDING_CANCEL:  # a cancel asked for meanwhile stays asked for
+                    return current, events
                 back, event = current.transition(working_status(current), now,
                                                  reason="modify refused: the venue kept the order")
                 return back, [*events, event]
@@ -871,6 +873,8 @@ class OrderService:
             return closed.with_leg(replace(leg, state=LegState.UNCONFIRMED, attempts=leg.attempts + 1)), events
 
         order = self.commit(order.order_id, after_cancel)
+        if order.status is S.PENDING_CANCEL and order.intent is None and order.live_legs:
+            order = self._cancel_working(order, order.reason or "canceled")  # the cancel asked for during it
         if not self._mine(order, token):
             if raise_conflicts and report.status == "open":
                 raise Conflict("the venue refused to cancel the working order; it keeps its old terms")

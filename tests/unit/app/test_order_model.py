@@ -300,6 +300,7 @@ class OrderModel(RuleBasedStateMachine):
                                 scheduler=self.scheduler, venues={"binance": self.venue}, metrics=FakeMetrics(),
                                 clock=self.clock, execution_timeout_ms=10**12)
         self.created: set[str] = set()
+        self.cancel_asked: set[str] = set()
         self.parents = ParentOrders(self.svc, NoMarket(), self.scheduler, self.clock)
         self.parent_id: str | None = None
 
@@ -336,6 +337,7 @@ class OrderModel(RuleBasedStateMachine):
             try:
                 if which == "cancel":
                     self.svc.cancel(self.oid(cid))
+                    self.cancel_asked.add(self.oid(cid))  # accepted: it must end closed (this venue never refuses)
                 elif which == "modify":
                     self.svc.modify(self.oid(cid), price=D("90"), quantity=None, stop_price=None)
                 elif which == "sweep":
@@ -518,6 +520,8 @@ class OrderModel(RuleBasedStateMachine):
             open_at_venue = any(o.status == "open" for o in mine)
             assert record.is_terminal is (not open_at_venue), (record.order_id, record.status, record.reason,
                                                               [(o.client_id, o.status) for o in mine])
+            if record.order_id in self.cancel_asked:
+                assert record.is_terminal, f"{record.order_id}: a cancel was accepted, yet it is {record.status}"
         if self.parent_id is not None:
             parent, kids = self.store.peek(self.parent_id), self.children()
             assert parent.filled_quantity == sum((c.filled_quantity for c in kids), D(0))

@@ -867,6 +867,23 @@ def test_a_modify_whose_cancel_got_no_answer_is_finished_by_the_sync(env):
     assert env.venue.created == [CID, replacement_client_order_id(CID, 1)]
 
 
+def test_a_cancel_asked_for_during_a_modify_the_venue_refused_is_not_forgotten(env):
+    env.working()
+    env.venue.refuse_cancels = True  # the venue keeps the original: the modify is refused
+
+    def user_deletes() -> None:  # while the modify's cancel is in flight, the user's DELETE is accepted
+        env.svc.cancel(OID)
+        env.venue.refuse_cancels = False  # the venue would take a cancel now
+
+    env.venue.during("cancel", user_deletes)
+    with pytest.raises(Conflict, match="refused to cancel"):
+        env.svc.modify(OID, price=D("49000"), quantity=None, stop_price=None)
+
+    # the DELETE still stands: its cancel is sent (before, the order went back to accepted and it was forgotten)
+    assert env.stored().status is S.CANCELED
+    assert env.venue.order(CID).status is VenueStatus.CANCELED
+
+
 def test_modify_does_not_place_a_replacement_while_the_original_still_works(env):
     env.working()
     env.venue.refuse_cancels = True
