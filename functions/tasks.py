@@ -17,7 +17,7 @@ import flask
 from pydantic import BaseModel, Field, ValidationError
 
 from functions import http, runtime
-from shared.app.ports import OrderNotFound
+from shared.app.ports import Contended, OrderNotFound
 from shared.domain.reconcile import ReconcileTask
 from shared.infra import log
 
@@ -53,7 +53,7 @@ class SliceTask(BaseModel):
     slice_index: int = 0
 
 
-def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dict, int]:
+def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[Any, ...]:
     headers = request.headers
     try:
         task = model.model_validate(http.json_body_or_empty(request))
@@ -67,16 +67,19 @@ def _run(request: flask.Request, model: type[BaseModel], work: Any) -> tuple[dic
         except OrderNotFound:
             logger.error("task for an unknown order dropped")
             return {"dropped": "unknown order"}, 200
+        except Contended as exc:  # nothing was written: the queue delivers it again (any non-2xx is retried)
+            logger.warning("task deferred: %s", exc)
+            return {"error": {"code": "contended", "message": str(exc), "details": []}}, 503, {"Retry-After": "1"}
         logger.info("task done: order %s", order.status.value)
         return {"order_id": order.order_id, "status": order.status.value}, 200
 
 
-def submit(request: flask.Request) -> tuple[dict, int]:
+def submit(request: flask.Request) -> tuple[Any, ...]:
     return _run(request, SubmitTask,
                 lambda t: _service.submit(t.order_id, attempt=t.attempt))
 
 
-def sync(request: flask.Request) -> tuple[dict, int]:
+def sync(request: flask.Request) -> tuple[Any, ...]:
     """An order's sync task, or (a body with ``kind``) a reconcile task of the sweep's fan-out."""
     body = http.json_body_or_empty(request)
     if isinstance(body, dict) and "kind" in body:
@@ -97,7 +100,7 @@ def _reconcile(request: flask.Request, body: dict[str, Any]) -> tuple[dict, int]
         return result, 200
 
 
-def slices(request: flask.Request) -> tuple[dict, int]:
+def slices(request: flask.Request) -> tuple[Any, ...]:
     return _run(request, SliceTask, lambda t: runtime.parent_orders().run_slice(t.order_id, t.slice_index))
 
 
