@@ -64,7 +64,8 @@ class ParentOrders:
         planner = planner_for(parent.algorithm or SMART, parent.algorithm_params)
         market = self._market(parent, planner.needs, now)
         arrival = parent.arrival_mid or market.mid()
-        decision = planner.plan(self._view(fold_children(parent, children, now)[0], arrival), market, now)
+        folded = fold_children(parent, children, now)[0]  # the parent as its children stand now (not stored)
+        decision = planner.plan(self._view(folded, arrival), market, now)
 
         if decision.cancel:
             for cid in decision.cancel:
@@ -76,11 +77,12 @@ class ParentOrders:
             # Decide the children on fresh state: what the cancels closed is free to send now (a catch-up near the
             # deadline gets no second call); what they could not close yet still counts as working.
             children = self._children_of(parent)
-            replanned = planner.plan(self._view(fold_children(parent, children, now)[0], arrival), market, now)
+            folded = fold_children(parent, children, now)[0]
+            replanned = planner.plan(self._view(folded, arrival), market, now)
             decision = replace(replanned, cancel=decision.cancel,
                                skipped=tuple(dict.fromkeys((*decision.skipped, *replanned.skipped))))
         spawn = tuple(self._entry(parent, intent, now) for intent in decision.children)
-        working = any(not c.ended for c in fold_children(parent, children, now)[0].children)
+        working = any(not c.ended for c in folded.children)
         finished = decision.next_at_ms is None and not working and not spawn
         ran: list[bool] = []
 

@@ -56,7 +56,7 @@ class SimProcess:
             return ""
 
     def stop(self) -> None:
-        _kill_group(self.proc)
+        kill_group(self.proc)
 
 
 def new_key(tag: str = "t") -> str:
@@ -81,7 +81,7 @@ def binance_client(url: str, api_key: str, *, timeout_ms: int = 5000) -> ccxt.bi
     return exchange
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def kill_group(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is not None:
         return
     try:
@@ -127,9 +127,9 @@ def start_simulator(venue: str, log_dir: Path, *, step_ms: int | None = None, se
                 pass
             time.sleep(0.05)
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc)
         raise
-    _kill_group(proc)
+    kill_group(proc)
     raise SimulatorDidNotStart(
         f"simulator {venue!r} did not start within {timeout_s:.0f}s (exit code {proc.returncode}); "
         f"stdout: {line!r}; log {log_path}:\n{log_path.read_text(errors='replace')}")

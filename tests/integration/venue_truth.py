@@ -189,8 +189,9 @@ class FastApi:
 
 def spawn_api(log_dir: Path) -> Iterator[FastApi]:
     """Start the extra api process (a generator for a fixture: yields it, then stops it)."""
-    import signal
     import subprocess
+
+    from tests.integration.sim_fixtures import kill_group
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from localstack import ROOT, VENV_BIN, free_port, tcp_open
@@ -212,11 +213,4 @@ def spawn_api(log_dir: Path) -> Iterator[FastApi]:
             time.sleep(0.1)
         yield FastApi(f"http://127.0.0.1:{port}", key)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        kill_group(proc)
