@@ -88,7 +88,7 @@ class TopicTap:
         subscriber.create_subscription(request={"name": self.path, "topic": f"projects/{project}/topics/{topic}",
                                                 "enable_message_ordering": True})
 
-    def collect(self, until: Callable[[list[dict]], bool], timeout: float = 15.0) -> list[dict]:
+    def collect(self, until: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
         """Pull until `until(messages)` holds or the timeout passes; returns the decoded JSON bodies with attributes."""
         got: list[dict] = []
         deadline = time.monotonic() + timeout

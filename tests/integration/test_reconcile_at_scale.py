@@ -17,11 +17,13 @@ import pytest
 import requests
 
 from shared.adapters.ccxt_venue import build_exchange
+from shared.domain.orders import TERMINAL
 from shared.infra import clients
 from shared.infra.config import settings
 
 N = 1_050
 CHANGED_AT_VENUE = N // 10
+CLOSED = {str(s) for s in TERMINAL}
 
 
 def _call(api, method: str, path: str, body: dict | None = None) -> requests.Response:
@@ -106,3 +108,9 @@ def test_a_sweep_reconciles_every_one_of_more_than_a_thousand_open_orders(stack,
     finally:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda oid: _call(api, "DELETE", f"/orders/{oid}"), ids))
+        # Wait for the cancels to finish: a thousand queued cancel tasks would otherwise stand in front of the
+        # next test's orders on the same queues.
+        deadline = time.monotonic() + 420
+        while (still := [r for r in _records(api, strategy) if r["status"] not in CLOSED]):
+            assert time.monotonic() < deadline, f"{len(still)} orders still not closed after cleanup"
+            time.sleep(3)
