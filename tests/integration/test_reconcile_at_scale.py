@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,13 +18,12 @@ import pytest
 import requests
 
 from shared.adapters.ccxt_venue import build_exchange
-from shared.domain.orders import TERMINAL
 from shared.infra import clients
 from shared.infra.config import settings
+from tests.integration.venue_truth import TERMINAL, until
 
 N = 1_050
 CHANGED_AT_VENUE = N // 10
-CLOSED = {str(s) for s in TERMINAL}
 
 
 def _call(api, method: str, path: str, body: dict | None = None) -> requests.Response:
@@ -72,14 +72,17 @@ def test_a_sweep_reconciles_every_one_of_more_than_a_thousand_open_orders(stack,
 
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(place, range(N)))
+    records: list[dict[str, Any]] = []
+
+    def still(wrong: Callable[[dict[str, Any]], bool]) -> Callable[[], list[str]]:
+        """A check for `until`: re-reads every record, keeps them in `records`, names those `wrong` holds for."""
+        def check() -> list[str]:
+            records[:] = _records(api, strategy)
+            return [f"{r['order_id']}: {r['status']}" for r in records if wrong(r)]
+        return check
+
     try:
-        deadline = time.monotonic() + 420
-        while True:
-            records = _records(api, strategy)
-            if sum(r["status"] == "accepted" for r in records) == N:
-                break
-            assert time.monotonic() < deadline, f"not all accepted: {sorted({r['status'] for r in records})}"
-            time.sleep(2)
+        until(still(lambda r: r["status"] != "accepted"), 420, f"all {N} orders accepted", pause=2)
 
         _set_sync_paused(True)  # from here on only the sweep looks at these orders
         try:
@@ -89,16 +92,8 @@ def test_a_sweep_reconciles_every_one_of_more_than_a_thousand_open_orders(stack,
             assert http.post(stack.env["SWEEP_FUNCTION_URL"], timeout=120).status_code == 200
 
             cancelled = {r["order_id"] for r in behind_its_back}
-            deadline = time.monotonic() + 420
-            while True:
-                records = _records(api, strategy)
-                wrong = [r for r in records
-                         if r["status"] != ("canceled" if r["order_id"] in cancelled else "accepted")]
-                if not wrong:
-                    break
-                assert time.monotonic() < deadline, (f"{len(wrong)} records still disagree with the venue, e.g. "
-                                                     f"{[(w['order_id'], w['status']) for w in wrong[:5]]}")
-                time.sleep(3)
+            until(still(lambda r: r["status"] != ("canceled" if r["order_id"] in cancelled else "accepted")),
+                  420, "every record agrees with the venue after one sweep", pause=3)
         finally:
             _set_sync_paused(False)
 
@@ -110,7 +105,4 @@ def test_a_sweep_reconciles_every_one_of_more_than_a_thousand_open_orders(stack,
             list(pool.map(lambda oid: _call(api, "DELETE", f"/orders/{oid}"), ids))
         # Wait for the cancels to finish: a thousand queued cancel tasks would otherwise stand in front of the
         # next test's orders on the same queues.
-        deadline = time.monotonic() + 420
-        while (still := [r for r in _records(api, strategy) if r["status"] not in CLOSED]):
-            assert time.monotonic() < deadline, f"{len(still)} orders still not closed after cleanup"
-            time.sleep(3)
+        until(still(lambda r: r["status"] not in TERMINAL), 420, "every order closed after the cleanup", pause=3)
