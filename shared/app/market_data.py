@@ -31,6 +31,18 @@ CANDLE_MS = 60_000
 MAX_PROFILES = 1_000
 
 
+def terms_of(venue: str, info: VenueInfo, symbol: str) -> VenueTerms | None:
+    """The domain's view of one symbol's rules in a venue's ``GET /info`` answer (None: not listed)."""
+    s = next((s for s in info.symbols if s.symbol == symbol), None)
+    if s is None:
+        return None
+    return VenueTerms(venue=venue, symbol=symbol, tick_size=s.tick_size, lot_size=s.lot_size,
+                      min_quantity=s.min_quantity, min_notional=s.min_notional, maker_fee=s.maker_fee,
+                      taker_fee=s.taker_fee, max_quantity=s.max_quantity, max_notional=s.max_notional,
+                      price_significant_digits=s.price_significant_digits,
+                      quantity_significant_digits=s.quantity_significant_digits)
+
+
 class MarketVenue(Protocol):
     def info(self) -> VenueInfo: ...
 
@@ -68,14 +80,7 @@ class MarketData:
         return info
 
     def terms(self, venue: str, symbol: str) -> VenueTerms | None:
-        s = next((s for s in self.info(venue).symbols if s.symbol == symbol), None)
-        if s is None:
-            return None
-        return VenueTerms(venue=venue, symbol=symbol, tick_size=s.tick_size, lot_size=s.lot_size,
-                          min_quantity=s.min_quantity, min_notional=s.min_notional, maker_fee=s.maker_fee,
-                          taker_fee=s.taker_fee, max_quantity=s.max_quantity, max_notional=s.max_notional,
-                          price_significant_digits=s.price_significant_digits,
-                          quantity_significant_digits=s.quantity_significant_digits)
+        return terms_of(venue, self.info(venue), symbol)
 
     def book(self, venue: str, symbol: str, depth: int) -> OrderBook:
         if self.books_cache is not None:

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.protocol import VenueCallError, VenueInfo
-from shared.domain.market import VenueTerms, venue_fit_problems
+from shared.app.market_data import terms_of
+from shared.domain.market import venue_fit_problems
 from shared.domain.orders import SMART, Order
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,9 @@ class VenueRules:
         info = self._info(order.exchange)
         if info is None:
             return []  # fail open (see the module doc)
-        s = next((s for s in info.symbols if s.symbol == order.symbol), None)
-        if s is None:
+        terms = terms_of(order.exchange, info, order.symbol)
+        if terms is None:
             return [("symbol", f"{order.exchange} does not list {order.symbol}")]
-        terms = VenueTerms(venue=order.exchange, symbol=order.symbol, tick_size=s.tick_size, lot_size=s.lot_size,
-                           min_quantity=s.min_quantity, min_notional=s.min_notional, maker_fee=s.maker_fee,
-                           taker_fee=s.taker_fee, max_quantity=s.max_quantity, max_notional=s.max_notional,
-                           price_significant_digits=s.price_significant_digits,
-                           quantity_significant_digits=s.quantity_significant_digits)
         return venue_fit_problems(terms, side=order.side, quantity=order.quantity, price=order.price,
                                   stop_price=order.stop_price)
 
