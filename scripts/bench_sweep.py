@@ -63,7 +63,8 @@ from shared.infra.venues import VenueCallError, VenueClient, session  # noqa: E4
 SYMBOLS = {"BTC/USDT": (Decimal("0.001"), Decimal("30000")), "ETH/USDT": (Decimal("0.01"), Decimal("1800"))}
 # Fields an order record may carry to say when it was last reconciled (none exists before the redesign).
 CHECK_FIELDS = ("reconciled_at", "checked_at", "last_checked_at", "swept_at", "synced_at", "last_synced_at")
-QUIET_S = 3.0  # the sweep's work is over when nothing moves for this long (once its tasks have started)
+QUIET_S = 60.0  # the sweep's work is over when nothing moves for this long (once its tasks have started): a
+# loaded queue may take tens of seconds to start a follow-up task
 START_TIMEOUT_S = 300.0  # how long its first task may take to report
 
 
@@ -291,98 +292,122 @@ def set_sync_paused(paused: bool) -> None:
 
 
 # ---- one run --------------------------------------------------------------------------------------------
+def open_ids(tag: str) -> list[str]:
+    """The ids of the tag's orders still resting (``--reuse``: a kept run, or one whose cleanup was stopped)."""
+    orders = clients.firestore_db().collection("orders")
+    query = (orders.where(filter=FieldFilter("strategy_id", "==", f"bench-sweep-{tag}"))
+             .where(filter=FieldFilter("status", "==", "accepted")))
+    return [doc.id for doc in query.select([]).stream()]
+
+
 def run(n: int, args: argparse.Namespace, http: requests.Session, adapters: dict[str, VenueClient]) -> dict:
     venues = list(adapters)
-    tag = uuid.uuid4().hex[:8]
-    print(f"\n== {n} resting orders over {', '.join(venues)} (tag {tag})", flush=True)
-    t0 = time.perf_counter()
-    ids = create_orders(http, tag, n, venues, args.concurrency)
-    create_s = time.perf_counter() - t0
-    wait_accepted(tag, n, timeout_s=max(120.0, n / 20))
-    accepted_s = time.perf_counter() - t0
-    print(f"  created {n} in {create_s:.1f}s ({n / create_s:.0f}/s); all accepted after {accepted_s:.1f}s",
-          flush=True)
-    result: dict[str, Any] = {"n": n}
+    if args.reuse:
+        tag = args.reuse
+        ids = open_ids(tag)
+        n = len(ids)
+        print(f"\n== {n} resting orders of an earlier run over {', '.join(venues)} (tag {tag}, reused)", flush=True)
+        result: dict[str, Any] = {"n": n, "create_s": 0.0, "accepted_s": 0.0}
+    else:
+        tag = uuid.uuid4().hex[:8]
+        print(f"\n== {n} resting orders over {', '.join(venues)} (tag {tag})", flush=True)
+        t0 = time.perf_counter()
+        ids = create_orders(http, tag, n, venues, args.concurrency)
+        create_s = time.perf_counter() - t0
+        wait_accepted(tag, n, timeout_s=max(120.0, n / 20))
+        accepted_s = time.perf_counter() - t0
+        print(f"  created {n} in {create_s:.1f}s ({n / create_s:.0f}/s); all accepted after {accepted_s:.1f}s",
+              flush=True)
+        result = {"n": n, "create_s": create_s, "accepted_s": accepted_s}
     try:
         list_s, per_venue = baseline_listings(adapters)
         gets_s, k = baseline_gets(adapters, tag, n, venues, args.sample)
         read_s, read_n = baseline_read_all()
-        time.sleep(1.5)  # the counters are written asynchronously: let the baselines' land first
-        before = snapshot(http, venues)
-        started_ms = int(time.time() * 1000)
-        t_sweep = time.perf_counter()
-        answers = trigger_sweep(http)
-        answered_s = time.perf_counter() - t_sweep
-        # Then until nothing moves: a fanned-out sweep's tasks keep working after its answer. The counters land
-        # asynchronously (milliseconds): what has landed 0.3 s after the answer counts as done by the answer.
-        # Its tasks may start late (a loaded queue): wait for the first of them, then until every open order is
-        # counted or nothing has moved for QUIET_S (or START_TIMEOUT_S passes without a start: reported).
-        time.sleep(0.3)
-        last = at_answer = snapshot(http, venues)
-        last_change = time.perf_counter()
-
-        def counted(snap: dict[str, int]) -> int:
-            return sum(snap[k] - before[k] for k in ("rec:refreshed", "rec:resubmitted", "rec:in_step"))
-
-        started = counted(last) > 0
-        while counted(last) < n:
-            quiet = time.perf_counter() - last_change
-            if (started and quiet >= QUIET_S) or (not started and quiet >= START_TIMEOUT_S):
-                break
-            time.sleep(0.5)
-            now = snapshot(http, venues)
-            if now != last:
-                last, last_change = now, time.perf_counter()
-                started = started or counted(now) > 0
-        if not started:
-            print(f"  no reconcile task reported within {START_TIMEOUT_S:.0f} s of the sweep's answer", flush=True)
-        done_s = answered_s if last == at_answer else last_change - t_sweep  # +- one 0.5 s poll
-        moved = delta(before, last)
-        rep = reported(answers)
-        check = checked_after(tag, started_ms)
-        calls = {v: moved[f"calls:{v}"] for v in venues}
-        # every open order the sweep compared with its venue: read one by one (refreshed), handed back to
-        # submission (resubmitted), or found in step with the venue's open-orders listing (in_step)
-        # (counted by the fanned-out reconcile tasks themselves; the sweep call only enqueues them)
-        reconciled = (rep.get("refreshed", 0) + rep.get("resubmitted", 0) + rep.get("in_step", 0)
-                      + moved["rec:refreshed"] + moved["rec:resubmitted"] + moved["rec:in_step"])
-        result.update(create_s=create_s, accepted_s=accepted_s, answered_s=answered_s, done_s=done_s,
-                      reconciled=reconciled, calls=calls, reads=moved["reads"], writes=moved["writes"],
-                      list_s=list_s, per_venue=per_venue, gets_s=gets_s, gets_k=k, read_s=read_s, read_n=read_n)
-
-        print(f"\n  sweep answered in {answered_s:.2f}s ({len(answers)} call(s)); activity ended at {done_s:.2f}s",
-              flush=True)
-        print(f"  its answer: {rep}")
-        if check:
-            print(f"  records checked after the trigger (field {check[0]}): {check[1]} of {n}")
-        else:
-            print("  order records carry no check time: 'reconciled' is the sweep's own count")
-        total_calls = sum(calls.values())
-        rows = [
-            ("sweep: until all work done", f"{done_s:9.2f} s", f"reconciled {reconciled} of {n}"
-             + ("" if reconciled >= n else "  <-- NOT ALL")),
-            ("  venue (adapter) calls", f"{total_calls:9d}", ", ".join(f"{v} {c}" for v, c in calls.items())
-             + f"; {total_calls / max(reconciled, 1):.2f} per reconciled order"),
-            ("  Firestore reads / writes", f"{moved['reads']:5d} / {moved['writes']}",
-             f"{moved['reads'] / max(reconciled, 1):.2f} / {moved['writes'] / max(reconciled, 1):.2f}"
-             " per reconciled order"),
-            ("  orphan venue orders reported", f"{moved['orphans']:9d}",
-             "venue orders the orphan search says belong to no record (all belong to one)"),
-            ("baseline: 1 open-orders listing/venue", f"{list_s:9.2f} s",
-             ", ".join(f"{v} {s * 1000:.0f} ms ({c} open)" for v, (s, c) in per_venue.items())),
-            (f"baseline: {k} sequential GET order+fills", f"{gets_s:9.2f} s",
-             f"{gets_s / k * 1000:.2f} ms/order; x{n / k:g} = {gets_s / k * n:.1f} s for all {n}"),
-            ("baseline: read every open record once", f"{read_s:9.2f} s", f"{read_n} records, pages of 500"),
-        ]
-        print()
-        for label, value, note in rows:
-            print(f"  {label:<42} {value:>15}   {note}")
-        print(f"  ratio: sweep / (listings + {n} GETs + one read of every record) = "
-              f"{done_s / (list_s + gets_s / k * n + read_s):.2f}x", flush=True)
+        result.update(list_s=list_s, gets_s=gets_s, gets_k=k, read_s=read_s)
+        for i in range(args.sweeps):
+            label = f"sweep {i + 1} of {args.sweeps}" if args.sweeps > 1 else "sweep"
+            result.update(measure_sweep(http, venues, n, tag, label))
+            done_s = result["done_s"]
+            rows = [
+                ("  baseline: 1 open-orders listing/venue", f"{list_s:9.2f} s",
+                 ", ".join(f"{v} {s * 1000:.0f} ms ({c} open)" for v, (s, c) in per_venue.items())),
+                (f"  baseline: {k} sequential GET order+fills", f"{gets_s:9.2f} s",
+                 f"{gets_s / k * 1000:.2f} ms/order; x{n / k:g} = {gets_s / k * n:.1f} s for all {n}"),
+                ("  baseline: read every open record once", f"{read_s:9.2f} s", f"{read_n} records, pages of 500"),
+            ]
+            for row_label, value, note in rows:
+                print(f"  {row_label:<42} {value:>15}   {note}")
+            print(f"  ratio: sweep / (listings + {n} GETs + one read of every record) = "
+                  f"{done_s / (list_s + gets_s / k * n + read_s):.2f}x", flush=True)
     finally:
         if not args.keep:
             cancel_orders(http, ids, args.concurrency)
     return result
+
+
+def measure_sweep(http: requests.Session, venues: list[str], n: int, tag: str, label: str) -> dict[str, Any]:
+    """Trigger one sweep and follow its fanned-out tasks until every open order is counted or nothing moves."""
+    time.sleep(1.5)  # the counters are written asynchronously: let what came before land first
+    before = snapshot(http, venues)
+    started_ms = int(time.time() * 1000)
+    t_sweep = time.perf_counter()
+    answers = trigger_sweep(http)
+    answered_s = time.perf_counter() - t_sweep
+    # Then until nothing moves: a fanned-out sweep's tasks keep working after its answer. The counters land
+    # asynchronously (milliseconds): what has landed 0.3 s after the answer counts as done by the answer.
+    # Its tasks may start late (a loaded queue): wait for the first of them, then until every open order is
+    # counted or nothing has moved for QUIET_S (or START_TIMEOUT_S passes without a start: reported).
+    time.sleep(0.3)
+    last = at_answer = snapshot(http, venues)
+    last_change = time.perf_counter()
+
+    def counted(snap: dict[str, int]) -> int:
+        return sum(snap[k] - before[k] for k in ("rec:refreshed", "rec:resubmitted", "rec:in_step"))
+
+    started = counted(last) > 0
+    while counted(last) < n:
+        quiet = time.perf_counter() - last_change
+        if (started and quiet >= QUIET_S) or (not started and quiet >= START_TIMEOUT_S):
+            break
+        time.sleep(0.5)
+        now = snapshot(http, venues)
+        if now != last:
+            last, last_change = now, time.perf_counter()
+            started = started or counted(now) > 0
+    if not started:
+        print(f"  no reconcile task reported within {START_TIMEOUT_S:.0f} s of the sweep's answer", flush=True)
+    done_s = answered_s if last == at_answer else last_change - t_sweep  # +- one 0.5 s poll
+    moved = delta(before, last)
+    rep = reported(answers)
+    check = checked_after(tag, started_ms)
+    calls = {v: moved[f"calls:{v}"] for v in venues}
+    # every open order the sweep compared with its venue: read one by one (refreshed), handed back to
+    # submission (resubmitted), or found in step with the venue's open-orders listing (in_step)
+    # (counted by the fanned-out reconcile tasks themselves; the sweep call only enqueues them)
+    outcomes = {k: rep.get(k, 0) + moved[f"rec:{k}"] for k in ("refreshed", "resubmitted", "in_step")}
+    reconciled = sum(outcomes.values())
+    print(f"\n  {label} answered in {answered_s:.2f}s ({len(answers)} call(s)); activity ended at {done_s:.2f}s",
+          flush=True)
+    print(f"  its answer: {rep}")
+    if check:
+        print(f"  records checked after the trigger (field {check[0]}): {check[1]} of {n}")
+    total_calls = sum(calls.values())
+    rows = [
+        (f"{label}: until all work done", f"{done_s:9.2f} s", f"reconciled {reconciled} of {n}"
+         + ("" if reconciled >= n else "  <-- NOT ALL") + f" ({', '.join(f'{k} {v}' for k, v in outcomes.items())})"),
+        ("  venue (adapter) calls", f"{total_calls:9d}", ", ".join(f"{v} {c}" for v, c in calls.items())
+         + f"; {total_calls / max(reconciled, 1):.2f} per reconciled order"),
+        ("  Firestore reads / writes", f"{moved['reads']:5d} / {moved['writes']}",
+         f"{moved['reads'] / max(reconciled, 1):.2f} / {moved['writes'] / max(reconciled, 1):.2f}"
+         " per reconciled order (a write: a dead sync chain replaced)"),
+        ("  orphan venue orders reported", f"{moved['orphans']:9d}",
+         "venue orders the orphan search says belong to no record (all belong to one)"),
+    ]
+    print()
+    for row_label, value, note in rows:
+        print(f"  {row_label:<42} {value:>15}   {note}")
+    return {"answered_s": answered_s, "done_s": done_s, "reconciled": reconciled, "calls": calls,
+            "reads": moved["reads"], "writes": moved["writes"], "orphans": moved["orphans"]}
 
 
 def main() -> None:
@@ -392,12 +417,19 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=1000, help="orders in the sequential-GET baseline")
     parser.add_argument("--keep", action="store_true", help="leave the orders resting (no cancel at the end)")
     parser.add_argument("--no-pause-sync", action="store_true", help="leave the per-order sync queue running")
+    parser.add_argument("--reuse", metavar="TAG", help="measure the resting orders of an earlier run (its tag) "
+                                                      "instead of creating new ones")
+    parser.add_argument("--sweeps", type=int, default=1, help="sweeps in a row over the same orders (the first "
+                                                             "replaces sync chains that died while the sync queue "
+                                                             "was paused; the next ones find them alive)")
     args = parser.parse_args()
     missing = [v for v in ("API_URL", "API_KEY", "SWEEP_FUNCTION_URL", "FIRESTORE_EMULATOR_HOST", "REDIS_URL",
                            "ADAPTER_ENDPOINTS") if not os.environ.get(v)]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: start a local stack and source its env file first")
     counts = [int(x) for x in args.orders.split(",") if x.strip()]
+    if args.reuse:
+        counts = [0]  # one run over what the tag left resting
     http = requests.Session()
     http.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(32, args.concurrency)))
     adapters = {name: VenueClient(name, url, session(), timeout_s=120)  # no stats: baselines are not counted
