@@ -13,7 +13,7 @@ import time
 
 from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
-from shared.app.market_data import MarketData, market_collar
+from shared.app.market_data import MarketData, market_collar, quote_ahead
 from shared.app.orders import OrderService
 from shared.app.venue_rules import VenueRules
 from shared.infra import clients, log
@@ -55,6 +55,7 @@ def order_service() -> OrderService:
         venue_fit=VenueRules(market_data().info),  # 422 at intake for what the venue cannot take as it is
         reconcile_shards=SETTINGS.reconcile_shards,
         venue_symbols=_venue_symbols,
+        quote_ahead=quote_ahead(market_data()),
     )
 
 

@@ -220,6 +220,32 @@ def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, s
     return collar_for
 
 
+def quote_ahead(market: MarketData) -> Callable[[str, str, float], Callable[[], tuple[Decimal, Decimal] | None]]:
+    """``OrderService.quote_ahead``: start reading the venue's touch (through the short-lived book cache) and
+    answer a getter that waits at most `wait_s` for it. No touch (a failed read, an empty side, too slow):
+    None, logged at debug; TCA flags what it then cannot compute. Never raises: TCA must not stop an order."""
+
+    def ahead(venue: str, symbol: str, wait_s: float) -> Callable[[], tuple[Decimal, Decimal] | None]:
+        def read() -> tuple[Decimal, Decimal] | None:
+            book = market.book(venue, symbol, 1)
+            if not book.bids or not book.asks:
+                return None
+            return book.bids[0].price, book.asks[0].price
+
+        future = _pool.submit(read)
+
+        def get() -> tuple[Decimal, Decimal] | None:
+            try:
+                return future.result(timeout=wait_s)
+            except Exception as exc:  # a timeout, VenueCallError, an unknown venue: no touch, the order goes on
+                logger.debug("no touch of %s %s for TCA: %r", venue, symbol, exc)
+                return None
+
+        return get
+
+    return ahead
+
+
 def to_book(ob: OrderBook) -> Book:
     return Book(venue=ob.venue, symbol=ob.symbol, bids=tuple(Level(lv.price, lv.quantity) for lv in ob.bids),
                 asks=tuple(Level(lv.price, lv.quantity) for lv in ob.asks), at_ms=ob.timestamp_ms or 0)

@@ -79,6 +79,10 @@ INTENT_STALE_MS = 15_000  # an intent held this long lost its holder (crashed): 
 LATE_FILL_CHECKS_S = (2, 10, 60)  # a closed order is re-read this long after it closed, for late fills
 RECONCILE_PAGE = 200  # open orders read per page by a reconcile task (pages are followed to the end)
 RECONCILE_BUDGET_MS = 30_000  # a reconcile task hands the rest of its shard to a follow-up task after this long
+# TCA's touch reads never hold an order up for long: intake waits this long for the decision mid (the read
+# overlaps intake's own checks), placement this long after the venue answered for the arrival touch.
+DECISION_QUOTE_WAIT_S = 0.1
+ARRIVAL_QUOTE_WAIT_S = 1.0
 ORPHAN_SCAN_MAX_SYMBOLS = 100  # above this many venue symbols, only those we are known to trade are scanned
 SYNC_LEASE_MS = 60_000  # a sync chain promises its next task by its lease; extended (one write) when needed
 SYNC_LEASE_GRACE_MS = 120_000  # a chain whose lease ran out this long ago is dead: another may start
@@ -180,6 +184,10 @@ class OrderService:
     new_token: Callable[[], str] = lambda: uuid.uuid4().hex  # names the holder of an intent
     reconcile_shards: int = 16  # the sweep's fan-out: one reconcile task per venue and shard of the order ids
     venue_symbols: Callable[[str], list[str]] = lambda venue: []  # the symbols a venue lists (orphan search)
+    # (venue, symbol) -> a getter of the venue's touch (bid, ask), read meanwhile: starts the read at once; the
+    # getter waits at most `wait_s` and answers None without a touch (TCA then flags what it cannot compute).
+    quote_ahead: Callable[[str, str, float], Callable[[], tuple[Decimal, Decimal] | None]] = \
+        lambda venue, symbol, wait_s: lambda: None
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -199,6 +207,8 @@ class OrderService:
         """Record a new order (or return the existing one with the same strategy and client order id) and
         schedule its submission. Raises InvalidOrder; a repeat with other terms raises Conflict naming them."""
         validate(order, venues=set(self.venues), now_ms=order.created_at)
+        touch = self.quote_ahead(order.exchange, order.symbol, DECISION_QUOTE_WAIT_S) \
+            if order.exchange != SMART else None  # read while intake checks the order
         misfit = self.venue_fit(order)
         if misfit:
             raise InvalidOrder(misfit)
@@ -212,6 +222,9 @@ class OrderService:
             raise Halted(f"trading is halted for strategy {order.strategy_id}: {halted}")
         existing = self.cache.get(order.order_id)
         if existing is None:
+            quote = touch() if touch is not None else None
+            if quote is not None:
+                order = replace(order, decision_mid=(quote[0] + quote[1]) / 2)
             stored, created = self.store.create(order, [order.created_event()])
             self.cache.put(stored)
             if created:
@@ -339,16 +352,19 @@ class OrderService:
         terms = order
         if order.order_type is OrderType.MARKET and intent.price is not None:
             terms = replace(order, price=intent.price, time_in_force=TimeInForce.IOC)
+        touch = self.quote_ahead(order.exchange, order.symbol, ARRIVAL_QUOTE_WAIT_S) \
+            if order.arrival_bid is None else None  # the touch as the order reaches the venue (for TCA)
         try:
             result = venue.place(placement(terms, intent.venue_client_id, order.quantity))
             fills = result.fills if result.created else all_fills(venue, order.symbol, result.order.venue_order_id)
         except VenueCallError as err:
             return self._place_failed(order, token, err, attempt)
-        updated = self._record_answer(order.order_id, token, report_of(result.order, fills))
+        updated = self._record_answer(order.order_id, token, report_of(result.order, fills),
+                                      arrival=touch() if touch is not None else None)
         return self._after_answer(updated, attempt)
 
     def _record_answer(self, order_id: str, token: str | None, report: VenueReport,
-                       reason: str | None = None) -> Order:
+                       reason: str | None = None, arrival: tuple[Decimal, Decimal] | None = None) -> Order:
         """Record a definitive venue answer about one leg; it completes the intent it answers (whoever holds it:
         the venue's word on a place ends the uncertainty). A cancel refused by the venue returns the order to
         work. Facts are always recorded, whoever asked."""
@@ -362,6 +378,10 @@ class OrderService:
                     intent.kind is IntentKind.PLACE or (token is not None and intent.token == token)):
                 refused_cancel = intent.kind is IntentKind.CANCEL and report.status == "open"
                 current = replace(current, intent=None)
+            if arrival is not None and current.arrival_bid is None:
+                bid, ask = arrival
+                current = replace(current, arrival_bid=bid, arrival_ask=ask,
+                                  arrival_mid=current.arrival_mid or (bid + ask) / 2)
             current, more = apply_venue_report(current, report, now, reason=reason)
             events += more
             if refused_cancel and current.status is S.PENDING_CANCEL:

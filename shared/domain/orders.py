@@ -368,6 +368,11 @@ class Order:
     last_slice_at: int | None = None  # when the latest slice looked at the market (POV counts volume from there)
     paused: bool = False
     arrival_mid: Decimal | None = None
+    # Transaction cost analysis (shared/domain/tca.py): the mid when the order was received (its decision price),
+    # and the venue's touch when its first venue order was sent (read while the placement was in flight).
+    decision_mid: Decimal | None = None
+    arrival_bid: Decimal | None = None
+    arrival_ask: Decimal | None = None
     notes: tuple[str, ...] = ()  # why children were not sent (slippage bound, ...), newest last
     children: tuple[ChildEntry, ...] = ()  # a parent's children not yet retired, oldest first
     retired: Tally = field(default_factory=Tally)  # what a parent's retired children filled
