@@ -1166,3 +1166,40 @@ def test_a_json_number_quantity_reaches_the_order_exactly(quantity):
 
     assert outcome.status == "accepted"
     assert env.store.peek(outcome.order_id).quantity == quantity
+
+
+# ---- the facts transaction cost analysis needs ----------------------------------------------------------------
+class Touches:
+    """A quote_ahead port: the touch of each read in turn; None for a read that gets no answer in time."""
+
+    def __init__(self, *touches):
+        self.touches = list(touches)
+        self.asked: list[tuple[str, str, float]] = []
+
+    def __call__(self, venue, symbol, wait_s):
+        self.asked.append((venue, symbol, wait_s))
+        touch = self.touches.pop(0) if self.touches else None
+        return lambda: touch
+
+
+def test_the_decision_mid_and_the_arrival_touch_are_recorded_in_commits_that_happen_anyway():
+    touches = Touches((D("49990"), D("50010")), (D("50000"), D("50020")))
+    env = Env(quote_ahead=touches)
+    created = env.create()
+    assert created.decision_mid == D("50000")  # the mid as the order was received
+    writes = env.store.writes
+    order = env.run_submit()
+    assert (order.arrival_bid, order.arrival_ask, order.arrival_mid) == (D("50000"), D("50020"), D("50010"))
+    plain = Env()
+    plain.create()
+    plain_writes = plain.store.writes
+    plain.run_submit()
+    assert env.store.writes - writes == plain.store.writes - plain_writes  # no write of its own
+    assert [wait for _, _, wait in touches.asked] == [0.1, 1.0]  # intake waits far less than a task
+
+
+def test_an_order_without_a_touch_in_time_goes_on_without_one():
+    env = Env(quote_ahead=Touches(None, None))
+    assert env.create().decision_mid is None
+    order = env.run_submit()
+    assert order.status is S.ACCEPTED and order.arrival_bid is None and order.arrival_mid is None
