@@ -26,6 +26,7 @@ from shared.app import adapters, health
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
 from shared.app.ports import Contended, OrderNotFound
+from shared.app.tca import record_json
 from shared.app.schemas import (
     ExecuteRequest,
     Heartbeat,
@@ -141,6 +142,15 @@ def get_order(order_id: str) -> flask.Response:
     if order.is_parent:
         view.progress = runtime.parent_orders().progress(order)
     return _json(view)
+
+
+@v1.get("/orders/<order_id>/tca")
+def get_order_tca(order_id: str) -> flask.Response:
+    """The order's transaction cost analysis as it stands (README "Execution analytics" defines each figure)."""
+    order, record = runtime.tca_service().report(order_id)
+    return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
+                          "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
+                          "tca": record_json(record)})
 
 
 @v1.post("/orders/<order_id>/pause")

@@ -14,6 +14,7 @@ import time
 from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
 from shared.app.market_data import MarketData, market_collar, quote_ahead
+from shared.app.tca import TcaService
 from shared.app.orders import OrderService
 from shared.app.venue_rules import VenueRules
 from shared.infra import clients, log
@@ -72,6 +73,11 @@ def _venue_symbols(venue: str) -> list[str]:
 def parent_orders() -> ParentOrders:
     return ParentOrders(orders=order_service(), market=market_data(), scheduler=order_service().scheduler,
                         clock=now_ms)
+
+
+@functools.cache
+def tca_service() -> TcaService:
+    return TcaService(store=order_service().store, market=market_data(), clock=now_ms)
 
 
 @functools.cache

@@ -52,6 +52,13 @@ def api_document() -> dict[str, Any]:
             "delete": {"summary": "Cancel (idempotent: a closed order is returned as it is)", "parameters": [_ID],
                        "responses": {"200": oa.json_content(OrderView, "the order"), **_errors(401, 404, 429)}},
         },
+        "/orders/{order_id}/tca": {
+            "get": {"summary": "The order's transaction cost analysis as it stands (a parent's covers its "
+                               "children); each figure's formula and sign: README, Execution analytics",
+                    "parameters": [_ID],
+                    "responses": {"200": {"description": "{order_id, status, side, exchange, symbol, algorithm, "
+                                                         "tca}"}, **_errors(401, 404, 429)}},
+        },
         "/health": {"get": {"summary": "Each dependency's status and latency (no key needed)",
                             "responses": {"200": {"description": "all healthy"},
                                           "503": {"description": "something failed; `failed` names it"}}}},

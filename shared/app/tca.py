@@ -1,0 +1,143 @@
+"""Transaction cost analysis of real orders: the facts recorded on the order record, the venue's public tape, and
+the mids sampled after each fill (markouts), turned into ``shared.domain.tca`` input and analyzed.
+
+What comes from where (docs/tca.md has the whole pipeline):
+- decision price: the order's ``decision_mid`` (the mid read at intake, ``OrderService.create``);
+- arrival mid and touch: ``arrival_mid`` / ``arrival_bid`` / ``arrival_ask`` (read while the first venue order was
+  in flight); a parent's arrival mid is its first slice's;
+- fills: the order's own, or for a parent every child's (children listed by ``parent_id``, paged to the end); a
+  fill that came with the placement answer is quoted at the arrival touch; later fills at the touch sampled
+  when the TCA pipeline first saw them (``samples``), when it did;
+- markout mids and the end mid: ``samples``, the TCA pipeline's document for the order (None here: pending);
+- the interval VWAP and participation: the venue's public tape over [first acknowledgement, last fill] (ended:
+  the terminal time), our own trades recognised by trade id.
+
+Never raises for missing market data: what cannot be had is None in the input, and the record flags it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter
+
+from shared.adapters.protocol import PublicTrade, VenueCallError
+from shared.app.ports import OrderNotFound, OrderStore
+from shared.domain.orders import Fill, Order
+from shared.domain.tca import Quote, TapeTrade, TcaFill, TcaInput, TcaRecord, Times, analyze, fee_in_quote
+
+logger = logging.getLogger(__name__)
+
+PLACEMENT_FILL_MS = 1_000  # a fill within this of the venue's acknowledgement came with the placement answer
+CHILDREN_PAGE = 500
+
+
+class Tape(Protocol):
+    def tape(self, venue: str, symbol: str, since_ms: int, until_ms: int) -> list[PublicTrade]: ...
+
+
+@dataclass(frozen=True)
+class Samples:
+    """What the TCA pipeline measured after the fact for one order: per fill (trade id) the touch when it was first
+    seen and the mid at each markout horizon; the mid when the order ended."""
+
+    quotes: Mapping[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    mids: Mapping[str, Mapping[int, Decimal]] = field(default_factory=dict)
+    end_mid: Decimal | None = None
+
+
+@dataclass
+class TcaService:
+    store: OrderStore
+    market: Tape
+    clock: Callable[[], int]
+    samples: Callable[[str], Samples] = lambda order_id: Samples()  # the pipeline's samples of an order
+
+    def report(self, order_id: str) -> tuple[Order, TcaRecord]:
+        """The order's TCA as its facts stand now (also while it works). Raises OrderNotFound."""
+        order = self.store.get(order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        return order, analyze(self.input_of(order))
+
+    def input_of(self, order: Order) -> TcaInput:
+        members = list(self._children(order)) if order.is_parent else [order]
+        samples = {m.order_id: self.samples(m.order_id) for m in members}
+        own = samples.get(order.order_id) or self.samples(order.order_id)
+        fills = [(m, f) for m in members for f in m.fills]
+        fills.sort(key=lambda mf: mf[1].timestamp_ms)
+        tca_fills = tuple(self._fill(m, f, samples[m.order_id]) for m, f in fills)
+        acknowledged = min((m.acknowledged_at for m in members if m.acknowledged_at), default=None)
+        submitted = min((m.submitted_at for m in members if m.submitted_at), default=None)
+        end = order.terminal_at or self.clock()
+        last_fill = max((f.timestamp_ms for _, f in fills), default=None)
+        window = None
+        if acknowledged is not None:
+            window = (acknowledged, max(acknowledged, last_fill if last_fill is not None else end))
+        ours = {f.trade_id for _, f in fills}
+        venues = sorted({m.exchange for m in members})
+        tape = self._tape(venues, order.symbol, window, ours) if window else None
+        mids: list[tuple[int, Decimal]] = []
+        if order.decision_mid is not None:
+            mids.append((order.created_at, order.decision_mid))
+        for m in members:
+            if m.arrival_mid is not None and m.submitted_at is not None:
+                mids.append((m.submitted_at, m.arrival_mid))
+        mids += [(f.timestamp_ms, f.quote.mid) for f in tca_fills if f.quote is not None]
+        canceled_at = order.terminal_at if order.status.value in ("canceled", "expired") else None
+        return TcaInput(
+            side=order.side, quantity=order.quantity, fills=tca_fills, decision_price=order.decision_mid,
+            arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None, tape=tape,
+            window=window, mids=tuple(sorted(mids)),
+            times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
+                        first_fill=min((f.timestamp_ms for _, f in fills), default=None),
+                        cancel_requested=None, cancel_confirmed=canceled_at))
+
+    def _children(self, parent: Order) -> Iterator[Order]:
+        cursor = None
+        while True:
+            page = self.store.list({"parent_id": parent.order_id}, CHILDREN_PAGE, cursor)
+            yield from page.orders
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    @staticmethod
+    def _fill(order: Order, fill: Fill, samples: Samples) -> TcaFill:
+        base, quote_currency = (order.symbol.split("/") + [""])[:2]
+        fee: Decimal | None = Decimal(0)
+        if fill.fee:  # a fee in no named currency cannot be converted: None, flagged
+            fee = fee_in_quote({fill.fee_currency: fill.fee}, base, quote_currency, fill.price) \
+                if fill.fee_currency else None
+        quote = None
+        if order.arrival_bid is not None and order.arrival_ask is not None and order.acknowledged_at is not None \
+                and fill.timestamp_ms <= order.acknowledged_at + PLACEMENT_FILL_MS:
+            quote = Quote(order.arrival_bid, order.arrival_ask)
+        elif fill.trade_id in samples.quotes:
+            quote = Quote(*samples.quotes[fill.trade_id])
+        return TcaFill(fill.quantity, fill.price, fill.timestamp_ms, fee, fill.liquidity, quote,
+                       dict(samples.mids.get(fill.trade_id, {})))
+
+    def _tape(self, venues: list[str], symbol: str, window: tuple[int, int],
+              ours: set[str]) -> tuple[TapeTrade, ...] | None:
+        trades: list[TapeTrade] = []
+        for venue in venues:
+            try:
+                public = self.market.tape(venue, symbol, *window)
+            except (VenueCallError, KeyError) as exc:
+                logger.warning("no public tape of %s %s for TCA: %s", venue, symbol, exc)
+                return None
+            trades += [TapeTrade(t.timestamp_ms, t.price, t.quantity, ours=t.trade_id in ours) for t in public]
+        return tuple(sorted(trades, key=lambda t: t.timestamp_ms))
+
+
+def record_json(record: TcaRecord) -> dict[str, Any]:
+    """The record as JSON: Decimals as strings, horizons as keys ("1", "10", ...)."""
+    return _RECORD.dump_python(record, mode="json")
+
+
+_RECORD = TypeAdapter(TcaRecord)

@@ -1,0 +1,83 @@
+"""The TCA of real orders: what the service recorded (decision mid, arrival touch, fills) and the venue's tape,
+turned into costs. The order path runs over the fakes; the tape is scripted."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from dataclasses import replace
+
+from shared.adapters.protocol import ErrorCode, PublicTrade
+from shared.app.tca import Samples, TcaService
+
+from .fakes import venue_error
+from .test_order_service import OID, Env, Touches
+
+
+class ScriptedTape:
+    def __init__(self, trades=(), fail=False):
+        self.trades, self.fail, self.asked = list(trades), fail, []
+
+    def tape(self, venue, symbol, since_ms, until_ms):
+        self.asked.append((venue, symbol, since_ms, until_ms))
+        if self.fail:
+            raise venue_error(ErrorCode.VENUE_UNAVAILABLE, "no tape")
+        return [t for t in self.trades if since_ms <= t.timestamp_ms <= until_ms]
+
+
+def _filled_at_once(tape: ScriptedTape) -> tuple[Env, TcaService]:
+    env = Env(quote_ahead=Touches((D("49990"), D("50010")), (D("49995"), D("50005"))))
+    env.venue.on_place(fill="all")  # a marketable limit: filled by the placement, at its limit 50000
+    env.create(quantity=D("2"))
+    env.run_submit()
+    return env, TcaService(store=env.store, market=tape, clock=env.clock)
+
+
+def test_an_order_filled_at_once_is_costed_against_what_was_recorded():
+    env, service = _filled_at_once(ScriptedTape())
+    order = env.stored()
+    trade = order.fills[0].trade_id
+    service.market.trades = [PublicTrade(trade_id=trade, timestamp_ms=order.fills[0].timestamp_ms,
+                                         price=D(50000), quantity=D(2)),
+                             PublicTrade(trade_id="other", timestamp_ms=order.fills[0].timestamp_ms,
+                                         price=D(49980), quantity=D(6))]
+    _, r = service.report(OID)
+    assert r.filled_quantity == D(2) and r.average_price == D(50000)
+    assert r.arrival_cost_bps == D(0)  # filled at the arrival mid 50000 (touch 49995/50005)
+    assert r.shortfall.delay == D(0)  # decided at a mid of 50000 too
+    fill = r.fills[0]
+    assert fill.quoted_spread_bps == D(2) and fill.effective_spread_bps == D(0)  # quoted at the arrival touch
+    # interval VWAP (50000*2 + 49980*6)/8 = 49985; without ours 49980
+    assert r.interval_vwap == D(49985) and r.interval_vwap_ex_ours == D(49980)
+    assert r.participation == D("0.25")
+    assert r.fees == order.fills[0].fee and r.taker_share == D(1)
+    assert r.markouts_bps[1] is None and "markout_1s_pending" in r.flags  # the pipeline has sampled nothing
+
+
+def test_markout_samples_reach_the_record():
+    env, service = _filled_at_once(ScriptedTape())
+    trade = env.stored().fills[0].trade_id
+    service.samples = lambda order_id: Samples(mids={trade: {1: D(50010), 10: D(49990)}})
+    _, r = service.report(OID)
+    assert (r.markouts_bps[1], r.markouts_bps[10]) == (D(2), D(-2))  # a buy at 50000: +1 bps = in our favour
+
+
+def test_without_the_tape_the_benchmarks_are_flagged_not_zero():
+    env, service = _filled_at_once(ScriptedTape(fail=True))
+    _, r = service.report(OID)
+    assert r.interval_vwap_cost_bps is None and r.participation is None and "no_tape" in r.flags
+    assert r.arrival_cost_bps == D(0)  # what does not need the tape is still there
+
+
+def test_a_parent_is_costed_over_all_of_its_children():
+    env = Env()
+    parent = env.order("p-1", algorithm="twap", quantity=D(3))
+    env.store.put(replace(parent, decision_mid=D(100), arrival_mid=D(100), symbol="BTC/USDT"))
+    for i, (qty, px) in enumerate([(D(1), D(101)), (D(2), D(102))]):
+        env.venue.on_place(fill="all")
+        env.create(f"c-{i}", quantity=qty, price=px, parent_id=parent.order_id)
+        env.run_submit()
+    service = TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+    _, r = service.report(parent.order_id)
+    assert r.filled_quantity == D(3) and r.average_price == D("101.666666666667")  # 305 / 3
+    assert r.shortfall.execution == D(1) + D(4)  # 1*(101-100) + 2*(102-100)
