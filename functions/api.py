@@ -150,7 +150,13 @@ def get_order_tca(order_id: str) -> flask.Response:
     order, record = runtime.tca_service().report(order_id)
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
+                          "facts": {"decision_mid": _text(order.decision_mid), "arrival_mid": _text(order.arrival_mid),
+                                    "arrival_bid": _text(order.arrival_bid), "arrival_ask": _text(order.arrival_ask)},
                           "tca": record_json(record)})
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @v1.post("/orders/<order_id>/pause")

@@ -9,8 +9,8 @@ What comes from where (docs/tca.md has the whole pipeline):
   fill that came with the placement answer is quoted at the arrival touch; later fills at the touch sampled
   when the TCA pipeline first saw them (``samples``), when it did;
 - markout mids and the end mid: ``samples``, the TCA pipeline's document for the order (None here: pending);
-- the interval VWAP and participation: the venue's public tape over [first acknowledgement, last fill] (ended:
-  the terminal time), our own trades recognised by trade id.
+- the interval VWAP and participation: the venue's public tape over [first venue order sent, last fill] (none
+  yet: the end, or now), our own trades recognised by trade id.
 
 Never raises for missing market data: what cannot be had is None in the input, and the record flags it.
 """
@@ -75,9 +75,14 @@ class TcaService:
         submitted = min((m.submitted_at for m in members if m.submitted_at), default=None)
         end = order.terminal_at or self.clock()
         last_fill = max((f.timestamp_ms for _, f in fills), default=None)
+        # From when the first venue order went out (the venue's acknowledgement is stamped by our clock after the
+        # answer, later than a fill the placement itself made) to the last fill, or the end.
+        first_fill = min((f.timestamp_ms for _, f in fills), default=None)
+        opened = min(x for x in (submitted, acknowledged, first_fill) if x is not None) \
+            if any(x is not None for x in (submitted, acknowledged, first_fill)) else None
         window = None
-        if acknowledged is not None:
-            window = (acknowledged, max(acknowledged, last_fill if last_fill is not None else end))
+        if opened is not None:
+            window = (opened, max(opened, last_fill if last_fill is not None else end))
         ours = {f.trade_id for _, f in fills}
         venues = sorted({m.exchange for m in members})
         tape = self._tape(venues, order.symbol, window, ours) if window else None
@@ -94,7 +99,7 @@ class TcaService:
             arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None, tape=tape,
             window=window, mids=tuple(sorted(mids)),
             times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
-                        first_fill=min((f.timestamp_ms for _, f in fills), default=None),
+                        first_fill=first_fill,
                         cancel_requested=None, cancel_confirmed=canceled_at))
 
     def _children(self, parent: Order) -> Iterator[Order]:

@@ -102,7 +102,7 @@ class TcaInput:
     arrival_mid: Decimal | None = None  # P0: the mid when the first venue order reached the venue
     end_mid: Decimal | None = None  # P_end: the mid when the order ended (None while it works)
     tape: tuple[TapeTrade, ...] | None = None  # the venue's public trades over the working window (None: unknown)
-    window: tuple[int, int] | None = None  # [first acknowledgement, last fill or end], for tape and mid benchmarks
+    window: tuple[int, int] | None = None  # [first venue order sent, last fill or end], for tape and mid benchmarks
     mids: tuple[tuple[int, Decimal], ...] = ()  # (time, mid) samples taken while the order worked, for TWAP-of-mid
     schedule: tuple[tuple[Decimal, Decimal], ...] = ()  # (planned cumulative, filled cumulative) at each slice
     times: Times = Times()
@@ -166,6 +166,7 @@ class TcaRecord:
     latencies_ms: dict[str, int | None]
     router_vs_best_venue_bps: Decimal | None  # s*(P_best - P)/P_best: positive when routing beat one venue
     router_vs_consolidated_bps: Decimal | None
+    window: tuple[int, int] | None  # [first venue order sent, last fill (or the end)]: the benchmarks' interval
     fills: tuple[FillTca, ...]
     flags: tuple[str, ...]
 
@@ -391,5 +392,5 @@ def _analyze(order: TcaInput, horizons: Sequence[int]) -> TcaRecord:
         participation=participation, fees=fees, fees_bps=_bps(fees / notional) if fees is not None and notional else None,
         maker_share=maker, taker_share=taker, schedule_deviation_max=deviation_max,
         schedule_deviation_rms=deviation_rms, markouts_bps=markouts, latencies_ms=latencies,
-        router_vs_best_venue_bps=router_best, router_vs_consolidated_bps=router_consolidated, fills=per_fill,
+        router_vs_best_venue_bps=router_best, router_vs_consolidated_bps=router_consolidated, window=order.window, fills=per_fill,
         flags=tuple(flags))

@@ -1,0 +1,66 @@
+"""TCA of real orders on the stack (issue 11): the record's figures agree with an independent recomputation from
+what the simulated venue itself says (its trades for our account, its public tape)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pytest
+
+from tests.integration.conftest import wait_for
+from tests.integration.venue_truth import D, Venue, symbol_id
+
+
+@pytest.fixture(scope="module")
+def binance(stack) -> Venue:
+    return Venue("binance", stack.simulators["binance"])
+
+
+def _bps(x: Decimal) -> Decimal:
+    return (x * 10_000).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+
+
+def test_a_filled_order_has_a_tca_record_that_the_venue_confirms(api, binance):
+    bid, ask = binance.touch()
+    resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tca-{uuid.uuid4().hex[:10]}",
+                                   "exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01",
+                                   "order_type": "limit", "price": str((ask * D("1.01")).quantize(D("0.01")))})
+    assert resp.status_code == 201, resp.text
+    order = wait_for(api, resp.json()["order_id"], lambda o: o["status"] == "filled", 60)
+    assert order["status"] == "filled", order
+    got = api("GET", f"/orders/{order['order_id']}/tca")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    facts, tca = body["facts"], body["tca"]
+    assert facts["decision_mid"] is not None, "no decision mid recorded at intake"
+    arrival_bid, arrival_ask, arrival_mid = (D(facts[k]) for k in ("arrival_bid", "arrival_ask", "arrival_mid"))
+    assert arrival_bid <= arrival_mid <= arrival_ask and arrival_mid == (arrival_bid + arrival_ask) / 2
+
+    # the venue's own account trades of this order
+    trades = binance.trades(order["venue_order_id"])
+    qty = sum((D(t["qty"]) for t in trades), D(0))
+    notional = sum((D(t["qty"]) * D(t["price"]) for t in trades), D(0))
+    assert D(tca["filled_quantity"]) == qty == D("0.01")
+    average = notional / qty
+    assert D(tca["average_price"]) == average.quantize(D("1E-12"))
+    assert D(tca["arrival_cost_bps"]) == _bps((average - arrival_mid) / arrival_mid)
+
+    # interval VWAP over the record's window, from the venue's public tape (ours included)
+    start, end = tca["window"]
+    assert start <= min(t["time"] for t in trades) and max(t["time"] for t in trades) <= end
+    tape = binance._get("/api/v3/aggTrades", symbol=symbol_id("BTC/USDT"), startTime=start, endTime=end,
+                        limit=1000)
+    volume = sum((D(t["q"]) for t in tape), D(0))
+    vwap = sum((D(t["q"]) * D(t["p"]) for t in tape), D(0)) / volume
+    assert D(tca["interval_vwap"]) == vwap.quantize(D("1E-12"))
+    assert D(tca["interval_vwap_cost_bps"]) == _bps((average - vwap) / vwap)
+    ours = {str(t["id"]) for t in trades}
+    assert ours <= {str(t["a"]) for t in tape}, "our trades are on the public tape"
+    assert D(tca["participation"]) == (qty / volume).quantize(D("1E-9"))
+    assert tca["markouts_bps"]["300"] is None and "markout_300s_pending" in tca["flags"]
+
+
+def test_the_tca_of_an_unknown_order_is_a_404(api):
+    resp = api("GET", "/orders/ord_000000000000000000000000/tca")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
