@@ -83,6 +83,7 @@ RECONCILE_BUDGET_MS = 30_000  # a reconcile task hands the rest of its shard to 
 # overlaps intake's own checks), placement this long after the venue answered for the arrival touch.
 DECISION_QUOTE_WAIT_S = 0.1
 ARRIVAL_QUOTE_WAIT_S = 1.0
+ORPHAN_LOOKUP_CHUNK = 300  # open venue orders looked up per budget check of the orphan search (10 queries)
 ORPHAN_SCAN_MAX_SYMBOLS = 100  # above this many venue symbols, only those we are known to trade are scanned
 SYNC_LEASE_MS = 60_000  # a sync chain promises its next task by its lease; extended (one write) when needed
 SYNC_LEASE_GRACE_MS = 120_000  # a chain whose lease ran out this long ago is dead: another may start
@@ -1005,7 +1006,7 @@ class OrderService:
     def reconcile(self, task: ReconcileTask) -> dict[str, Any]:
         """One task of the sweep's fan-out: a venue's shard of open orders, or a venue's orphan search."""
         if task.kind == "orphans":
-            return self.find_orphans(task.venue)
+            return self.find_orphans(task.venue, task)
         return self.reconcile_shard(task)
 
     def reconcile_shard(self, task: ReconcileTask) -> dict[str, Any]:
@@ -1095,11 +1096,17 @@ class OrderService:
         self._ensure_chain(order)
         return "refreshed"
 
-    def find_orphans(self, name: str) -> dict[str, Any]:
+    def find_orphans(self, name: str, task: ReconcileTask | None = None) -> dict[str, Any]:
         """Every venue order of venue `name` that belongs to no record: open ones (the venue's open orders) and
         ones that already traded (the account's trades since each symbol's watermark, paged to the end, mapped
         to records by venue order id, else by client order id, which a record holds from before its venue call).
-        Each is logged (a structured warning), counted (``orphan_venue_orders``) and returned."""
+        Each is logged (a structured warning), counted (``orphan_venue_orders``) and returned.
+
+        The open orders are looked up in key order from the task's cursor; past RECONCILE_BUDGET_MS the rest goes
+        to a follow-up task (thousands of open orders are hundreds of lookups: one task must end well inside the
+        queue's dispatch deadline, or the queue delivers it again while it still runs). The account's trades are
+        scanned by the part that finishes the open orders."""
+        started = self.clock()
         venue = self.venues[name]
         orphans: dict[str, Orphan] = {}
         try:
@@ -1107,12 +1114,27 @@ class OrderService:
         except VenueCallError as err:
             logger.warning("orphan search could not list open orders at %s: %s", name, err)
             listing = None
-        listed_keys = {vo.venue_order_id: venue_keys(name, [vo.client_order_id], [])[0] for vo in listing or []}
-        known = self.store.known_venue_keys(sorted(set(listed_keys.values()))) if listed_keys else set()
+        by_key: dict[str, list[VenueOrder]] = {}
         for vo in listing or []:
-            if listed_keys[vo.venue_order_id] not in known:
-                orphans[vo.venue_order_id] = Orphan(name, vo.venue_order_id, vo.client_order_id, vo.symbol,
-                                                    vo.status.value)
+            by_key.setdefault(venue_keys(name, [vo.client_order_id], [])[0], []).append(vo)
+        cursor = task.cursor if task is not None else None
+        keys = [k for k in sorted(by_key) if cursor is None or k > cursor]
+        for i in range(0, len(keys), ORPHAN_LOOKUP_CHUNK):
+            if i and task is not None and self.clock() - started >= RECONCILE_BUDGET_MS:
+                follow = task.follow_up(keys[i - 1])
+                self.scheduler.reconcile(follow)
+                logger.warning("orphan search %s ran out of time after %d open orders; %s carries on", task.name,
+                               i, follow.name)
+                self._report_orphans(name, orphans)
+                return {"venue": name, "orphan_venue_orders": [o.as_dict() for o in orphans.values()],
+                        "continued_from": keys[i - 1]}
+            chunk = keys[i:i + ORPHAN_LOOKUP_CHUNK]
+            known = self.store.known_venue_keys(chunk)
+            for key in chunk:
+                if key not in known:
+                    for vo in by_key[key]:
+                        orphans[vo.venue_order_id] = Orphan(name, vo.venue_order_id, vo.client_order_id, vo.symbol,
+                                                            vo.status.value)
         marks = self.store.watermark(f"trades-{name}")
         cursors: dict[str, str] = dict(marks.get("cursors") or {})
         symbols = set(cursors) | {vo.symbol for vo in listing or []}
@@ -1139,13 +1161,16 @@ class OrderService:
                 cursors[symbol] = cursor
         if cursors != (marks.get("cursors") or {}):
             self.store.save_watermark(f"trades-{name}", {**marks, "cursors": cursors})
+        self._report_orphans(name, orphans)
+        return {"venue": name, "orphan_venue_orders": [o.as_dict() for o in orphans.values()],
+                "trades_scanned": scanned, "symbols": sorted(symbols), "symbols_bounded": bounded,
+                "unreadable_symbols": unreadable, "continued_from": None}
+
+    def _report_orphans(self, name: str, orphans: Mapping[str, Orphan]) -> None:
         for orphan in orphans.values():
             logger.warning("venue order belongs to no record: %s %s (%s)", name, orphan.venue_order_id,
                            orphan.status, extra={"fields": {"orphan": orphan.as_dict()}})
             self.metrics.count("orphan_venue_orders", venue=name, status=orphan.status)
-        return {"venue": name, "orphan_venue_orders": [o.as_dict() for o in orphans.values()],
-                "trades_scanned": scanned, "symbols": sorted(symbols), "symbols_bounded": bounded,
-                "unreadable_symbols": unreadable}
 
     @staticmethod
     def _trades_since(venue: Venue, symbol: str, since: str | None) -> tuple[list[Any], str | None]:

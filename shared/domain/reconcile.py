@@ -61,7 +61,7 @@ class ReconcileTask:
     def name(self) -> str:
         """Deterministic per sweep run: a duplicated sweep delivery (or a retried enqueue) makes no second task."""
         if self.kind == "orphans":
-            return f"orphans-{self.venue}-{self.run}"
+            return f"orphans-{self.venue}-{self.run}" + (f"-p{self.part}" if self.part else "")
         return f"reconcile-{self.venue}-{self.shards}-{self.shard}-{self.run}-p{self.part}"
 
     def follow_up(self, cursor: str) -> ReconcileTask:

@@ -210,6 +210,30 @@ def test_an_open_orphan_is_reported_by_the_sweep_result(env):
     assert [o["client_order_id"] for o in result["orphan_venue_orders"]] == ["manual-9"]
 
 
+def test_an_orphan_search_out_of_time_hands_the_rest_to_a_follow_up_and_misses_none(env, monkeypatch):
+    monkeypatch.setattr(orders_module, "ORPHAN_LOOKUP_CHUNK", 2)
+    for i in range(3):
+        env.working(f"mine-{i}")
+    foreign = [env.venue.add_foreign_order(f"by-hand-{i}", symbol="BTC/USDT").client_order_id for i in range(4)]
+    lookups = env.store.known_venue_keys
+
+    def slow(keys):  # every lookup takes longer than the budget
+        env.clock.advance(orders_module.RECONCILE_BUDGET_MS)
+        return lookups(keys)
+
+    env.store.known_venue_keys = slow
+    found, parts = [], 0
+    task = ReconcileTask("orphans", "binance", 1)
+    while task is not None:
+        result = env.svc.reconcile(task)
+        parts += 1
+        found += [o["client_order_id"] for o in result["orphan_venue_orders"]]
+        task = env.scheduler.reconciles[-1] if result["continued_from"] is not None else None
+        assert task is None or task.name == f"orphans-binance-1-p{parts}"
+    assert sorted(found) == sorted(foreign) and parts == 4  # 7 open orders, 2 a part
+    assert "trades_scanned" in result  # the last part also scanned the account's trades
+
+
 # ---- one sync chain per order ---------------------------------------------------------------------------
 def test_an_order_has_one_chain_whoever_asks_for_a_look(env):
     env.working()
