@@ -1102,8 +1102,8 @@ class OrderService:
         to records by venue order id, else by client order id, which a record holds from before its venue call).
         Each is logged (a structured warning), counted (``orphan_venue_orders``) and returned.
 
-        The open orders are looked up in key order from the task's cursor; past RECONCILE_BUDGET_MS the rest goes
-        to a follow-up task (thousands of open orders are hundreds of lookups: one task must end well inside the
+        The open orders not held by an open record are looked up in key order from the task's cursor; past
+        RECONCILE_BUDGET_MS the rest goes to a follow-up task (thousands of open orders are hundreds of lookups: one task must end well inside the
         queue's dispatch deadline, or the queue delivers it again while it still runs). The account's trades are
         scanned by the part that finishes the open orders."""
         started = self.clock()
@@ -1117,8 +1117,11 @@ class OrderService:
         by_key: dict[str, list[VenueOrder]] = {}
         for vo in listing or []:
             by_key.setdefault(venue_keys(name, [vo.client_order_id], [])[0], []).append(vo)
+        # Most open venue orders belong to open records: one paged scan of those (the reads the shard tasks make
+        # too) leaves the few candidates to look up by key, each lookup a query over every record.
+        open_keys = self.store.open_venue_keys(name) if by_key else set()
         cursor = task.cursor if task is not None else None
-        keys = [k for k in sorted(by_key) if cursor is None or k > cursor]
+        keys = [k for k in sorted(by_key) if k not in open_keys and (cursor is None or k > cursor)]
         for i in range(0, len(keys), ORPHAN_LOOKUP_CHUNK):
             if i and task is not None and self.clock() - started >= RECONCILE_BUDGET_MS:
                 follow = task.follow_up(keys[i - 1])

@@ -62,6 +62,9 @@ class OrderStore(Protocol):
         order id `after`, in id order; `cursor` is the last id of a full page (None: nothing more). Documents
         that predate the venue keys get them on the way (so `known_venue_keys` finds them)."""
 
+    def open_venue_keys(self, exchange: str) -> set[str]:
+        """Every venue key held by an open order of `exchange`, paged to the end (one scan, no cap)."""
+
     def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of `keys` (shared.domain.reconcile.venue_keys) some record holds, whatever its status."""
 

@@ -205,6 +205,12 @@ class FirestoreOrderStore:
             orders.append(order)
         return Page(orders, orders[-1].order_id if len(docs) == limit and orders else None)
 
+    def open_venue_keys(self, exchange: str, page: int = 500) -> set[str]:
+        statuses = sorted(s.value for s in OPEN)
+        query = (self._orders.where(filter=FieldFilter("exchange", "==", exchange))
+                 .where(filter=FieldFilter("status", "in", statuses)).select(["venue_keys"]))
+        return {k for d in self._pages(query, page) for k in (d.to_dict() or {}).get("venue_keys") or []}
+
     def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
         wanted = sorted(set(keys))
         found: set[str] = set()

@@ -170,6 +170,11 @@ class FakeStore:
         self.pages_read += 1
         return Page(page, page[-1].order_id if len(page) == limit else None)
 
+    def open_venue_keys(self, exchange: str) -> set[str]:
+        found = [o for o, _ in self.docs.values() if o.exchange == exchange and o.status in OPEN]
+        self.reads += max(1, len(found))
+        return {k for o in found for k in record_keys(o)}
+
     def known_venue_keys(self, keys: Sequence[str]) -> set[str]:
         held = {k for o, _ in self.docs.values() for k in record_keys(o)}
         self.reads += 1

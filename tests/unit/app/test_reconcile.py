@@ -210,14 +210,22 @@ def test_an_open_orphan_is_reported_by_the_sweep_result(env):
     assert [o["client_order_id"] for o in result["orphan_venue_orders"]] == ["manual-9"]
 
 
+def test_a_venue_order_still_open_under_a_closed_record_is_not_an_orphan(env):
+    order = env.working()
+    env.store.put(replace(order, status=S.CANCELED))  # the record closed, the venue still lists it
+    assert env.svc.find_orphans("binance")["orphan_venue_orders"] == []  # it belongs to a record (looked up)
+
+
 def test_an_orphan_search_out_of_time_hands_the_rest_to_a_follow_up_and_misses_none(env, monkeypatch):
     monkeypatch.setattr(orders_module, "ORPHAN_LOOKUP_CHUNK", 2)
     for i in range(3):
         env.working(f"mine-{i}")
-    foreign = [env.venue.add_foreign_order(f"by-hand-{i}", symbol="BTC/USDT").client_order_id for i in range(4)]
+    foreign = [env.venue.add_foreign_order(f"by-hand-{i}", symbol="BTC/USDT").client_order_id for i in range(6)]
     lookups = env.store.known_venue_keys
+    asked: list[str] = []
 
     def slow(keys):  # every lookup takes longer than the budget
+        asked.extend(keys)
         env.clock.advance(orders_module.RECONCILE_BUDGET_MS)
         return lookups(keys)
 
@@ -230,7 +238,8 @@ def test_an_orphan_search_out_of_time_hands_the_rest_to_a_follow_up_and_misses_n
         found += [o["client_order_id"] for o in result["orphan_venue_orders"]]
         task = env.scheduler.reconciles[-1] if result["continued_from"] is not None else None
         assert task is None or task.name == f"orphans-binance-1-p{parts}"
-    assert sorted(found) == sorted(foreign) and parts == 4  # 7 open orders, 2 a part
+    assert sorted(found) == sorted(foreign) and parts == 3  # 6 candidates, 2 a part
+    assert len(asked) == 6  # our 3 open records' venue orders are known from one scan, never looked up
     assert "trades_scanned" in result  # the last part also scanned the account's trades
 
 
