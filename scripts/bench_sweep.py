@@ -419,9 +419,9 @@ def main() -> None:
     parser.add_argument("--no-pause-sync", action="store_true", help="leave the per-order sync queue running")
     parser.add_argument("--reuse", metavar="TAG", help="measure the resting orders of an earlier run (its tag) "
                                                       "instead of creating new ones")
-    parser.add_argument("--sweeps", type=int, default=1, help="sweeps in a row over the same orders (the first "
-                                                             "replaces sync chains that died while the sync queue "
-                                                             "was paused; the next ones find them alive)")
+    parser.add_argument("--sweeps", type=int, default=1, help="sweeps in a row over the same orders (with the sync "
+                                                             "queue paused, a chain's 60 s lease runs out unserved: "
+                                                             "each sweep past it replaces the chain, a write each)")
     args = parser.parse_args()
     missing = [v for v in ("API_URL", "API_KEY", "SWEEP_FUNCTION_URL", "FIRESTORE_EMULATOR_HOST", "REDIS_URL",
                            "ADAPTER_ENDPOINTS") if not os.environ.get(v)]
