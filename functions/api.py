@@ -39,6 +39,7 @@ from shared.app.schemas import (
 from shared.domain import router
 from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
+from shared.infra.codec import jsonable
 from shared.infra.metrics import prometheus_text
 
 app = http.create_app(__name__)
@@ -150,13 +151,9 @@ def get_order_tca(order_id: str) -> flask.Response:
     order, record = runtime.tca_service().report(order_id)
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
-                          "facts": {"decision_mid": _text(order.decision_mid), "arrival_mid": _text(order.arrival_mid),
-                                    "arrival_bid": _text(order.arrival_bid), "arrival_ask": _text(order.arrival_ask)},
+                          "facts": jsonable({"decision_mid": order.decision_mid, "arrival_mid": order.arrival_mid,
+                                             "arrival_bid": order.arrival_bid, "arrival_ask": order.arrival_ask}),
                           "tca": record_json(record)})
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 @v1.post("/orders/<order_id>/pause")

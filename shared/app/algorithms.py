@@ -271,7 +271,8 @@ class ParentOrders:
                     "average_price": child.average_price, "commission": child.commission}
 
         return {
-            "algorithm": parent.algorithm, "filled_pct": (parent.filled_quantity / parent.quantity * 100).quantize(Decimal("0.01")),
+            "algorithm": parent.algorithm,
+            "filled_pct": (parent.filled_quantity / parent.quantity * 100).quantize(Decimal("0.01")),
             "slices_done": parent.slices_done, "next_slice_at": parent.next_slice_at, "paused": parent.paused,
             "arrival_mid": parent.arrival_mid, "notes": list(parent.notes),
             "working_quantity": parent_working(parent), "retired_children": parent.retired_children,

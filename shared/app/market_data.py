@@ -22,6 +22,7 @@ from shared.adapters.protocol import Candles, OrderBook, PublicTrade, PublicTrad
 from shared.domain.algorithms.slippage import bound_for
 from shared.domain.market import Book, Level, MarketSnapshot, VenueTerms
 from shared.domain.orders import Side
+from shared.domain.tca import Quote
 
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="market-data")
@@ -220,21 +221,21 @@ def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, s
     return collar_for
 
 
-def quote_ahead(market: MarketData) -> Callable[[str, str, float], Callable[[], tuple[Decimal, Decimal] | None]]:
+def quote_ahead(market: MarketData) -> Callable[[str, str, float], Callable[[], Quote | None]]:
     """``OrderService.quote_ahead``: start reading the venue's touch (through the short-lived book cache) and
     answer a getter that waits at most `wait_s` for it. No touch (a failed read, an empty side, too slow):
     None, logged at debug; TCA flags what it then cannot compute. Never raises: TCA must not stop an order."""
 
-    def ahead(venue: str, symbol: str, wait_s: float) -> Callable[[], tuple[Decimal, Decimal] | None]:
-        def read() -> tuple[Decimal, Decimal] | None:
+    def ahead(venue: str, symbol: str, wait_s: float) -> Callable[[], Quote | None]:
+        def read() -> Quote | None:
             book = market.book(venue, symbol, 1)
             if not book.bids or not book.asks:
                 return None
-            return book.bids[0].price, book.asks[0].price
+            return Quote(book.bids[0].price, book.asks[0].price)
 
         future = _pool.submit(read)
 
-        def get() -> tuple[Decimal, Decimal] | None:
+        def get() -> Quote | None:
             try:
                 return future.result(timeout=wait_s)
             except Exception as exc:  # a timeout, VenueCallError, an unknown venue: no touch, the order goes on

@@ -64,6 +64,7 @@ from shared.domain.orders import (
     working_status,
 )
 from shared.domain.reconcile import Orphan, ReconcileTask, plan_sweep, shard_bounds, venue_keys
+from shared.domain.tca import Quote
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +188,7 @@ class OrderService:
     venue_symbols: Callable[[str], list[str]] = lambda venue: []  # the symbols a venue lists (orphan search)
     # (venue, symbol) -> a getter of the venue's touch (bid, ask), read meanwhile: starts the read at once; the
     # getter waits at most `wait_s` and answers None without a touch (TCA then flags what it cannot compute).
-    quote_ahead: Callable[[str, str, float], Callable[[], tuple[Decimal, Decimal] | None]] = \
-        lambda venue, symbol, wait_s: lambda: None
+    quote_ahead: Callable[[str, str, float], Callable[[], Quote | None]] = lambda venue, symbol, wait_s: lambda: None
 
     # ---- reading ---------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
@@ -225,7 +225,7 @@ class OrderService:
         if existing is None:
             quote = touch() if touch is not None else None
             if quote is not None:
-                order = replace(order, decision_mid=(quote[0] + quote[1]) / 2)
+                order = replace(order, decision_mid=quote.mid)
             stored, created = self.store.create(order, [order.created_event()])
             self.cache.put(stored)
             if created:
@@ -365,7 +365,7 @@ class OrderService:
         return self._after_answer(updated, attempt)
 
     def _record_answer(self, order_id: str, token: str | None, report: VenueReport,
-                       reason: str | None = None, arrival: tuple[Decimal, Decimal] | None = None) -> Order:
+                       reason: str | None = None, arrival: Quote | None = None) -> Order:
         """Record a definitive venue answer about one leg; it completes the intent it answers (whoever holds it:
         the venue's word on a place ends the uncertainty). A cancel refused by the venue returns the order to
         work. Facts are always recorded, whoever asked."""
@@ -380,9 +380,8 @@ class OrderService:
                 refused_cancel = intent.kind is IntentKind.CANCEL and report.status == "open"
                 current = replace(current, intent=None)
             if arrival is not None and current.arrival_bid is None:
-                bid, ask = arrival
-                current = replace(current, arrival_bid=bid, arrival_ask=ask,
-                                  arrival_mid=current.arrival_mid or (bid + ask) / 2)
+                current = replace(current, arrival_bid=arrival.bid, arrival_ask=arrival.ask,
+                                  arrival_mid=current.arrival_mid or arrival.mid)
             current, more = apply_venue_report(current, report, now, reason=reason)
             events += more
             if refused_cancel and current.status is S.PENDING_CANCEL:
@@ -1103,8 +1102,8 @@ class OrderService:
         Each is logged (a structured warning), counted (``orphan_venue_orders``) and returned.
 
         The open orders not held by an open record are looked up in key order from the task's cursor; past
-        RECONCILE_BUDGET_MS the rest goes to a follow-up task (thousands of open orders are hundreds of lookups: one task must end well inside the
-        queue's dispatch deadline, or the queue delivers it again while it still runs). The account's trades are
+        RECONCILE_BUDGET_MS the rest goes to a follow-up task (thousands of lookups must not outlive the queue's
+        dispatch deadline, or the queue delivers the task again while it still runs). The account's trades are
         scanned by the part that finishes the open orders."""
         started = self.clock()
         venue = self.venues[name]

@@ -78,8 +78,7 @@ class TcaService:
         # From when the first venue order went out (the venue's acknowledgement is stamped by our clock after the
         # answer, later than a fill the placement itself made) to the last fill, or the end.
         first_fill = min((f.timestamp_ms for _, f in fills), default=None)
-        opened = min(x for x in (submitted, acknowledged, first_fill) if x is not None) \
-            if any(x is not None for x in (submitted, acknowledged, first_fill)) else None
+        opened = min((x for x in (submitted, acknowledged, first_fill) if x is not None), default=None)
         window = None
         if opened is not None:
             window = (opened, max(opened, last_fill if last_fill is not None else end))
@@ -93,14 +92,12 @@ class TcaService:
             if m.arrival_mid is not None and m.submitted_at is not None:
                 mids.append((m.submitted_at, m.arrival_mid))
         mids += [(f.timestamp_ms, f.quote.mid) for f in tca_fills if f.quote is not None]
-        canceled_at = order.terminal_at if order.status.value in ("canceled", "expired") else None
         return TcaInput(
             side=order.side, quantity=order.quantity, fills=tca_fills, decision_price=order.decision_mid,
             arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None, tape=tape,
             window=window, mids=tuple(sorted(mids)),
             times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
-                        first_fill=first_fill,
-                        cancel_requested=None, cancel_confirmed=canceled_at))
+                        first_fill=first_fill))  # cancel request -> confirmation: not recorded yet
 
     def _children(self, parent: Order) -> Iterator[Order]:
         cursor = None

@@ -43,6 +43,7 @@ TXN_ATTEMPTS = 20
 # A transaction that keeps being aborted gives up after this long (Contended: a 503 the client retries), so one
 # hot order cannot hold a request, or a worker thread, for minutes.
 TXN_BUDGET_S = 10.0
+OPEN_STATUSES = sorted(s.value for s in OPEN)  # the `in` filter of every open-orders query
 GET_MANY_BATCH = 100  # documents per batched read (get_all)
 Usage = Callable[[str, int], None]  # ("reads" | "writes", n)
 
@@ -177,15 +178,13 @@ class FirestoreOrderStore:
             yield order_from_dict(data), data.get("outbox") or []
 
     def open_orders(self, page: int = 500) -> Iterator[Order]:
-        statuses = sorted(s.value for s in OPEN)
-        for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", statuses)), page):
+        for d in self._pages(self._orders.where(filter=FieldFilter("status", "in", OPEN_STATUSES)), page):
             yield order_from_dict(d.to_dict())
 
     def open_orders_page(self, exchange: str, low: str | None, high: str | None, after: str | None,
                          limit: int) -> Page:
-        statuses = sorted(s.value for s in OPEN)
         query = (self._orders.where(filter=FieldFilter("exchange", "==", exchange))
-                 .where(filter=FieldFilter("status", "in", statuses)))
+                 .where(filter=FieldFilter("status", "in", OPEN_STATUSES)))
         doc_id = FieldPath.document_id()
         start = max(x for x in (low, after) if x is not None) if (low or after) else None
         if start is not None:
@@ -206,9 +205,8 @@ class FirestoreOrderStore:
         return Page(orders, orders[-1].order_id if len(docs) == limit and orders else None)
 
     def open_venue_keys(self, exchange: str, page: int = 500) -> set[str]:
-        statuses = sorted(s.value for s in OPEN)
         query = (self._orders.where(filter=FieldFilter("exchange", "==", exchange))
-                 .where(filter=FieldFilter("status", "in", statuses)).select(["venue_keys"]))
+                 .where(filter=FieldFilter("status", "in", OPEN_STATUSES)).select(["venue_keys"]))
         return {k for d in self._pages(query, page) for k in (d.to_dict() or {}).get("venue_keys") or []}
 
     def known_venue_keys(self, keys: Sequence[str]) -> set[str]:

@@ -32,6 +32,7 @@ from shared.domain.orders import (
     order_id_for,
     replacement_client_order_id,
 )
+from shared.domain.tca import Quote
 
 from .fakes import Fakes, SubmitTask, SyncTask
 
@@ -1170,7 +1171,7 @@ def test_a_json_number_quantity_reaches_the_order_exactly(quantity):
 
 # ---- the facts transaction cost analysis needs ----------------------------------------------------------------
 class Touches:
-    """A quote_ahead port: the touch of each read in turn; None for a read that gets no answer in time."""
+    """A quote_ahead port: the touch (bid, ask) of each read in turn; None for a read that gets no answer in time."""
 
     def __init__(self, *touches):
         self.touches = list(touches)
@@ -1179,7 +1180,7 @@ class Touches:
     def __call__(self, venue, symbol, wait_s):
         self.asked.append((venue, symbol, wait_s))
         touch = self.touches.pop(0) if self.touches else None
-        return lambda: touch
+        return lambda: Quote(*touch) if touch is not None else None
 
 
 def test_the_decision_mid_and_the_arrival_touch_are_recorded_in_commits_that_happen_anyway():
