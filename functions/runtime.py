@@ -35,7 +35,7 @@ def now_ms() -> int:
 
 @functools.cache
 def metrics() -> RedisMetrics:
-    return RedisMetrics(clients.cache())
+    return RedisMetrics(clients.cache(), frozenset(SETTINGS.metric_strategies))
 
 
 @functools.cache
@@ -56,7 +56,8 @@ def order_service() -> OrderService:
         venue_fit=VenueRules(market_data().info),  # 422 at intake for what the venue cannot take as it is
         reconcile_shards=SETTINGS.reconcile_shards,
         venue_symbols=_venue_symbols,
-        quote_ahead=quote_ahead(market_data()),
+        quote_ahead=quote_ahead(market_data(), lambda venue, outcome: m.count("market_data_reads", venue=venue,
+                                                                               outcome=outcome)),
     )
 
 

@@ -93,6 +93,7 @@ class DeadMansSwitchService:
                     self.switches.save(halted)
                     switches[halted.strategy_id] = halted
                     logger.warning(halted.reason)
+                    self.orders.metrics.count("dms_fired", scope="global" if halted.strategy_id == GLOBAL else "strategy")
                     self._announce(halted, "halted", halted.reason or "halted")
                     canceled += self._cancel_working(halted)
                     fired.append(asdict(halted))

@@ -221,10 +221,12 @@ def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, s
     return collar_for
 
 
-def quote_ahead(market: MarketData) -> Callable[[str, str, float], Callable[[], Quote | None]]:
+def quote_ahead(market: MarketData, outcome: Callable[[str, str], None] = lambda venue, outcome: None,
+                ) -> Callable[[str, str, float], Callable[[], Quote | None]]:
     """``OrderService.quote_ahead``: start reading the venue's touch (through the short-lived book cache) and
     answer a getter that waits at most `wait_s` for it. No touch (a failed read, an empty side, too slow):
-    None, logged at debug; TCA flags what it then cannot compute. Never raises: TCA must not stop an order."""
+    None, logged at debug; TCA flags what it then cannot compute. Never raises: TCA must not stop an order.
+    ``outcome(venue, "ok" | "stale" | "failed")`` is told how each read went (too slow is stale)."""
 
     def ahead(venue: str, symbol: str, wait_s: float) -> Callable[[], Quote | None]:
         def read() -> Quote | None:
@@ -237,10 +239,17 @@ def quote_ahead(market: MarketData) -> Callable[[str, str, float], Callable[[], 
 
         def get() -> Quote | None:
             try:
-                return future.result(timeout=wait_s)
-            except Exception as exc:  # a timeout, VenueCallError, an unknown venue: no touch, the order goes on
+                quote = future.result(timeout=wait_s)
+            except TimeoutError:
+                outcome(venue, "stale")
+                logger.debug("no touch of %s %s for TCA within %.2f s", venue, symbol, wait_s)
+                return None
+            except Exception as exc:  # VenueCallError, an unknown venue: no touch, the order goes on
+                outcome(venue, "failed")
                 logger.debug("no touch of %s %s for TCA: %r", venue, symbol, exc)
                 return None
+            outcome(venue, "ok" if quote is not None else "failed")
+            return quote
 
         return get
 

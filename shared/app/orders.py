@@ -166,6 +166,23 @@ def all_fills(venue: Venue, symbol: str, venue_order_id: str | None) -> list[Any
         since = page.cursor
 
 
+
+def reject_reason(reason: str | None) -> str:
+    """A rejection's reason as a bounded metric label: the venue's error code when it refused (the reasons this
+    module writes), ``unreachable``, ``no_market_data``, or ``venue_rejected`` (the venue reported it so)."""
+    text = reason or ""
+    if text.startswith("venue refused: "):
+        code = text.removeprefix("venue refused: ").split(":", 1)[0]
+        return code if code in _ERROR_CODES else "venue_refused"
+    if text.startswith(("venue unreachable", "never reached the venue")):
+        return "unreachable"
+    if text.startswith("no market data"):
+        return "no_market_data"
+    return "venue_rejected"
+
+
+_ERROR_CODES = frozenset(code.value for code in ErrorCode)
+
 @dataclass
 class OrderService:
     store: OrderStore
@@ -396,6 +413,8 @@ class OrderService:
         """What follows a venue answer: a cancel asked for meanwhile, the sync chain, the latency metric."""
         if order.acknowledged_at and order.submitted_at and attempt == 0:
             self.metrics.observe("submit_latency", (order.acknowledged_at - order.created_at) / 1000,
+                                 venue=order.exchange)
+            self.metrics.observe("venue_ack_latency", (order.acknowledged_at - order.submitted_at) / 1000,
                                  venue=order.exchange)
         if order.status is S.PENDING_CANCEL and order.intent is None and order.live_legs:
             order = self._cancel_working(order, order.reason or "canceled")
@@ -1247,4 +1266,6 @@ class OrderService:
             self.store.mark_published(order_id, sent)
         for event in sent:
             self.metrics.order_event(event["status"], event["exchange"], event["strategy_id"])
+            if event["status"] == S.REJECTED.value:
+                self.metrics.count("rejects", venue=event["exchange"], reason=reject_reason(event.get("reason")))
         return len(sent)

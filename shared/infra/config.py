@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_rate_limit: int = Field(default=100, ge=1, le=100_000)  # requests per second per API key
+    # Strategy ids that get their own metric series; every other strategy is counted as "other" (bounded labels).
+    metric_strategies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The venues' own cancel-all-after, kept armed (refreshed every quarter of it) while heartbeats flow.
     dms_venue_timeout_ms: int = Field(default=60_000, ge=5_000, le=3_600_000)
     # Market orders (and algorithm children) go out as IOC limits this far from the mid unless they set their own.
@@ -166,6 +168,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"bad URL for venue {name!r}: {url.strip()!r}") from None
             endpoints[name] = url.strip().rstrip("/")
         return endpoints
+
+    @field_validator("metric_strategies", mode="before")
+    @classmethod
+    def _strategies(cls, v: object) -> object:
+        names = _split_csv(v)
+        if isinstance(names, list) and len(names) > 50:
+            raise ValueError("at most 50 strategies get their own series (each multiplies every labelled family)")
+        return names
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -39,6 +39,7 @@ from shared.app.ports import Change, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
 from shared.domain.reconcile import ReconcileTask, record_keys
 from shared.infra.codec import jsonable
+from shared.infra.metrics import FAMILIES
 
 
 # ---- clock ------------------------------------------------------------------------------------------------
@@ -328,10 +329,17 @@ class FakeMetrics:
     def order_event(self, status: str, venue: str, strategy: str) -> None:
         self.events.append((status, venue, strategy))
 
+    @staticmethod
+    def _declared(name: str, kind: str, labels: dict[str, str]) -> None:
+        family = FAMILIES.get(name)  # what the real RedisMetrics would refuse, refused here too
+        assert family is not None and family.kind == kind and set(labels) == set(family.labels), (name, labels)
+
     def observe(self, name: str, value: float, **labels: str) -> None:
+        self._declared(name, "histogram", labels)
         self.observations.append((name, value, labels))
 
     def count(self, name: str, amount: int = 1, **labels: str) -> None:
+        self._declared(name, "counter", labels)
         self.counts[name] += amount
         self.count_labels.append((name, amount, labels))
 

@@ -274,7 +274,7 @@ def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env)
     assert order.filled_quantity == D("1") and order.average_price == D("50000") and order.commission == D("50")
     assert order.venue_order_id == "v1" and order.terminal_at == env.clock()
     assert env.scheduler.syncs == []  # nothing left to watch
-    assert [m for m, *_ in env.metrics.observations] == ["submit_latency"]
+    assert [m for m, *_ in env.metrics.observations] == ["submit_latency", "venue_ack_latency"]
     assert [s for s, _, _ in env.metrics.events] == ["new", "pending_submit", "accepted", "filled"]
 
 
@@ -327,6 +327,9 @@ def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env):
     assert order.reason == "venue refused: insufficient_funds: balance 12.5 USDT"
     assert env.statuses() == ["new", "pending_submit", "rejected"]
     assert len(env.scheduler.submits) == 1 and env.scheduler.syncs == []
+    # counted once, by the venue's code (a bounded label), not the free text
+    assert [c for c in env.metrics.count_labels if c[0] == "rejects"] == [
+        ("rejects", 1, {"venue": "binance", "reason": "insufficient_funds"})]
 
 
 def test_a_retryable_error_schedules_the_next_attempt_with_backoff(env):
@@ -353,6 +356,7 @@ def test_retryable_errors_reject_the_order_once_the_retries_are_used_up(env):
     retries = env.svc.max_retries
     assert order.status is S.REJECTED
     assert order.reason == f"venue unreachable after {retries + 1} attempts: venue_unavailable: maintenance"
+    assert [c[2]["reason"] for c in env.metrics.count_labels if c[0] == "rejects"] == ["unreachable"]
     assert env.venue.methods().count("place") == retries + 1  # the first attempt and max_retries retries
     assert [t.attempt for t in env.scheduler.submits] == list(range(retries + 1))
     delays = [t.delay_s for t in env.scheduler.submits[1:]]
