@@ -17,6 +17,8 @@ _MODULES = {
     "sweep": "functions.tasks",
     "dms": "functions.tasks",
     "heartbeats": "functions.heartbeats",
+    "tca": "functions.tca",
+    "markouts": "functions.tca",
     "adapter": "functions.adapter",
 }
 

@@ -13,17 +13,19 @@ import time
 
 from shared.app.algorithms import ParentOrders
 from shared.app.dms import DeadMansSwitchService
-from shared.app.market_data import MarketData, market_collar, quote_ahead
-from shared.app.tca import TcaService
+from shared.app.market_data import MarketData, market_collar, quote_ahead, touch
 from shared.app.orders import OrderService
+from shared.app.tca import TcaService
+from shared.app.tca_pipeline import TcaPipeline, samples_of
 from shared.app.venue_rules import VenueRules
 from shared.infra import clients, log
-from shared.infra.bus import PubSubEvents
+from shared.infra.bus import PubSubEvents, PubSubRows
 from shared.infra.cache import RedisBooks, RedisOrderCache, RedisSwitches
 from shared.infra.config import settings
 from shared.infra.metrics import RedisMetrics
 from shared.infra.scheduler import TasksScheduler
 from shared.infra.store import FirestoreOrderStore
+from shared.infra.tca_store import FirestoreTcaStore
 
 SETTINGS = settings()
 log.configure(SETTINGS.log_level)
@@ -56,8 +58,7 @@ def order_service() -> OrderService:
         venue_fit=VenueRules(market_data().info),  # 422 at intake for what the venue cannot take as it is
         reconcile_shards=SETTINGS.reconcile_shards,
         venue_symbols=_venue_symbols,
-        quote_ahead=quote_ahead(market_data(), lambda venue, outcome: m.count("market_data_reads", venue=venue,
-                                                                               outcome=outcome)),
+        quote_ahead=quote_ahead(market_data(), _market_data_outcome),
     )
 
 
@@ -78,7 +79,26 @@ def parent_orders() -> ParentOrders:
 
 @functools.cache
 def tca_service() -> TcaService:
-    return TcaService(store=order_service().store, market=market_data(), clock=now_ms)
+    docs = tca_store()
+    return TcaService(store=order_service().store, market=market_data(), clock=now_ms,
+                      samples=lambda order_id: samples_of(docs.get(order_id)))
+
+
+@functools.cache
+def tca_store() -> FirestoreTcaStore:
+    m = metrics()
+    return FirestoreTcaStore(clients.firestore_db(), usage=lambda kind, n: m.count(f"firestore_{kind}", n))
+
+
+@functools.cache
+def tca_pipeline() -> TcaPipeline:
+    return TcaPipeline(orders=order_service().store, docs=tca_store(), service=tca_service(),
+                       touch=touch(market_data(), _market_data_outcome), scheduler=order_service().scheduler,
+                       publish=PubSubRows(clients.publisher(), SETTINGS).publish, metrics=metrics(), clock=now_ms)
+
+
+def _market_data_outcome(venue: str, outcome: str) -> None:
+    metrics().count("market_data_reads", venue=venue, outcome=outcome)
 
 
 @functools.cache

@@ -36,15 +36,19 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("sweep", "scheduler", "SWEEP_PORT", 8094),
     Function("heartbeats", "pubsub", "HEARTBEATS_PORT", 8095, topic="heartbeats_topic"),
     Function("dms", "scheduler", "DMS_PORT", 8096),
+    # Transaction cost analysis: every order event (a second subscription of order-events), and the markout
+    # samples it schedules (shared/app/tca_pipeline.py).
+    Function("tca", "pubsub", "TCA_PORT", 8098, topic="order_events_topic"),
+    Function("markouts", "tasks", "MARKOUTS_PORT", 8099, queue="tca_queue"),
     Function("adapter", "http", "ADAPTER_PORT", 9101, per_venue=True),
 )
 
 # Topics the service owns (settings attribute names). Each pubsub-triggered function's topic gets a push
 # subscription and a dead-letter topic.
-TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_topic")
+TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_topic", "tca_records_topic")
 # reconcile_queue carries the sweep's fan-out (shared/domain/reconcile.py) to the sync function, apart from the
 # per-order sync tasks: its own rate limit, and the per-order polling can be paused without stopping the sweep.
-QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue", "reconcile_queue")
+QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue", "reconcile_queue", "tca_queue")
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,21 @@ data "google_project" "this" {
 
 locals {
   # Every entry point of shared/topology.py except the per-venue adapter (functions.tf deploys that per venue).
-  service_functions = toset(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms"])
+  service_functions = toset(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts"])
 
   # Pub/Sub-triggered functions and their topic (the Settings attribute, a key of var.topics).
   pubsub_triggers = {
     signals    = "signals_topic"
     heartbeats = "heartbeats_topic"
+    tca        = "order_events_topic"
   }
 
   # Cloud Tasks-triggered functions and their queue (the Settings attribute, a key of var.queues).
   tasks_triggers = {
-    submit = "submit_queue"
-    sync   = "sync_queue"
-    slices = "slices_queue"
+    submit   = "submit_queue"
+    sync     = "sync_queue"
+    slices   = "slices_queue"
+    markouts = "tca_queue"
   }
 
   # Cloud Scheduler-triggered functions. Cloud Scheduler runs at most once a minute, so dms is asked to keep
@@ -46,6 +48,8 @@ locals {
     sweep      = { memory = "512Mi", cpu = "1", timeout_seconds = 300, concurrency = 1, min_instances = 0, max_instances = 1 }
     heartbeats = { memory = "512Mi", cpu = "1", timeout_seconds = 60, concurrency = 8, min_instances = 0, max_instances = 10 }
     dms        = { memory = "512Mi", cpu = "0.333", timeout_seconds = 120, concurrency = 1, min_instances = 0, max_instances = 3 }
+    tca        = { memory = "512Mi", cpu = "1", timeout_seconds = 60, concurrency = 8, min_instances = 0, max_instances = 10 }
+    markouts   = { memory = "512Mi", cpu = "1", timeout_seconds = 60, concurrency = 8, min_instances = 0, max_instances = 10 }
     adapter    = { memory = "1Gi", cpu = "1", timeout_seconds = 60, concurrency = 16, min_instances = 0, max_instances = 10 }
   }
   function_config = {
@@ -71,6 +75,8 @@ locals {
     sweep      = "ALLOW_INTERNAL_ONLY"
     heartbeats = "ALLOW_INTERNAL_ONLY"
     dms        = "ALLOW_INTERNAL_ONLY"
+    tca        = "ALLOW_INTERNAL_ONLY"
+    markouts   = "ALLOW_INTERNAL_ONLY"
   }
 
   # Function URLs. A function's own URL cannot be read from its resource while that resource is being defined
@@ -88,14 +94,17 @@ locals {
     SIGNALS_TOPIC         = var.topics["signals_topic"]
     ORDER_EVENTS_TOPIC    = var.topics["order_events_topic"]
     HEARTBEATS_TOPIC      = var.topics["heartbeats_topic"]
+    TCA_RECORDS_TOPIC     = var.topics["tca_records_topic"]
     SUBMIT_QUEUE          = var.queues["submit_queue"].name
     SLICES_QUEUE          = var.queues["slices_queue"].name
     SYNC_QUEUE            = var.queues["sync_queue"].name
     RECONCILE_QUEUE       = var.queues["reconcile_queue"].name
+    TCA_QUEUE             = var.queues["tca_queue"].name
     TASKS_LOCATION        = var.region
     SUBMIT_FUNCTION_URL   = local.function_urls["submit"]
     SYNC_FUNCTION_URL     = local.function_urls["sync"]
     SLICES_FUNCTION_URL   = local.function_urls["slices"]
+    MARKOUTS_FUNCTION_URL = local.function_urls["markouts"]
     TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     ADAPTER_ENDPOINTS     = join(",", [for venue, fn in google_cloudfunctions2_function.adapter : "${venue}=${fn.service_config[0].uri}"])
     ADAPTER_ID_TOKENS     = "true" # the adapters admit only authenticated callers (roles/run.invoker)
@@ -104,6 +113,7 @@ locals {
     LOG_LEVEL             = var.log_level
     API_RATE_LIMIT        = tostring(var.api_rate_limit)
     DMS_VENUE_TIMEOUT_MS  = tostring(var.dms_venue_timeout_ms)
+    METRIC_STRATEGIES     = join(",", var.metric_strategies)
   }
 
   # Secret environment of each service function (variable => secret id): REDIS_URL carries the AUTH string;
@@ -117,6 +127,8 @@ locals {
     sweep      = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
     heartbeats = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
     dms        = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
+    tca        = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
+    markouts   = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
   }
 
   # A venue's credentials (var.venues[*].credentials) and the AdapterSettings variable each is mounted as.

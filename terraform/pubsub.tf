@@ -104,6 +104,14 @@ resource "google_pubsub_topic_iam_member" "events_publisher" {
   member   = google_service_account.function[each.key].member
 }
 
+# The TCA functions publish each top-level order's TCA row (shared/app/tca_pipeline.py); bigquery.tf streams it.
+resource "google_pubsub_topic_iam_member" "tca_records_publisher" {
+  for_each = toset(["tca", "markouts"])
+  topic    = google_pubsub_topic.topic["tca_records_topic"].name
+  role     = "roles/pubsub.publisher"
+  member   = google_service_account.function[each.key].member
+}
+
 resource "google_pubsub_topic_iam_member" "api_reads_events_topic" {
   topic  = google_pubsub_topic.topic["order_events_topic"].name
   role   = "roles/pubsub.viewer"

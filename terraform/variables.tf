@@ -58,16 +58,17 @@ variable "firestore_location" {
 
 variable "topics" {
   type        = map(string)
-  description = "Pub/Sub topic ids, keyed by the Settings attribute that reads them (SIGNALS_TOPIC, ORDER_EVENTS_TOPIC, HEARTBEATS_TOPIC)."
+  description = "Pub/Sub topic ids, keyed by the Settings attribute that reads them (SIGNALS_TOPIC, ORDER_EVENTS_TOPIC, HEARTBEATS_TOPIC, TCA_RECORDS_TOPIC)."
   default = {
     signals_topic      = "execution-signals"
     order_events_topic = "order-events"
     heartbeats_topic   = "execution-heartbeats"
+    tca_records_topic  = "tca-records"
   }
 
   validation {
-    condition     = toset(keys(var.topics)) == toset(["signals_topic", "order_events_topic", "heartbeats_topic"])
-    error_message = "topics: exactly the keys signals_topic, order_events_topic and heartbeats_topic."
+    condition     = toset(keys(var.topics)) == toset(["signals_topic", "order_events_topic", "heartbeats_topic", "tca_records_topic"])
+    error_message = "topics: exactly the keys signals_topic, order_events_topic, heartbeats_topic and tca_records_topic."
   }
   validation {
     condition     = alltrue([for t in values(var.topics) : can(regex("^[A-Za-z][A-Za-z0-9._~%+-]{2,200}$", t))])
@@ -84,18 +85,20 @@ variable "queues" {
     min_backoff               = optional(string, "1s")
     max_backoff               = optional(string, "60s")
   }))
-  description = "Cloud Tasks queues, keyed by the Settings attribute that reads them (SUBMIT_QUEUE, SLICES_QUEUE, SYNC_QUEUE, RECONCILE_QUEUE). The service schedules its own retries with backoff as new named tasks; the queue's retry only covers a handler that crashed (answered 5xx), so a bounded number of attempts with backoff. max_dispatches_per_second caps the calls to the venues (submit) and the polling (sync)."
+  description = "Cloud Tasks queues, keyed by the Settings attribute that reads them (SUBMIT_QUEUE, SLICES_QUEUE, SYNC_QUEUE, RECONCILE_QUEUE, TCA_QUEUE). The service schedules its own retries with backoff as new named tasks; the queue's retry only covers a handler that crashed (answered 5xx), so a bounded number of attempts with backoff. max_dispatches_per_second caps the calls to the venues (submit) and the polling (sync)."
   default = {
     submit_queue = { name = "order-submit", max_dispatches_per_second = 50, max_concurrent_dispatches = 50 }
     slices_queue = { name = "algo-slices", max_dispatches_per_second = 50, max_concurrent_dispatches = 50 }
     sync_queue   = { name = "order-sync", max_dispatches_per_second = 100, max_concurrent_dispatches = 100 }
     # The sweep's fan-out (one task per venue and shard each minute, to the sync function): few, long tasks.
     reconcile_queue = { name = "order-reconcile", max_dispatches_per_second = 20, max_concurrent_dispatches = 20 }
+    # Markout samples: one task per venue, symbol and second with fills due (one book read serves them all).
+    tca_queue = { name = "tca-markouts", max_dispatches_per_second = 50, max_concurrent_dispatches = 50 }
   }
 
   validation {
-    condition     = toset(keys(var.queues)) == toset(["submit_queue", "slices_queue", "sync_queue", "reconcile_queue"])
-    error_message = "queues: exactly the keys submit_queue, slices_queue, sync_queue and reconcile_queue."
+    condition     = toset(keys(var.queues)) == toset(["submit_queue", "slices_queue", "sync_queue", "reconcile_queue", "tca_queue"])
+    error_message = "queues: exactly the keys submit_queue, slices_queue, sync_queue, reconcile_queue and tca_queue."
   }
   validation {
     condition     = alltrue([for q in values(var.queues) : can(regex("^[A-Za-z][A-Za-z0-9-]{2,99}$", q.name))])
@@ -151,12 +154,12 @@ variable "function_settings" {
     min_instances   = optional(number)
     max_instances   = optional(number)
   }))
-  description = "Per-function overrides of memory (e.g. 512Mi), cpu, timeout_seconds, concurrency (requests per instance), min_instances and max_instances, keyed by entry point (api, signals, submit, sync, slices, sweep, heartbeats, dms, adapter; adapter applies to every venue). Unset fields keep the defaults in local.function_defaults (main.tf). min_instances above 0 removes cold starts and costs money at idle."
+  description = "Per-function overrides of memory (e.g. 512Mi), cpu, timeout_seconds, concurrency (requests per instance), min_instances and max_instances, keyed by entry point (api, signals, submit, sync, slices, sweep, heartbeats, dms, tca, markouts, adapter; adapter applies to every venue). Unset fields keep the defaults in local.function_defaults (main.tf). min_instances above 0 removes cold starts and costs money at idle."
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.function_settings) : contains(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "adapter"], k)])
-    error_message = "function_settings: keys must be entry points: api, signals, submit, sync, slices, sweep, heartbeats, dms, adapter."
+    condition     = alltrue([for k in keys(var.function_settings) : contains(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts", "adapter"], k)])
+    error_message = "function_settings: keys must be entry points: api, signals, submit, sync, slices, sweep, heartbeats, dms, tca, markouts, adapter."
   }
   validation {
     condition = alltrue([for s in values(var.function_settings) : (s.timeout_seconds == null ? true : s.timeout_seconds >= 1 && s.timeout_seconds <= 3600)
@@ -217,6 +220,17 @@ variable "dms_venue_timeout_ms" {
   validation {
     condition     = var.dms_venue_timeout_ms >= 5000 && var.dms_venue_timeout_ms <= 3600000
     error_message = "dms_venue_timeout_ms: 5000 to 3600000."
+  }
+}
+
+variable "metric_strategies" {
+  type        = list(string)
+  description = "METRIC_STRATEGIES: strategy ids that get their own metric series; every other strategy is counted as \"other\" (metric labels stay bounded)."
+  default     = []
+
+  validation {
+    condition     = length(var.metric_strategies) <= 50
+    error_message = "metric_strategies: at most 50 (each multiplies every strategy-labelled series)."
   }
 }
 

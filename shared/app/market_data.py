@@ -221,6 +221,35 @@ def market_collar(market: MarketData, default_bps: Decimal) -> Callable[[Side, s
     return collar_for
 
 
+def _touch_of(market: MarketData, venue: str, symbol: str) -> Quote | None:
+    book = market.book(venue, symbol, 1)
+    if not book.bids or not book.asks:
+        return None
+    return Quote(book.bids[0].price, book.asks[0].price)
+
+
+def touch(market: MarketData, outcome: Callable[[str, str], None] = lambda venue, outcome: None,
+          ) -> Callable[[str, str], Quote | None]:
+    """The venue's touch now (through the book cache, at most its TTL old), or None (a failed read, an empty
+    side: ``outcome`` is told, logged at warning). Never raises."""
+
+    def read(venue: str, symbol: str) -> Quote | None:
+        try:
+            quote = _touch_of(market, venue, symbol)
+        except Exception as exc:  # VenueCallError, an unknown venue
+            outcome(venue, "failed")
+            logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "failed",
+                                                                         "error": repr(exc)}})
+            return None
+        outcome(venue, "ok" if quote is not None else "failed")
+        if quote is None:
+            logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "failed",
+                                                                         "error": "an empty side"}})
+        return quote
+
+    return read
+
+
 def quote_ahead(market: MarketData, outcome: Callable[[str, str], None] = lambda venue, outcome: None,
                 ) -> Callable[[str, str, float], Callable[[], Quote | None]]:
     """``OrderService.quote_ahead``: start reading the venue's touch (through the short-lived book cache) and
@@ -229,24 +258,20 @@ def quote_ahead(market: MarketData, outcome: Callable[[str, str], None] = lambda
     ``outcome(venue, "ok" | "stale" | "failed")`` is told how each read went (too slow is stale)."""
 
     def ahead(venue: str, symbol: str, wait_s: float) -> Callable[[], Quote | None]:
-        def read() -> Quote | None:
-            book = market.book(venue, symbol, 1)
-            if not book.bids or not book.asks:
-                return None
-            return Quote(book.bids[0].price, book.asks[0].price)
-
-        future = _pool.submit(read)
+        future = _pool.submit(_touch_of, market, venue, symbol)
 
         def get() -> Quote | None:
             try:
                 quote = future.result(timeout=wait_s)
             except TimeoutError:
                 outcome(venue, "stale")
-                logger.debug("no touch of %s %s for TCA within %.2f s", venue, symbol, wait_s)
+                logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "stale",
+                                                                             "wait_s": wait_s}})
                 return None
             except Exception as exc:  # VenueCallError, an unknown venue: no touch, the order goes on
                 outcome(venue, "failed")
-                logger.debug("no touch of %s %s for TCA: %r", venue, symbol, exc)
+                logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "failed",
+                                                                             "error": repr(exc)}})
                 return None
             outcome(venue, "ok" if quote is not None else "failed")
             return quote

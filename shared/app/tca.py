@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -40,14 +40,25 @@ class Tape(Protocol):
     def tape(self, venue: str, symbol: str, since_ms: int, until_ms: int) -> list[PublicTrade]: ...
 
 
+PRE_TRADE_S = 10  # the pre-trade markout's horizon (seconds before the fill)
+PRE_TRADE_TAPE_S = 10  # the last public trade at most this long before it stands in for the mid then
+
+
+def fill_key(venue: str, trade_id: str) -> str:
+    """A fill's key across venues (trade ids are unique per venue only)."""
+    return f"{venue}:{trade_id}"
+
+
 @dataclass(frozen=True)
 class Samples:
-    """What the TCA pipeline measured after the fact for one order: per fill (trade id) the touch when it was first
-    seen and the mid at each markout horizon; the mid when the order ended."""
+    """What the TCA pipeline measured after the fact for one top-level order: per fill (``fill_key``) the touch
+    when it was first seen and the mid at each markout horizon; the mid when the order ended; notes on samples
+    that came late (they become flags)."""
 
     quotes: Mapping[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     mids: Mapping[str, Mapping[int, Decimal]] = field(default_factory=dict)
     end_mid: Decimal | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -55,7 +66,7 @@ class TcaService:
     store: OrderStore
     market: Tape
     clock: Callable[[], int]
-    samples: Callable[[str], Samples] = lambda order_id: Samples()  # the pipeline's samples of an order
+    samples: Callable[[str], Samples] = lambda order_id: Samples()  # the pipeline's samples of a top-level order
 
     def report(self, order_id: str) -> tuple[Order, TcaRecord]:
         """The order's TCA as its facts stand now (also while it works). Raises OrderNotFound."""
@@ -66,11 +77,10 @@ class TcaService:
 
     def input_of(self, order: Order) -> TcaInput:
         members = list(self._children(order)) if order.is_parent else [order]
-        samples = {m.order_id: self.samples(m.order_id) for m in members}
-        own = samples.get(order.order_id) or self.samples(order.order_id)
+        own = self.samples(order.parent_id or order.order_id)  # a child's samples are in its parent's document
         fills = [(m, f) for m in members for f in m.fills]
         fills.sort(key=lambda mf: mf[1].timestamp_ms)
-        tca_fills = tuple(self._fill(m, f, samples[m.order_id]) for m, f in fills)
+        tca_fills = [self._fill(m, f, own) for m, f in fills]
         acknowledged = min((m.acknowledged_at for m in members if m.acknowledged_at), default=None)
         submitted = min((m.submitted_at for m in members if m.submitted_at), default=None)
         end = order.terminal_at or self.clock()
@@ -82,9 +92,17 @@ class TcaService:
         window = None
         if opened is not None:
             window = (opened, max(opened, last_fill if last_fill is not None else end))
-        ours = {f.trade_id for _, f in fills}
+        ours = {fill_key(m.exchange, f.trade_id) for m, f in fills}
         venues = sorted({m.exchange for m in members})
-        tape = self._tape(venues, order.symbol, window, ours) if window else None
+        notes = list(own.notes)
+        tape = None
+        if window is not None:  # from early enough to stand in for the mid ten seconds before the first fill
+            since = min(window[0], first_fill or window[0]) - (PRE_TRADE_S + PRE_TRADE_TAPE_S) * 1000
+            tape = self._tape(venues, order.symbol, (since, window[1]), ours)
+        if tape is not None and tca_fills:
+            tca_fills = [self._pre_trade(f, m.exchange, tape) for (m, _), f in zip(fills, tca_fills, strict=True)]
+            if any(-PRE_TRADE_S in f.mids for f in tca_fills):
+                notes.append(f"markout_-{PRE_TRADE_S}s_from_tape")
         mids: list[tuple[int, Decimal]] = []
         if order.decision_mid is not None:
             mids.append((order.created_at, order.decision_mid))
@@ -92,12 +110,17 @@ class TcaService:
             if m.arrival_mid is not None and m.submitted_at is not None:
                 mids.append((m.submitted_at, m.arrival_mid))
         mids += [(f.timestamp_ms, f.quote.mid) for f in tca_fills if f.quote is not None]
+        cancel_requested = min((m.cancel_requested_at for m in members if m.cancel_requested_at), default=None)
+        if order.cancel_requested_at is not None:
+            cancel_requested = order.cancel_requested_at
+        confirmed = order.terminal_at if cancel_requested is not None and order.is_terminal else None
         return TcaInput(
-            side=order.side, quantity=order.quantity, fills=tca_fills, decision_price=order.decision_mid,
-            arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None, tape=tape,
-            window=window, mids=tuple(sorted(mids)),
+            side=order.side, quantity=order.quantity, fills=tuple(tca_fills), decision_price=order.decision_mid,
+            arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None,
+            tape=tuple(TapeTrade(t.timestamp_ms, t.price, t.quantity, t.ours) for t in tape) if tape else tape,
+            window=window, mids=tuple(sorted(mids)), notes=tuple(notes),
             times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
-                        first_fill=first_fill))  # cancel request -> confirmation: not recorded yet
+                        first_fill=first_fill, cancel_requested=cancel_requested, cancel_confirmed=confirmed))
 
     def _children(self, parent: Order) -> Iterator[Order]:
         cursor = None
@@ -107,6 +130,16 @@ class TcaService:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    @staticmethod
+    def _pre_trade(fill: TcaFill, venue: str, tape: tuple[_TapeRow, ...]) -> TcaFill:
+        """The pre-trade markout's mid: the venue's last public trade in the PRE_TRADE_TAPE_S before fill - 10 s
+        (no mid history is kept; flagged ``markout_-10s_from_tape``)."""
+        at = fill.timestamp_ms - PRE_TRADE_S * 1000
+        before = [t for t in tape if t.venue == venue and at - PRE_TRADE_TAPE_S * 1000 <= t.timestamp_ms <= at]
+        if not before:
+            return fill
+        return replace(fill, mids={**fill.mids, -PRE_TRADE_S: before[-1].price})
 
     @staticmethod
     def _fill(order: Order, fill: Fill, samples: Samples) -> TcaFill:
@@ -119,22 +152,32 @@ class TcaService:
         if order.arrival_bid is not None and order.arrival_ask is not None and order.acknowledged_at is not None \
                 and fill.timestamp_ms <= order.acknowledged_at + PLACEMENT_FILL_MS:
             quote = Quote(order.arrival_bid, order.arrival_ask)
-        elif fill.trade_id in samples.quotes:
-            quote = Quote(*samples.quotes[fill.trade_id])
+        elif fill_key(order.exchange, fill.trade_id) in samples.quotes:
+            quote = Quote(*samples.quotes[fill_key(order.exchange, fill.trade_id)])
         return TcaFill(fill.quantity, fill.price, fill.timestamp_ms, fee, fill.liquidity, quote,
-                       dict(samples.mids.get(fill.trade_id, {})))
+                       dict(samples.mids.get(fill_key(order.exchange, fill.trade_id), {})))
 
     def _tape(self, venues: list[str], symbol: str, window: tuple[int, int],
-              ours: set[str]) -> tuple[TapeTrade, ...] | None:
-        trades: list[TapeTrade] = []
+              ours: set[str]) -> tuple[_TapeRow, ...] | None:
+        trades: list[_TapeRow] = []
         for venue in venues:
             try:
                 public = self.market.tape(venue, symbol, *window)
             except (VenueCallError, KeyError) as exc:
                 logger.warning("no public tape of %s %s for TCA: %s", venue, symbol, exc)
                 return None
-            trades += [TapeTrade(t.timestamp_ms, t.price, t.quantity, ours=t.trade_id in ours) for t in public]
+            trades += [_TapeRow(venue, t.timestamp_ms, t.price, t.quantity, fill_key(venue, t.trade_id) in ours)
+                       for t in public]
         return tuple(sorted(trades, key=lambda t: t.timestamp_ms))
+
+
+@dataclass(frozen=True)
+class _TapeRow:
+    venue: str
+    timestamp_ms: int
+    price: Decimal
+    quantity: Decimal
+    ours: bool
 
 
 def record_json(record: TcaRecord) -> dict[str, Any]:

@@ -359,6 +359,7 @@ class Order:
     acknowledged_at: int | None = None
     first_fill_at: int | None = None
     terminal_at: int | None = None
+    cancel_requested_at: int | None = None  # the first cancel request (TCA: cancel request -> confirmation)
     # Execution algorithms: a parent carries its algorithm and progress; a child names its parent.
     algorithm: str | None = None
     algorithm_params: dict[str, Any] = field(default_factory=dict)
@@ -494,6 +495,8 @@ class Order:
             stamps["acknowledged_at"] = at_ms
         if to in TERMINAL:
             stamps["terminal_at"] = at_ms
+        if to is S.PENDING_CANCEL and self.cancel_requested_at is None:
+            stamps["cancel_requested_at"] = at_ms
         order = replace(self, status=to, version=self.version + 1, sequence=self.sequence + 1, updated_at=at_ms,
                         reason=reason if reason is not None else (self.reason if to is self.status else None),
                         **stamps, **changes)

@@ -107,6 +107,7 @@ class TcaInput:
     schedule: tuple[tuple[Decimal, Decimal], ...] = ()  # (planned cumulative, filled cumulative) at each slice
     times: Times = Times()
     router: RouterEstimate | None = None
+    notes: tuple[str, ...] = ()  # the caller's flags on its samples (a late quote, a late markout): kept in `flags`
 
 
 @dataclass(frozen=True)
@@ -235,12 +236,19 @@ def time_weighted_mid(samples: Sequence[tuple[int, Decimal]], start: int, end: i
     return area / (end - start)
 
 
+def markout_bps(side: Side, price: Decimal, later_mid: Decimal) -> Decimal:
+    """One fill's markout: s*(m(t+h) - p)/p in bps, positive when the market moved in our favour."""
+    with localcontext() as ctx:
+        ctx.prec = _EXACT
+        return _bps(sign(side) * (later_mid - price) / price)
+
+
 def _fill_tca(s: int, fill: TcaFill, flags: list[str]) -> FillTca:
     effective = quoted = capture = None
     outside = None
     realized: dict[int, Decimal] = {}
     impact: dict[int, Decimal] = {}
-    markouts = {h: _bps(s * (m - fill.price) / fill.price) for h, m in sorted(fill.mids.items())}
+    markouts = {h: markout_bps(Side.BUY if s > 0 else Side.SELL, fill.price, m) for h, m in sorted(fill.mids.items())}
     q = fill.quote
     if q is not None and q.bid > 0 and q.ask >= q.bid:
         m = q.mid
@@ -269,7 +277,7 @@ def analyze(order: TcaInput, horizons: Sequence[int] = MARKOUT_HORIZONS_S) -> Tc
 
 def _analyze(order: TcaInput, horizons: Sequence[int]) -> TcaRecord:
     s = sign(order.side)
-    flags: list[str] = []
+    flags: list[str] = list(order.notes)
     fills = order.fills
     filled = sum((f.quantity for f in fills), Decimal(0))
     notional = sum((f.quantity * f.price for f in fills), Decimal(0))

@@ -1,5 +1,5 @@
-"""Events onto Pub/Sub: order events in per-order sequence (ordering key = order id), rejections, and the
-process-wide publisher's settings."""
+"""Events onto Pub/Sub: order events in per-order sequence (ordering key = order id), rejections, TCA rows, and
+the process-wide publisher's settings."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ def _default(value: Any) -> Any:
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, default=_default, separators=(",", ":")).encode()
+
+
+class PubSubRows:
+    """Publishes TCA rows to the tca-records topic (Terraform streams it to BigQuery)."""
+
+    def __init__(self, client: pubsub_v1.PublisherClient, settings: Settings, timeout: float = 10.0) -> None:
+        self._client = client
+        self._topic = settings.topic_path(settings.tca_records_topic)
+        self._timeout = timeout
+
+    def publish(self, row: dict[str, Any]) -> None:
+        self._client.publish(self._topic, encode(row), order_id=str(row.get("order_id", "")),
+                             version=str(row.get("version", ""))).result(timeout=self._timeout)
 
 
 class PubSubEvents:

@@ -115,15 +115,18 @@ class Settings(BaseSettings):
     signals_topic: str = "execution-signals"
     order_events_topic: str = "order-events"
     heartbeats_topic: str = "execution-heartbeats"
+    tca_records_topic: str = "tca-records"  # each top-level order's TCA row (streamed to BigQuery by Terraform)
     tasks_location: str = "us-central1"
     submit_queue: str = "order-submit"
     slices_queue: str = "algo-slices"
     sync_queue: str = "order-sync"
     reconcile_queue: str = "order-reconcile"  # the sweep's fan-out; delivered to the sync function
+    tca_queue: str = "tca-markouts"  # markout samples, one task per venue, symbol and second
     # Where Cloud Tasks delivers each queue's work, and the identity it calls with (OIDC; unset locally).
     submit_function_url: str | None = None
     sync_function_url: str | None = None
     slices_function_url: str | None = None
+    markouts_function_url: str | None = None
     tasks_service_account: str | None = None
     # Deployed adapters accept only authenticated calls: send a Google ID token (audience = the adapter's URL).
     adapter_id_tokens: bool = False
@@ -144,7 +147,7 @@ class Settings(BaseSettings):
             raise ValueError("not host:port")
         return v
 
-    @field_validator("submit_function_url", "sync_function_url", "slices_function_url")
+    @field_validator("submit_function_url", "sync_function_url", "slices_function_url", "markouts_function_url")
     @classmethod
     def _function_url(cls, v: str | None) -> str | None:
         return _optional_url(v)
@@ -186,8 +189,8 @@ class Settings(BaseSettings):
         return keys
 
     @field_validator(
-        "signals_topic", "order_events_topic", "heartbeats_topic", "submit_queue", "slices_queue", "sync_queue",
-        "reconcile_queue",
+        "signals_topic", "order_events_topic", "heartbeats_topic", "tca_records_topic", "submit_queue", "slices_queue",
+        "sync_queue", "reconcile_queue", "tca_queue",
     )
     @classmethod
     def _resource(cls, v: str) -> str:

@@ -68,6 +68,10 @@ class TasksScheduler:
         self._enqueue(self._settings.sync_queue, self._settings.sync_function_url, name,
                       {"order_id": order_id, "attempt": attempt, "chain": chain}, delay_s)
 
+    def markout(self, name: str, body: dict[str, Any], delay_s: float) -> None:
+        """A TCA markout task (shared/app/tca_pipeline.py names it: one per venue, symbol and second)."""
+        self._enqueue(self._settings.tca_queue, self._settings.markouts_function_url, name, body, delay_s)
+
     def reconcile(self, task: ReconcileTask, delay_s: float = 0) -> None:
         self._enqueue(self._settings.reconcile_queue, self._settings.sync_function_url, task.name,
                       task.as_body(), delay_s)

@@ -115,7 +115,7 @@ class FirestoreOrderStore:
             self._usage("writes", 1)
             return updated, outbox
 
-        return _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
+        return contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def mark_published(self, order_id: str, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -136,7 +136,7 @@ class FirestoreOrderStore:
             txn.update(ref, {"outbox": left, "pending_events": len(left)})
             self._usage("writes", 1)
 
-        _contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
+        contended_as_such(order_id, lambda: run(self._db.transaction(max_attempts=TXN_ATTEMPTS)))
 
     def list(self, filters: dict[str, Any], limit: int, cursor: str | None) -> Page:
         query = self._orders
@@ -231,7 +231,7 @@ class FirestoreOrderStore:
         self._usage("writes", 1)
 
 
-def _contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:
+def contended_as_such(order_id: str, attempt: Callable[[], Any]) -> Any:
     """The client gives up an aborted transaction with a bare ValueError (its cause the last Aborted): say what it
     is, so the caller can answer 503 / let the queue retry, and not mistake it for a defect."""
     try:

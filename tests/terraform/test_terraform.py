@@ -72,7 +72,7 @@ def test_delivery_attempts_formula_matches_settings():
 # ---- every check can fail --------------------------------------------------------------------------------------
 # (file, text to replace, replacement, check, a phrase the problem must contain)
 MUTATIONS = [
-    ("main.tf", '"heartbeats", "dms"])', '"heartbeats"])', "functions", "function dms"),
+    ("main.tf", '"dms", "tca", "markouts"])', '"tca", "markouts"])', "functions", "function dms"),
     ("functions.tf", '  for_each = var.venues\n  name     = "${var.name}-adapter-${each.key}"',
      '  name = "${var.name}-adapter"', "functions", "per_venue=True"),
     ("tasks.tf", 'resource "google_cloud_tasks_queue" "queue" {', 'resource "google_cloud_tasks_queue" "queues" {',

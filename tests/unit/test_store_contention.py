@@ -7,7 +7,7 @@ from google.api_core.exceptions import Aborted
 
 from shared.app.ports import Contended
 from shared.domain.orders import IllegalTransition, S
-from shared.infra.store import _contended_as_such
+from shared.infra.store import contended_as_such
 
 
 def exhausted() -> None:
@@ -20,7 +20,7 @@ def exhausted() -> None:
 
 def test_an_exhausted_transaction_is_contended():
     with pytest.raises(Contended, match="ord_1"):
-        _contended_as_such("ord_1", exhausted)
+        contended_as_such("ord_1", exhausted)
 
 
 def test_other_value_errors_pass_through():
@@ -28,5 +28,5 @@ def test_other_value_errors_pass_through():
         raise IllegalTransition("ord_1", S.FILLED, S.CANCELED)
 
     with pytest.raises(IllegalTransition):
-        _contended_as_such("ord_1", illegal)
-    assert _contended_as_such("ord_1", lambda: 42) == 42
+        contended_as_such("ord_1", illegal)
+    assert contended_as_such("ord_1", lambda: 42) == 42

@@ -301,6 +301,7 @@ class FakeScheduler:
         self.reconciles: list[ReconcileTask] = []
         self.names = TaskNames()
         self.slices: list[SliceTask] = []
+        self.markouts: list[tuple[str, dict[str, Any], float]] = []
 
     def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
@@ -316,6 +317,41 @@ class FakeScheduler:
 
     def slice(self, order_id: str, slice_index: int, delay_s: float, key: str = "") -> None:
         self.slices.append(SliceTask(order_id, slice_index, delay_s, key))
+
+    def markout(self, name: str, body: dict[str, Any], delay_s: float) -> None:
+        if self.names.first(name):  # one task per venue, symbol and second, however many fills ask for it
+            self.markouts.append((name, dict(body), delay_s))
+
+
+class FakeTcaStore:
+    """TCA documents in a dict, through the JSON form the Firestore store writes (so the codec is exercised).
+    ``replays`` runs each change that many extra times first, as an aborted transaction would."""
+
+    def __init__(self) -> None:
+        from shared.app.tca_pipeline import DOC
+        self._codec = DOC
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.replays = 0
+        self.writes = 0
+
+    def get(self, order_id: str) -> Any:
+        data = self.docs.get(order_id)
+        return self._codec.validate_python(data) if data is not None else None
+
+    def update(self, order_id: str, change: Callable[[Any], Any]) -> Any:
+        for _ in range(self.replays):
+            change(self.get(order_id))
+        updated = change(self.get(order_id))
+        if updated is None:
+            return self.get(order_id)
+        self.docs[order_id] = self._codec.dump_python(updated, mode="json")
+        self.writes += 1
+        return self.get(order_id)
+
+    def due(self, key: str) -> Iterator[Any]:
+        for order_id in sorted(self.docs):
+            if key in self.docs[order_id]["pending"]:
+                yield self.get(order_id)
 
 
 # ---- metrics ----------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from decimal import Decimal as D
 from dataclasses import replace
 
 from shared.adapters.protocol import ErrorCode, PublicTrade
-from shared.app.tca import Samples, TcaService
+from shared.domain.orders import Status as S
+from shared.app.tca import Samples, TcaService, fill_key
 
 from .fakes import venue_error
 from .test_order_service import OID, Env, Touches
@@ -56,8 +57,9 @@ def test_an_order_filled_at_once_is_costed_against_what_was_recorded():
 
 def test_markout_samples_reach_the_record():
     env, service = _filled_at_once(ScriptedTape())
-    trade = env.stored().fills[0].trade_id
-    service.samples = lambda order_id: Samples(mids={trade: {1: D(50010), 10: D(49990)}})
+    order = env.stored()
+    key = fill_key(order.exchange, order.fills[0].trade_id)
+    service.samples = lambda order_id: Samples(mids={key: {1: D(50010), 10: D(49990)}})
     _, r = service.report(OID)
     assert (r.markouts_bps[1], r.markouts_bps[10]) == (D(2), D(-2))  # a buy at 50000: +1 bps = in our favour
 
@@ -81,3 +83,37 @@ def test_a_parent_is_costed_over_all_of_its_children():
     _, r = service.report(parent.order_id)
     assert r.filled_quantity == D(3) and r.average_price == D("101.666666666667")  # 305 / 3
     assert r.shortfall.execution == D(1) + D(4)  # 1*(101-100) + 2*(102-100)
+
+
+def test_the_pre_trade_markout_comes_from_the_tape_ten_seconds_before_and_says_so():
+    env, service = _filled_at_once(ScriptedTape())
+    order = env.stored()
+    at = order.fills[0].timestamp_ms
+    service.market.trades = [PublicTrade(trade_id="t-25", timestamp_ms=at - 25_000, price=D(49000), quantity=D(1)),
+                             PublicTrade(trade_id="t-12", timestamp_ms=at - 12_000, price=D(49950), quantity=D(1)),
+                             PublicTrade(trade_id="t-5", timestamp_ms=at - 5_000, price=D(49900), quantity=D(1))]
+    _, r = service.report(OID)
+    # the last trade at or before t-10 s, within 10 s of it: 49950 (t-25 s is too old, t-5 s too late)
+    assert r.markouts_bps[-10] == D(-10) and "markout_-10s_from_tape" in r.flags  # a buy at 50000: s*(m-p)/p
+    assert r.interval_vwap is None  # the earlier trades are outside the working window
+    asked_since = service.market.asked[-1][2]
+    assert asked_since <= at - 20_000
+
+
+def test_a_cancelled_order_has_its_cancel_latency():
+    env = Env()
+    env.working()
+    env.clock.advance(40)
+    requested = env.clock()
+    assert env.svc.cancel(OID).status is S.CANCELED
+    order = env.stored()
+    service = TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+    _, r = service.report(OID)
+    assert order.cancel_requested_at == requested
+    assert r.latencies_ms["cancel_to_confirm"] == order.terminal_at - requested
+
+
+def test_an_order_never_cancelled_has_no_cancel_latency():
+    env, service = _filled_at_once(ScriptedTape())
+    _, r = service.report(OID)
+    assert env.stored().cancel_requested_at is None and r.latencies_ms["cancel_to_confirm"] is None
