@@ -3,6 +3,7 @@ what the simulated venue itself says (its trades for our account, its public tap
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -64,3 +65,44 @@ def test_a_filled_order_has_a_tca_record_that_the_venue_confirms(api, binance):
 def test_the_tca_of_an_unknown_order_is_a_404(api):
     resp = api("GET", "/orders/ord_000000000000000000000000/tca")
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def _tca_until(api, order_id: str, done, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api("GET", f"/orders/{order_id}/tca").json()
+        if done(body["tca"]) or time.monotonic() > deadline:
+            return body["tca"]
+        time.sleep(0.5)
+
+
+def test_markouts_appear_after_their_horizons_and_the_row_is_published(api, binance, tap):
+    rows = tap("tca-records")
+    bid, ask = binance.touch()
+    resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tcam-{uuid.uuid4().hex[:10]}",
+                                   "exchange": "binance", "symbol": "BTC/USDT", "side": "sell", "quantity": "0.01",
+                                   "order_type": "limit", "price": str((bid * D("0.99")).quantize(D("0.01")))})
+    assert resp.status_code == 201, resp.text
+    order_id = resp.json()["order_id"]
+    order = wait_for(api, order_id, lambda o: o["status"] == "filled", 60)
+    assert order["status"] == "filled", order
+
+    # the tca function saw the ended order: its row goes to tca-records (version 1, markouts still pending)
+    got = rows.collect(lambda ms: any(m["data"]["order_id"] == order_id for m in ms), timeout=90)
+    first = next(m["data"] for m in got if m["data"]["order_id"] == order_id)
+    assert first["version"] == 1 and first["complete"] is False and first["side"] == "sell"
+    assert first["algorithm"] == "DIRECT" and first["venue"] == "binance" and first["status"] == "filled"
+    assert D(first["fill_ratio"]) == 1 and first["markout_300s_bps"] is None
+
+    # +1 s and +10 s markouts are sampled by their tasks (Cloud Tasks, a book read each), not before their time
+    tca = _tca_until(api, order_id, lambda t: t["markouts_bps"]["10"] is not None, timeout=120)
+    assert tca["markouts_bps"]["1"] is not None and tca["markouts_bps"]["10"] is not None, tca["flags"]
+    assert tca["markouts_bps"]["60"] is None and "markout_60s_pending" in tca["flags"]
+    (fill,) = tca["fills"]
+    assert fill["markouts_bps"]["1"] == tca["markouts_bps"]["1"]  # one fill: the order's is the fill's
+    # a sell: s*(m - p)/p with s = -1, so the markout is (p - m)/p; the sampled mid lies inside the venue's spread
+    p = D(fill["price"])
+    implied_mid = p - D(tca["markouts_bps"]["1"]) / 10_000 * p
+    low, high = binance.touch()
+    assert abs(implied_mid - (low + high) / 2) / implied_mid < D("0.05"), (implied_mid, low, high)
+    assert D(first["arrival_cost_bps"]) == D(tca["arrival_cost_bps"])
