@@ -23,6 +23,7 @@ from shared.app.orders import Conflict, OrderService
 from shared.app.ports import OrderNotFound, Scheduler
 from shared.domain.algorithms import ChildIntent, MarketNeeds, ParentView, SliceDecision, WorkingChild, planner_for
 from shared.domain.market import MarketSnapshot
+from shared.domain.tca import ScheduleTrack
 from shared.domain.orders import (
     SMART,
     S,
@@ -198,6 +199,7 @@ class ParentOrders:
             working_quantity=parent_working(parent),
             limit_price=parent.price, start_ms=parent.created_at, end_ms=expiry_ms(parent),
             slice_index=parent.slices_done, arrival_mid=arrival, max_slippage_bps=parent.max_slippage_bps,
+            planned_so_far=parent.schedule_planned or Decimal(0),
             venue=None if parent.exchange == SMART else parent.exchange,
             working_children=tuple(WorkingChild(c.client_order_id, c.price, c.working, c.placed_at)
                                    for c in working),
@@ -232,6 +234,7 @@ class ParentOrders:
         events += folded
         known = {c.order_id for c in parent.children}
         notes = (*parent.notes, *decision.skipped)[-MAX_NOTES:]
+        parent = _tca_facts(parent, decision)
         parent = replace(parent, children=(*parent.children, *(c for c in spawn if c.order_id not in known)),
                          slices_done=parent.slices_done + 1, next_slice_at=decision.next_at_ms,
                          last_slice_at=looked_at,
@@ -278,3 +281,18 @@ class ParentOrders:
             "working_quantity": parent_working(parent), "retired_children": parent.retired_children,
             "children": [row(c) for c in parent.children],
         }
+
+
+def _tca_facts(parent: Order, decision: SliceDecision) -> Order:
+    """What TCA needs of a slice: filled now against what the previous slice planned to have done by now (the
+    schedule deviation), the new plan, and the SmartRouter's first pre-trade estimates."""
+    changes: dict[str, Any] = {}
+    if decision.planned is not None:
+        if parent.schedule_planned is not None:
+            track = ScheduleTrack(parent.schedule_points, parent.schedule_gap_max, parent.schedule_gap_sq).step(
+                parent.schedule_planned, parent.filled_quantity, parent.quantity)
+            changes.update(schedule_points=track.points, schedule_gap_max=track.gap_max, schedule_gap_sq=track.gap_sq)
+        changes["schedule_planned"] = decision.planned
+    if decision.router is not None and parent.router_best_price is None and parent.router_consolidated_price is None:
+        changes.update(router_best_price=decision.router[0], router_consolidated_price=decision.router[1])
+    return replace(parent, **changes) if changes else parent

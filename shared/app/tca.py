@@ -28,7 +28,8 @@ from pydantic import TypeAdapter
 from shared.adapters.protocol import PublicTrade, VenueCallError
 from shared.app.ports import OrderNotFound, OrderStore
 from shared.domain.orders import Fill, Order
-from shared.domain.tca import Quote, TapeTrade, TcaFill, TcaInput, TcaRecord, Times, analyze, fee_in_quote
+from shared.domain.tca import (Quote, RouterEstimate, ScheduleTrack, TapeTrade, TcaFill, TcaInput, TcaRecord, Times,
+                               analyze, fee_in_quote)
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ class TcaService:
             arrival_mid=order.arrival_mid, end_mid=own.end_mid if order.is_terminal else None,
             tape=tuple(TapeTrade(t.timestamp_ms, t.price, t.quantity, t.ours) for t in tape) if tape else tape,
             window=window, mids=tuple(sorted(mids)), notes=tuple(notes),
+            schedule=ScheduleTrack(order.schedule_points, order.schedule_gap_max, order.schedule_gap_sq)
+            if order.schedule_points else None,
+            router=RouterEstimate(order.router_best_price, order.router_consolidated_price)
+            if order.router_best_price is not None or order.router_consolidated_price is not None else None,
             times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
                         first_fill=first_fill, cancel_requested=cancel_requested, cancel_confirmed=confirmed))
 

@@ -360,6 +360,14 @@ class Order:
     first_fill_at: int | None = None
     terminal_at: int | None = None
     cancel_requested_at: int | None = None  # the first cancel request (TCA: cancel request -> confirmation)
+    # TCA of parents: the schedule's last planned cumulative quantity and the running gaps to it
+    # (shared/domain/tca.py ScheduleTrack), and the SmartRouter's pre-trade estimates
+    schedule_planned: Decimal | None = None
+    schedule_points: int = 0
+    schedule_gap_max: Decimal = Decimal(0)
+    schedule_gap_sq: Decimal = Decimal(0)
+    router_best_price: Decimal | None = None
+    router_consolidated_price: Decimal | None = None
     # Execution algorithms: a parent carries its algorithm and progress; a child names its parent.
     algorithm: str | None = None
     algorithm_params: dict[str, Any] = field(default_factory=dict)

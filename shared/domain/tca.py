@@ -28,6 +28,7 @@ from shared.domain.orders import Side
 BPS = Decimal("0.000001")  # every figure in basis points is rounded to this (half-even)
 PRICE = Decimal("1E-12")  # benchmark prices (interval VWAP, TWAP of mid) are rounded to this
 RATIO = Decimal("1E-9")  # shares and ratios
+GAP = Decimal("1E-12")  # a schedule gap (a fraction of the order) as kept on the parent
 MARKOUT_HORIZONS_S = (-10, 1, 10, 60, 300)  # seconds after each fill (-10: the mid ten seconds before it)
 _EXACT = 80  # digits of the context every computation runs in: sums and products of the inputs stay exact
 _TEN_K = Decimal(10_000)
@@ -85,6 +86,31 @@ class Times:
 
 
 @dataclass(frozen=True)
+class ScheduleTrack:
+    """How far an algorithm's fills were from its plan: at each slice, |filled - planned| / X, where planned is
+    the cumulative quantity the previous slice aimed to have done by now. Kept as running sums (a parent's record
+    cannot hold every slice of a long POV): points, the largest gap, the sum of squared gaps."""
+
+    points: int = 0
+    gap_max: Decimal = Decimal(0)
+    gap_sq: Decimal = Decimal(0)
+
+    def step(self, planned: Decimal, filled: Decimal, quantity: Decimal) -> ScheduleTrack:
+        with localcontext() as ctx:
+            ctx.prec = _EXACT
+            gap = _round(abs(filled - planned) / quantity, GAP)
+            return ScheduleTrack(self.points + 1, max(self.gap_max, gap), self.gap_sq + gap * gap)
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[Decimal, Decimal]], quantity: Decimal) -> ScheduleTrack:
+        """From (planned, filled) pairs."""
+        track = cls()
+        for planned, filled in pairs:
+            track = track.step(planned, filled, quantity)
+        return track
+
+
+@dataclass(frozen=True)
 class RouterEstimate:
     """The SmartRouter's pre-trade view: the average price it expected from the best single venue, and from the
     consolidated optimum over every venue's book (both at the snapshot it routed on)."""
@@ -104,7 +130,7 @@ class TcaInput:
     tape: tuple[TapeTrade, ...] | None = None  # the venue's public trades over the working window (None: unknown)
     window: tuple[int, int] | None = None  # [first venue order sent, last fill or end], for tape and mid benchmarks
     mids: tuple[tuple[int, Decimal], ...] = ()  # (time, mid) samples taken while the order worked, for TWAP-of-mid
-    schedule: tuple[tuple[Decimal, Decimal], ...] = ()  # (planned cumulative, filled cumulative) at each slice
+    schedule: ScheduleTrack | None = None  # TWAP, VWAP, POV parents: filled vs planned at each slice
     times: Times = Times()
     router: RouterEstimate | None = None
     notes: tuple[str, ...] = ()  # the caller's flags on its samples (a late quote, a late markout): kept in `flags`
@@ -361,10 +387,10 @@ def _analyze(order: TcaInput, horizons: Sequence[int]) -> TcaRecord:
             taker = _round(1 - maker, RATIO)
 
     deviation_max = deviation_rms = None
-    if order.schedule and order.quantity:
-        gaps = [abs(done - planned) / order.quantity for planned, done in order.schedule]
-        deviation_max = _round(max(gaps), RATIO)
-        deviation_rms = _round((sum((g * g for g in gaps), Decimal(0)) / len(gaps)).sqrt(), RATIO)
+    track = order.schedule
+    if track is not None and track.points:
+        deviation_max = _round(track.gap_max, RATIO)
+        deviation_rms = _round((track.gap_sq / track.points).sqrt(), RATIO)
 
     per_fill = tuple(_fill_tca(s, f, flags) for f in fills)
     markouts: dict[int, Decimal | None] = {}

@@ -47,7 +47,7 @@ from shared.domain.algorithms.base import (
 )
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, Bound, bound_for, collar
 from shared.domain.market import Book, MarketSnapshot, consolidated_mid
-from shared.domain.router import allocate
+from shared.domain.router import allocate, best_single_venue, consolidated_optimum
 
 __all__ = [
     "Algorithm", "ChildIntent", "InvalidParams", "MarketNeeds", "ParentView", "Planner", "SliceDecision",
@@ -106,6 +106,11 @@ class SmartPlanner:
             return SliceDecision(next_at_ms=next_at,
                                  skipped=(f"{tag}: no mid price to bound slippage by, and no limit price",))
         alloc = allocate(parent.side, parent.available, books, market.terms, limit_price=limit)
+        estimate = None
+        if parent.slice_index == 0:  # TCA: what one venue alone, and the ideal split, would have paid
+            single = best_single_venue(parent.side, parent.available, books, market.terms, limit_price=limit)
+            ideal = consolidated_optimum(parent.side, parent.available, books, market.terms, limit_price=limit)
+            estimate = (single.expected_average_price, ideal.expected_average_price)
         children = tuple(child(parent, n, s.venue, s.quantity, s.limit_price, taker=True)
                          for n, s in enumerate(alloc.slices))
         skipped: tuple[str, ...] = ()
@@ -116,7 +121,7 @@ class SmartPlanner:
                        f"{within}, or it is below the venues' lots and minimums",)
         if next_at is None and parent.may_rest:
             next_at = follow_up  # one more call after the last round: it leaves the rest working
-        return SliceDecision(children=children, next_at_ms=next_at, skipped=skipped)
+        return SliceDecision(children=children, next_at_ms=next_at, skipped=skipped, router=estimate)
 
     def worst_price(self, parent: ParentView, books: Mapping[str, Book]) -> tuple[Decimal | None, Bound | None]:
         """The worst price any child may use: the tightest of the limit prices and the slippage collar (from the

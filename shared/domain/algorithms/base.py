@@ -82,6 +82,7 @@ class ParentView:
     params: Mapping[str, Any] = field(default_factory=dict)  # the raw algorithm_params, as stored
     time_in_force: TimeInForce = TimeInForce.GTC  # the parent's: may what the algorithm leaves rest, or not
     ended_children: frozenset[str] = frozenset()  # client order ids of children the venue is done with
+    planned_so_far: Decimal = ZERO  # the cumulative quantity the previous decision planned (POV adds to it)
 
     @property
     def may_rest(self) -> bool:
@@ -108,6 +109,10 @@ class SliceDecision:
     cancel: tuple[str, ...] = ()  # child client order ids to cancel first (maker re-price, iceberg refresh)
     next_at_ms: int | None = None  # None: the algorithm is done once its working children finish
     skipped: tuple[str, ...] = ()  # why a child was not sent, for people
+    # TCA: the cumulative quantity this decision aims to have done (TWAP, VWAP, POV), and the SmartRouter's
+    # pre-trade estimates (average price of the best single venue, of the consolidated optimum)
+    planned: Decimal | None = None
+    router: tuple[Decimal | None, Decimal | None] | None = None
 
 
 @dataclass(frozen=True)

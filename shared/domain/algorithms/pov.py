@@ -13,7 +13,7 @@ or until the parent's ``end_ms``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,13 @@ class PovPlanner:
         self.params = params
 
     def plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
+        decision = self._plan(parent, market, now_ms)
+        if market.traded_volume is None or now_ms < parent.start_ms or parent.unfilled <= 0:
+            return decision
+        planned = min(parent.quantity, parent.planned_so_far + self.params.target_rate * market.traded_volume)
+        return replace(decision, planned=planned)
+
+    def _plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
         p = self.params
         if parent.unfilled <= 0:
             return done(parent)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -200,6 +200,21 @@ class ScheduledPlanner:
         return Schedule(parent.client_order_id, parent.start_ms, end, self.params.slices, self.time_pct())
 
     def plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
+        decision = self._plan(parent, market, now_ms)
+        if parent.unfilled <= 0:
+            return decision  # done: nothing left to plan
+        return replace(decision, planned=self.planned(parent, market, now_ms))
+
+    def planned(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> Decimal | None:
+        """The schedule's cumulative quantity at `now_ms` (all of it from the catch-up on; None before the start)."""
+        sched = self.schedule(parent)
+        if sched.end <= sched.start or now_ms < sched.start:
+            return None
+        if now_ms >= sched.catch_up_at:
+            return parent.quantity
+        return min(parent.quantity, parent.quantity * self.fraction(sched.bucket(now_ms), sched.n, market))
+
+    def _plan(self, parent: ParentView, market: MarketSnapshot, now_ms: int) -> SliceDecision:
         p = self.params
         maker = p.mode == "maker"
         resting = tuple(c.client_order_id for c in parent.working_children) if maker else ()

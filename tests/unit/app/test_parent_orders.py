@@ -18,6 +18,7 @@ import pytest
 import shared.app.algorithms as algorithms
 from shared.app.algorithms import ParentOrders
 from shared.app.orders import OrderService
+from shared.app.tca import TcaService
 from shared.domain.algorithms.base import NO_NEEDS, ChildIntent, ParentView, SliceDecision
 from shared.domain.market import MarketSnapshot
 from shared.domain.orders import (
@@ -273,3 +274,40 @@ def test_a_child_created_while_its_parent_is_cancelled_is_cancelled_too(env: Env
     (child,) = env.children()
     assert child.is_terminal, f"child {child.status} under a cancelled parent"
     assert not env.venue.open_orders()
+
+
+@dataclass
+class PlanningPlanner(ScriptedPlanner):
+    """The scripted planner, saying what it plans: clip more each slice (cumulative), and a router estimate once."""
+
+    def plan(self, view: ParentView, market: MarketSnapshot, now: int) -> SliceDecision:
+        decision = super().plan(view, market, now)
+        return replace(decision, planned=min(view.quantity, self.clip * (view.slice_index + 1)),
+                       router=(D("50010"), D("50004")) if view.slice_index == 0 else (D(1), D(1)))
+
+
+def test_each_slice_records_its_plan_and_the_gap_to_the_previous_one(env: Env) -> None:
+    env.planner = PlanningPlanner(D("2"))
+    env.venue.on_place(fill="all")
+    env.slice()  # plans 2; nothing to compare yet
+    env.submit_children()  # filled 2
+    env.slice()  # filled 2 vs planned 2: gap 0; plans 4
+    parent = env.parent()
+    assert (parent.schedule_planned, parent.schedule_points, parent.schedule_gap_max) == (D(4), 1, D(0))
+    env.venue.on_place(fill=None)  # the next child rests unfilled
+    env.submit_children()
+    env.slice()  # filled 2 vs planned 4: gap 2/10 = 0.2
+    parent = env.parent()
+    assert (parent.schedule_points, parent.schedule_gap_max, parent.schedule_gap_sq) == (2, D("0.2"), D("0.04"))
+    # the SmartRouter's estimates are the first slice's, not overwritten later
+    assert (parent.router_best_price, parent.router_consolidated_price) == (D("50010"), D("50004"))
+    _, record = TcaService(store=env.store, market=_NoTape(), clock=env.clock).report(PARENT_ID)
+    assert record.schedule_deviation_max == D("0.2")
+    assert record.schedule_deviation_rms == D("0.141421356")  # sqrt((0 + 0.04) / 2)
+    # bought 2 at 50000 against 50010 alone: 2 bps better; against the ideal split 50004: 0.8 bps better
+    assert record.router_vs_best_venue_bps == D("1.999600") and record.router_vs_consolidated_bps == D("0.799936")
+
+
+class _NoTape:
+    def tape(self, venue, symbol, since_ms, until_ms):
+        return []

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.orders import Side
-from shared.domain.tca import (BPS, Quote, RouterEstimate, TapeTrade, TcaFill, TcaInput, Times, analyze,
+from shared.domain.tca import (BPS, Quote, RouterEstimate, ScheduleTrack, TapeTrade, TcaFill, TcaInput, Times, analyze,
                                fee_in_quote, time_weighted_mid)
 
 
@@ -25,7 +25,7 @@ def _sell() -> TcaInput:
               TapeTrade(2500, D("49.7"), D(2), ours=True), TapeTrade(2600, D("49.75"), D(4)),
               TapeTrade(3500, D(49), D(100))),  # after the window: not counted
         window=(1200, 3000), mids=((1200, D("49.8")), (2000, D("49.85")), (3000, D("49.75"))),
-        schedule=((D(2), D(2)), (D(6), D(4)), (D(10), D(6))),
+        schedule=ScheduleTrack.of(((D(2), D(2)), (D(6), D(4)), (D(10), D(6))), D(10)),
         times=Times(decided=1000, submitted=1150, acknowledged=1200, first_fill=2000, cancel_requested=5000,
                     cancel_confirmed=5300),
         router=RouterEstimate(best_single_price=D("49.7"), consolidated_price=D("49.9")))
@@ -125,7 +125,7 @@ def orders(draw) -> TcaInput:
     tape = tuple(TapeTrade(500 * i, draw(prices), draw(quantities), ours=draw(st.booleans())) for i in range(12))
     return TcaInput(side, quantity, tuple(fills), decision_price=draw(prices), arrival_mid=mid, end_mid=draw(prices),
                     tape=tape, window=(0, 6000), mids=tuple((1000 * i, draw(prices)) for i in range(6)),
-                    schedule=((quantity / 2, filled / 2), (quantity, filled)),
+                    schedule=ScheduleTrack.of(((quantity / 2, filled / 2), (quantity, filled)), quantity),
                     router=RouterEstimate(draw(prices), draw(prices)))
 
 
@@ -171,7 +171,7 @@ def test_costs_do_not_depend_on_the_price_level_or_the_order_size(order, k, m):
                        arrival_mid=o.arrival_mid * k, end_mid=o.end_mid * k,
                        tape=tuple(replace(t, price=t.price * k, quantity=t.quantity * m) for t in o.tape),
                        mids=tuple((t, v * k) for t, v in o.mids),
-                       schedule=tuple((a * m, b * m) for a, b in o.schedule),
+                       schedule=o.schedule,  # kept as fractions of X (ScheduleTrack.step divides by X)
                        router=RouterEstimate(o.router.best_single_price * k, o.router.consolidated_price * k))
     a, b = analyze(order), analyze(scaled(order))
     bps = lambda r: [r.arrival_cost_bps, r.interval_vwap_cost_bps, r.twap_mid_cost_bps, r.shortfall.total_bps,
