@@ -152,7 +152,11 @@ def get_order_tca(order_id: str) -> flask.Response:
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
                           "facts": jsonable({"decision_mid": order.decision_mid, "arrival_mid": order.arrival_mid,
-                                             "arrival_bid": order.arrival_bid, "arrival_ask": order.arrival_ask}),
+                                             "arrival_bid": order.arrival_bid, "arrival_ask": order.arrival_ask,
+                                             "cancel_requested_at": order.cancel_requested_at,
+                                             "router_best_price": order.router_best_price,
+                                             "router_consolidated_price": order.router_consolidated_price,
+                                             "schedule_points": order.schedule_points}),
                           "tca": record_json(record)})
 
 

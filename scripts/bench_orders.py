@@ -95,7 +95,9 @@ def paced(n: int, rate: float, send) -> dict[int, float]:
 
 def counters(api_url: str, key: str) -> dict[str, int]:
     data = requests.get(f"{api_url}/metrics", headers={"X-API-Key": key}, timeout=10).json()["counters"]
-    return {name: sum(r["value"] for r in data.get(name, [])) for name in ("firestore_reads", "firestore_writes")}
+    # the order path's own (the TCA pipeline's are counted apart, caller="tca": scripts/bench_tca.py)
+    return {name: sum(r["value"] for r in data.get(name, []) if r["labels"].get("caller") == "orders")
+            for name in ("firestore_reads", "firestore_writes")}
 
 
 def report(label: str, xs: list[float], base: list[float]) -> None:

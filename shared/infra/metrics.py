@@ -70,8 +70,9 @@ FAMILIES: dict[str, Family] = {
     "reconciled_orders": _counter("orders the sweep's reconcile tasks checked, by outcome", "venue", "outcome"),
     "orphan_venue_orders": _counter("venue orders that belong to no record", "venue", "status"),
     "illegal_transitions": _counter("venue reports that would have broken the state machine (ignored)"),
-    "firestore_reads": _counter("Firestore documents read"),
-    "firestore_writes": _counter("Firestore documents written"),
+    "firestore_reads": _counter("Firestore documents read, by the work that read them (orders, tca)", "caller"),
+    "firestore_writes": _counter("Firestore documents written, by the work that wrote them (orders, tca)",
+                                 "caller"),
     "market_data_reads": _counter("market data reads for execution quality (quotes, books), by outcome "
                                   "(ok, stale, failed)", "venue", "outcome"),
     "dms_fired": _counter("dead man's switches that fired (a strategy's or the venue-wide one)", "scope"),

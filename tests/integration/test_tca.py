@@ -18,6 +18,54 @@ def binance(stack) -> Venue:
     return Venue("binance", stack.simulators["binance"])
 
 
+@pytest.fixture(scope="module")
+def venues(stack) -> dict[str, Venue]:
+    return {name: Venue(name, url) for name, url in stack.simulators.items()}
+
+
+def _tape(venue: Venue, start: int, end: int) -> list[dict]:
+    """Every public trade of the venue in [start, end] (aggTrades, paged by id to the end)."""
+    page = venue._get("/api/v3/aggTrades", symbol=symbol_id("BTC/USDT"), startTime=start, endTime=end, limit=1000)
+    trades = list(page)
+    while len(page) == 1000:
+        page = [t for t in venue._get("/api/v3/aggTrades", symbol=symbol_id("BTC/USDT"), fromId=trades[-1]["a"] + 1,
+                                      limit=1000) if t["T"] <= end]
+        trades += page
+    return trades
+
+
+def _children(api, parent_id: str) -> list[dict]:
+    out, cursor = [], None
+    while True:
+        page = api("GET", "/orders", params={"parent_id": parent_id, "limit": 500,
+                                               **({"cursor": cursor} if cursor else {})}).json()
+        out += page["orders"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return out
+
+
+def _recompute_parent(api, venues: dict[str, Venue], parent: dict, tca: dict, facts: dict) -> None:
+    """The parent's arrival cost and interval VWAP, from the venues' own account trades of every child and
+    their public tapes over the record's window (every venue the children traded on)."""
+    children = _children(api, parent["order_id"])
+    trades = [(child["exchange"], t) for child in children if child["venue_order_id"]
+              for t in venues[child["exchange"]].trades(child["venue_order_id"])]
+    qty = sum((D(t["qty"]) for _, t in trades), D(0))
+    notional = sum((D(t["qty"]) * D(t["price"]) for _, t in trades), D(0))
+    assert D(tca["filled_quantity"]) == qty == D(parent["filled_quantity"]) > 0
+    average = notional / qty
+    s = 1 if parent["side"] == "buy" else -1
+    arrival_mid = D(facts["arrival_mid"])
+    assert D(tca["arrival_cost_bps"]) == _bps(s * (average - arrival_mid) / arrival_mid)
+    start, end = tca["window"]
+    tape = [t for name in sorted({v for v, _ in trades}) for t in _tape(venues[name], start, end)]
+    volume = sum((D(t["q"]) for t in tape), D(0))
+    vwap = sum((D(t["q"]) * D(t["p"]) for t in tape), D(0)) / volume
+    assert D(tca["interval_vwap"]) == vwap.quantize(D("1E-12"))
+    assert D(tca["interval_vwap_cost_bps"]) == _bps(s * (average - vwap) / vwap)
+
+
 def _bps(x: Decimal) -> Decimal:
     return (x * 10_000).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
 
@@ -106,3 +154,39 @@ def test_markouts_appear_after_their_horizons_and_the_row_is_published(api, bina
     low, high = binance.touch()
     assert abs(implied_mid - (low + high) / 2) / implied_mid < D("0.05"), (implied_mid, low, high)
     assert D(first["arrival_cost_bps"]) == D(tca["arrival_cost_bps"])
+
+
+def test_a_twap_parent_has_a_full_tca_record_over_all_its_children(api, venues, binance):
+    bid, ask = binance.touch()
+    resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tcat-{uuid.uuid4().hex[:10]}",
+                                   "exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.04",
+                                   "order_type": "limit", "price": str((ask * D("1.01")).quantize(D("0.01"))),
+                                   "algorithm": "twap", "algorithm_params": {"duration_s": 20, "slices": 4}})
+    assert resp.status_code == 201, resp.text
+    parent = wait_for(api, resp.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"), 60)
+    assert parent["status"] == "filled", parent
+    body = api("GET", f"/orders/{parent['order_id']}/tca").json()
+    tca = body["tca"]
+    _recompute_parent(api, venues, parent, tca, body["facts"])
+    assert tca["schedule_deviation_max"] is not None and tca["schedule_deviation_rms"] is not None, tca["flags"]
+    assert D(tca["schedule_deviation_rms"]) <= D(tca["schedule_deviation_max"]) <= 1
+    assert len(tca["fills"]) >= 4 and tca["shortfall"] is not None  # every child's fill, one record
+    assert tca["latencies_ms"]["decision_to_submit"] is not None
+
+
+def test_a_smart_router_parent_has_its_router_value_add_and_venue_confirmed_costs(api, venues):
+    resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tcas-{uuid.uuid4().hex[:10]}",
+                                   "exchange": "smart", "symbol": "BTC/USDT", "side": "sell", "quantity": "45",
+                                   "order_type": "limit", "price": "49000"})
+    assert resp.status_code == 201, resp.text
+    parent = wait_for(api, resp.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"), 60)
+    assert parent["status"] == "filled", parent
+    body = api("GET", f"/orders/{parent['order_id']}/tca").json()
+    tca = body["tca"]
+    _recompute_parent(api, venues, parent, tca, body["facts"])
+    facts = body["facts"]
+    best, ideal = D(facts["router_best_price"]), D(facts["router_consolidated_price"])
+    average = D(tca["average_price"])
+    # a sell: s = -1, so s*(P_best - P)/P_best is (P - P_best)/P_best: positive when routing beat the venue
+    assert D(tca["router_vs_best_venue_bps"]) == _bps((average - best) / best)
+    assert D(tca["router_vs_consolidated_bps"]) == _bps((average - ideal) / ideal)
