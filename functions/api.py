@@ -18,7 +18,7 @@ from dataclasses import asdict
 import flask
 import redis
 from google.api_core.exceptions import GoogleAPIError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from functions import http, runtime
 from shared.adapters.protocol import VenueCallError
@@ -36,7 +36,7 @@ from shared.app.schemas import (
     OrderRequest,
     OrderView,
 )
-from shared.domain import router
+from shared.domain import router, tca_aggregate
 from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
 from shared.infra.codec import jsonable
@@ -48,6 +48,9 @@ _service = runtime.order_service()
 _keys = [k.get_secret_value().encode() for k in runtime.SETTINGS.api_keys]
 _OPEN_ROUTES = {"v1.get_health", "v1.get_openapi"}
 MAX_LIMIT = 500
+ANALYTICS_MAX_ORDERS = 20_000  # rows one GET /analytics/tca reads at most (bench_tca.py: ~1.5 s for 10,000 here)
+ANALYTICS_DEFAULT_WINDOW_MS = 24 * 3600 * 1000
+_GROUPS = TypeAdapter(list[tca_aggregate.Group])
 
 
 def _json(model: BaseModel, status: int = 200) -> flask.Response:
@@ -158,6 +161,41 @@ def get_order_tca(order_id: str) -> flask.Response:
                                              "router_consolidated_price": order.router_consolidated_price,
                                              "schedule_points": order.schedule_points}),
                           "tca": record_json(record)})
+
+
+@v1.get("/analytics/tca")
+def tca_analytics() -> flask.Response:
+    """TCA in aggregate over the top-level orders that ended in [since, until) (shared/domain/tca_aggregate.py).
+
+    Bounded cost per call by paging with a hard bound: the rows of at most ANALYTICS_MAX_ORDERS ended orders are
+    read (one indexed range query, paged); a window holding more is refused (422) rather than sampled or cut
+    short, so a figure never silently covers part of what it claims. Fleet-scale questions go to BigQuery's
+    tca_aggregate view (terraform/bigquery.tf). Pre-aggregation was not chosen: medians, p90 and a bootstrap need
+    the rows, and any group_by of five keys would need its own running sums."""
+    args = flask.request.args
+    unknown = set(args) - {"group_by", "since", "until", "seed"}
+    if unknown:
+        raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
+    group_by = tuple(k.strip() for k in (args.get("group_by") or "").split(",") if k.strip())
+    bad = [k for k in group_by if k not in tca_aggregate.GROUP_KEYS] or \
+        [k for i, k in enumerate(group_by) if k in group_by[:i]]
+    if bad:
+        raise InvalidOrder([("group_by", f"{bad[0]!r}: a comma-separated list of distinct keys among "
+                                         f"{', '.join(tca_aggregate.GROUP_KEYS)}")])
+    now = runtime.now_ms()
+    until = _int_arg("until", now)
+    since = _int_arg("since", until - ANALYTICS_DEFAULT_WINDOW_MS)
+    if since >= until:
+        raise InvalidOrder([("since", "must be before until")])
+    seed = _int_arg("seed", 0, 0, 2**32)
+    rows = runtime.tca_store().rows(since, until, ANALYTICS_MAX_ORDERS + 1)
+    if len(rows) > ANALYTICS_MAX_ORDERS:
+        raise InvalidOrder([("since", f"the window holds more than {ANALYTICS_MAX_ORDERS} ended orders: narrow "
+                                      "since/until (or query BigQuery's tca_aggregate view)")])
+    groups = tca_aggregate.aggregate(rows, group_by, seed=seed)
+    return flask.jsonify({"since": since, "until": until, "group_by": list(group_by), "seed": seed,
+                          "orders": len({r["order_id"] for r in rows}), "max_orders": ANALYTICS_MAX_ORDERS,
+                          "groups": _GROUPS.dump_python(groups, mode="json")})
 
 
 @v1.post("/orders/<order_id>/pause")

@@ -59,6 +59,19 @@ def api_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "{order_id, status, side, exchange, symbol, algorithm, "
                                                          "tca}"}, **_errors(401, 404, 429)}},
         },
+        "/analytics/tca": {
+            "get": {"summary": "TCA in aggregate over the top-level orders that ended in [since, until): per group, "
+                               "count, notional, notional-weighted mean/median/p90 of each cost, markout curve, fill "
+                               "ratio, reject rate, maker share, latencies, bootstrap 95% CI of the mean arrival cost",
+                    "parameters": [_query("group_by", string, "comma-separated: algorithm, venue, symbol, side, "
+                                                              "strategy_id"),
+                                   _query("since", ms, "epoch ms (default: until - 24 h)"),
+                                   _query("until", ms, "epoch ms, exclusive (default: now)"),
+                                   _query("seed", ms, "the bootstrap's seed (default 0)")],
+                    "responses": {"200": {"description": "{since, until, group_by, seed, orders, max_orders, "
+                                                         "groups}"},
+                                  **_errors(401, 422, 429)}},
+        },
         "/health": {"get": {"summary": "Each dependency's status and latency (no key needed)",
                             "responses": {"200": {"description": "all healthy"},
                                           "503": {"description": "something failed; `failed` names it"}}}},
