@@ -81,7 +81,7 @@ def parent_orders() -> ParentOrders:
 def tca_service() -> TcaService:
     docs = tca_store()
     return TcaService(store=tca_orders(), market=market_data(), clock=now_ms,
-                      samples=lambda order_id: samples_of(docs.get(order_id)))
+                      samples=lambda order_ids, root_id: samples_of(docs.get_many(order_ids), root_id))
 
 
 @functools.cache

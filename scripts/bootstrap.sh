@@ -51,6 +51,17 @@ ensure_venv "$ROOT/.venv" "$ROOT/requirements.lock" "$ROOT/pyproject.toml" -- \
     --require-hashes -r "$ROOT/requirements.lock"
 wait "$tasks_pid" || { echo "bootstrap: could not prepare .venv-tasks (Cloud Tasks emulator)" >&2; exit 1; }
 wait "$checkov_pid" || { echo "bootstrap: could not prepare .venv-checkov (checkov, Terraform checks)" >&2; exit 1; }
+# promtool (Debian package prometheus) runs the alert rules' tests (tests/monitoring). Not a venv's: installed with
+# apt-get where this user may (root), else named here, once; those tests then fail naming it too. The local stack
+# does not need it.
+if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing promtool (apt-get install prometheus)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || true
+    fi
+    command -v promtool >/dev/null 2>&1 || \
+        echo "bootstrap: promtool not found: tests/monitoring will fail; install it with: apt-get install -y prometheus" >&2
+fi
 # The project itself: the repo root on the venv's path (what an editable install does, without a build backend).
 site=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$site/execution_service.pth"

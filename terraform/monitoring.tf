@@ -158,3 +158,433 @@ resource "google_monitoring_alert_policy" "unhealthy_adapters" {
     }
   }
 }
+
+# ---- execution quality (issue #11) ---------------------------------------------------------------------------
+# Functions are serverless: nothing scrapes GET /api/v1/metrics in the cloud. The same figures are counted from
+# the service's structured logs instead (shared/infra/log.py: extra fields land at the top of jsonPayload), with
+# log-based metrics on exactly the messages tests/terraform/tfcheck.py lists in TCA_LOG_MESSAGES. Each alert
+# policy below is the counterpart of one Prometheus alert of monitoring/prometheus/alerts.yml (named in its
+# user_labels.prometheus_alert); docs/monitoring.md maps them.
+#
+# Condition types. A threshold condition (condition_threshold) where one series per venue against a fixed
+# number says it: ack latency p95 (ALIGN_PERCENTILE_95 of the distribution), reject rate (a ratio of two
+# counters: filter / denominator_filter), market data unavailable and DMS fired (counts). PromQL
+# (condition_prometheus_query_language, which Cloud Monitoring evaluates over its own metrics, log-based ones
+# included, distributions as _sum/_count/_bucket) where the alert compares a mean with the venue's own baseline
+# or needs sum/count: slippage degraded, fill ratio collapse, adverse markout. MQL could say it too but is
+# deprecated for new alert policies.
+locals {
+  # Log entries of the service's functions (gen2 functions run as Cloud Run services).
+  log_resource = "resource.type=\"cloud_run_revision\""
+  # shared/infra/metrics.py BPS and RATIO, and SECONDS in milliseconds (the log line carries ack_latency_ms).
+  bps_bounds     = [-100, -50, -25, -10, -5, -2, -1, 0, 1, 2, 5, 10, 25, 50, 100]
+  ratio_bounds   = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1]
+  latency_bounds = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
+
+  # A log-based metric's PromQL name: logging.googleapis.com/user/NAME -> logging_googleapis_com:user_NAME, with
+  # every other special character (the hyphens of NAME) as "_". Log-based metrics may map to several monitored
+  # resources: the queries name theirs.
+  tca_promql = {
+    arrival_cost = "logging_googleapis_com:user_${replace(google_logging_metric.tca_arrival_cost.name, "-", "_")}"
+    fill_ratio   = "logging_googleapis_com:user_${replace(google_logging_metric.tca_fill_ratio.name, "-", "_")}"
+    markout      = "logging_googleapis_com:user_${replace(google_logging_metric.tca_markout.name, "-", "_")}"
+  }
+  promql_resource = "monitored_resource=\"cloud_run_revision\""
+}
+
+# Arrival cost of each ended top-level order (bps, positive: it cost us). "tca record" is logged again, version + 1,
+# when the row's markouts complete: only version 1 is counted, as the service observes its histogram once. Rows
+# without an arrival cost (no arrival mid) carry null and are not counted.
+resource "google_logging_metric" "tca_arrival_cost" {
+  name             = "${var.name}-tca-arrival-cost"
+  description      = "Arrival cost (bps) of each ended top-level order, by venue and algorithm (execution_arrival_cost_bps)."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"tca record\" AND jsonPayload.tca.version=1 AND NOT jsonPayload.tca.arrival_cost_bps=NULL_VALUE"
+  value_extractor  = "EXTRACT(jsonPayload.tca.arrival_cost_bps)"
+  label_extractors = { venue = "EXTRACT(jsonPayload.tca.venue)", algorithm = "EXTRACT(jsonPayload.tca.algorithm)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "algorithm"
+      value_type = "STRING"
+    }
+  }
+  bucket_options {
+    explicit_buckets {
+      bounds = local.bps_bounds
+    }
+  }
+}
+
+resource "google_logging_metric" "tca_fill_ratio" {
+  name             = "${var.name}-tca-fill-ratio"
+  description      = "Fill ratio (filled / ordered) of each ended top-level order, by venue and algorithm (execution_fill_ratio)."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"tca record\" AND jsonPayload.tca.version=1 AND NOT jsonPayload.tca.fill_ratio=NULL_VALUE"
+  value_extractor  = "EXTRACT(jsonPayload.tca.fill_ratio)"
+  label_extractors = { venue = "EXTRACT(jsonPayload.tca.venue)", algorithm = "EXTRACT(jsonPayload.tca.algorithm)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "algorithm"
+      value_type = "STRING"
+    }
+  }
+  bucket_options {
+    explicit_buckets {
+      bounds = local.ratio_bounds
+    }
+  }
+}
+
+# One line per fill and horizon (1, 10, 60, 300 s) when its mid is read (bps, positive: in our favour).
+resource "google_logging_metric" "tca_markout" {
+  name             = "${var.name}-tca-markout"
+  description      = "Markout (bps) of each fill at each horizon, by venue and horizon in seconds (execution_markout_bps)."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"tca markout\""
+  value_extractor  = "EXTRACT(jsonPayload.markout.markout_bps)"
+  label_extractors = { venue = "EXTRACT(jsonPayload.markout.venue)", horizon = "EXTRACT(jsonPayload.markout.horizon_s)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "horizon"
+      value_type = "STRING"
+    }
+  }
+  bucket_options {
+    explicit_buckets {
+      bounds = local.bps_bounds
+    }
+  }
+}
+
+resource "google_logging_metric" "venue_ack_latency" {
+  name             = "${var.name}-venue-ack-latency"
+  description      = "First venue order sent -> venue acknowledgement, in ms, by venue (execution_venue_ack_latency_seconds)."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"venue acknowledged\""
+  value_extractor  = "EXTRACT(jsonPayload.ack_latency_ms)"
+  label_extractors = { venue = "EXTRACT(jsonPayload.venue)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "ms"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+  }
+  bucket_options {
+    explicit_buckets {
+      bounds = local.latency_bounds
+    }
+  }
+}
+
+resource "google_logging_metric" "order_rejects" {
+  name             = "${var.name}-order-rejects"
+  description      = "Orders that ended rejected, by venue and reason (execution_rejects_total)."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"order rejected\""
+  label_extractors = { venue = "EXTRACT(jsonPayload.venue)", reason = "EXTRACT(jsonPayload.reject_reason)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "reason"
+      value_type = "STRING"
+    }
+  }
+}
+
+# The reject rate's denominator: every order a venue acknowledged or that ended rejected (the logs have no line
+# per ended order, as execution_orders_total has; acknowledged + rejected is the nearest count of orders tried).
+resource "google_logging_metric" "venue_outcomes" {
+  name             = "${var.name}-venue-outcomes"
+  description      = "Orders acknowledged by their venue or rejected, by venue (the reject rate's denominator)."
+  filter           = "${local.log_resource} AND (jsonPayload.message=\"venue acknowledged\" OR jsonPayload.message=\"order rejected\")"
+  label_extractors = { venue = "EXTRACT(jsonPayload.venue)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+  }
+}
+
+# Market data reads that were stale or failed (the ok reads are not logged: a count, not a share as in Prometheus).
+resource "google_logging_metric" "market_data_unavailable" {
+  name             = "${var.name}-market-data-unavailable"
+  description      = "Market data reads for execution quality that were stale or failed, by venue and outcome (execution_market_data_reads_total{outcome!=\"ok\"})."
+  filter           = "${local.log_resource} AND jsonPayload.message=\"market data unavailable\""
+  label_extractors = { venue = "EXTRACT(jsonPayload.venue)", outcome = "EXTRACT(jsonPayload.outcome)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "venue"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "outcome"
+      value_type = "STRING"
+    }
+  }
+}
+
+# The DMS logs its reason in free text with jsonPayload.dms_fired = "global" | "strategy": the field's presence.
+resource "google_logging_metric" "dms_fired" {
+  name             = "${var.name}-dms-fired"
+  description      = "Dead man's switches that fired, by scope (execution_dms_fired_total)."
+  filter           = "${local.log_resource} AND jsonPayload.dms_fired:*"
+  label_extractors = { scope = "EXTRACT(jsonPayload.dms_fired)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "scope"
+      value_type = "STRING"
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "slippage_degraded" {
+  display_name          = "${var.name}: slippage degraded"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_slippage_degraded" }
+
+  documentation {
+    content   = "The last hour's mean arrival cost on a venue is more than ${var.alert_slippage_margin_bps} bps above its own ${var.alert_baseline_window} mean, over at least ${var.alert_min_orders} ended orders (log-based metric ${google_logging_metric.tca_arrival_cost.name}, from the \"tca record\" log lines). Prometheus: ExecutionSlippageDegraded. Look at BigQuery's tca_aggregate view for the venue (which algorithm, strategy, symbol moved), the venue's spread and ack latency."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "arrival cost above its baseline"
+    condition_prometheus_query_language {
+      query               = <<-EOT
+        (
+          sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[1h]))
+            / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h]))
+        )
+        > (
+          sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[${var.alert_baseline_window}]))
+            / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[${var.alert_baseline_window}]))
+        ) + ${var.alert_slippage_margin_bps}
+        and sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h])) >= ${var.alert_min_orders}
+      EOT
+      duration            = "900s"
+      evaluation_interval = "60s"
+      alert_rule          = "ExecutionSlippageDegraded"
+      rule_group          = "execution-quality"
+      labels              = { severity = "warning" }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "reject_rate" {
+  display_name          = "${var.name}: reject rate high"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_reject_rate_high" }
+
+  documentation {
+    content   = "More than ${var.alert_reject_rate * 100}% of a venue's orders (acknowledged or rejected, 15 minutes) ended rejected (log-based metrics ${google_logging_metric.order_rejects.name} / ${google_logging_metric.venue_outcomes.name}). Prometheus: ExecutionRejectRateHigh. The reason label of ${google_logging_metric.order_rejects.name} says why; check the venue's status, balances and limits, and GET /api/v1/adapters."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "rejected share of a venue's orders"
+    condition_threshold {
+      filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.order_rejects.name}\""
+      denominator_filter = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_outcomes.name}\""
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.alert_reject_rate
+      duration           = "600s"
+      aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.venue"]
+      }
+      denominator_aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.venue"]
+      }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "venue_ack_latency" {
+  display_name          = "${var.name}: venue ack latency high"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_venue_ack_latency_high" }
+
+  documentation {
+    content   = "A venue's 95th percentile ack latency (first venue order sent -> acknowledgement) has been above ${var.alert_ack_latency_p95_ms} ms for 10 minutes (log-based metric ${google_logging_metric.venue_ack_latency.name}, from the \"venue acknowledged\" log lines). Prometheus: ExecutionVenueAckLatencyHigh. GET /api/v1/adapters shows the adapter's latency and errors."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "ack latency p95 per venue"
+    condition_threshold {
+      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_ack_latency.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_ack_latency_p95_ms
+      duration        = "600s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_PERCENTILE_95"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["metric.label.venue"]
+      }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "fill_ratio_collapse" {
+  display_name          = "${var.name}: fill ratio collapse"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_fill_ratio_collapse" }
+
+  documentation {
+    content   = "The last hour's mean fill ratio on a venue is under ${var.alert_fill_ratio_collapse_factor} times its ${var.alert_baseline_window} mean, over at least ${var.alert_min_orders} ended orders (log-based metric ${google_logging_metric.tca_fill_ratio.name}). Prometheus: ExecutionFillRatioCollapse. Look for limit prices or collars that no longer reach the book, expiring orders and stale market data."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "fill ratio under its baseline"
+    condition_prometheus_query_language {
+      query               = <<-EOT
+        (
+          sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[1h]))
+            / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h]))
+        )
+        < ${var.alert_fill_ratio_collapse_factor} * (
+          sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[${var.alert_baseline_window}]))
+            / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[${var.alert_baseline_window}]))
+        )
+        and sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h])) >= ${var.alert_min_orders}
+      EOT
+      duration            = "1800s"
+      evaluation_interval = "60s"
+      alert_rule          = "ExecutionFillRatioCollapse"
+      rule_group          = "execution-quality"
+      labels              = { severity = "warning" }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "market_data_stale" {
+  display_name          = "${var.name}: stale market data"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_market_data_stale" }
+
+  documentation {
+    content   = "More than ${var.alert_market_data_unavailable_per_10m} market data reads on a venue were stale or failed in 10 minutes (log-based metric ${google_logging_metric.market_data_unavailable.name}, \"market data unavailable\" log lines; a count: ok reads are not logged). Prometheus: ExecutionMarketDataStale (a share there). Market orders' collars and TCA benchmarks there use old or no quotes: check the adapter and the venue."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "stale or failed market data reads per venue"
+    condition_threshold {
+      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.market_data_unavailable.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_market_data_unavailable_per_10m
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.venue"]
+      }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "dms_fired" {
+  display_name          = "${var.name}: dead man's switch fired"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_dead_mans_switch_fired" }
+
+  documentation {
+    content   = "A dead man's switch fired (log-based metric ${google_logging_metric.dms_fired.name}, log lines with jsonPayload.dms_fired): heartbeats stopped and the service cancelled a strategy's open orders (strategy) or every strategy's (global). Prometheus: ExecutionDeadMansSwitchFired. Read the dms function's log line for the reason, check the heartbeat sender, then POST /api/v1/strategies/ID/enable."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "dead man's switch fired"
+    condition_threshold {
+      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.dms_fired.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.scope"]
+      }
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "adverse_markout" {
+  display_name          = "${var.name}: adverse markout"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = { prometheus_alert = "execution_adverse_markout" }
+
+  documentation {
+    content   = "The last hour's mean 60 s markout on a venue is below ${var.alert_markout_60s_bps} bps over at least ${var.alert_min_orders} fills (log-based metric ${google_logging_metric.tca_markout.name}, \"tca markout\" log lines; positive: in our favour): fills there are adversely selected. Prometheus: ExecutionAdverseMarkout. Look at the markout curve, maker share and participation in tca_aggregate."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "60 s markout below the floor"
+    condition_prometheus_query_language {
+      query               = <<-EOT
+        (
+          sum by (venue) (increase(${local.tca_promql.markout}_sum{${local.promql_resource}, horizon="60"}[1h]))
+            / sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h]))
+        ) < ${var.alert_markout_60s_bps}
+        and sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h])) >= ${var.alert_min_orders}
+      EOT
+      duration            = "1800s"
+      evaluation_interval = "60s"
+      alert_rule          = "ExecutionAdverseMarkout"
+      rule_group          = "execution-quality"
+      labels              = { severity = "warning" }
+    }
+  }
+}

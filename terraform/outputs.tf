@@ -38,3 +38,12 @@ output "redis_host" {
   description = "Private address of Memorystore (TLS on the port shown)."
   value       = "${google_redis_instance.this.host}:${google_redis_instance.this.port}"
 }
+
+output "bigquery_tables" {
+  description = "BigQuery tables (project.dataset.table) the tca-records and order-events topics stream into, and the tca_aggregate view."
+  value = {
+    tca_records   = "${google_bigquery_table.tca_records.project}.${google_bigquery_table.tca_records.dataset_id}.${google_bigquery_table.tca_records.table_id}"
+    order_events  = "${google_bigquery_table.order_events.project}.${google_bigquery_table.order_events.dataset_id}.${google_bigquery_table.order_events.table_id}"
+    tca_aggregate = "${google_bigquery_table.tca_aggregate.project}.${google_bigquery_table.tca_aggregate.dataset_id}.${google_bigquery_table.tca_aggregate.table_id}"
+  }
+}

@@ -92,8 +92,9 @@ class DeadMansSwitchService:
                     halted = dms.fire(switch, now)
                     self.switches.save(halted)
                     switches[halted.strategy_id] = halted
-                    logger.warning(halted.reason)
-                    self.orders.metrics.count("dms_fired", scope="global" if halted.strategy_id == GLOBAL else "strategy")
+                    scope = "global" if halted.strategy_id == GLOBAL else "strategy"
+                    logger.warning(halted.reason, extra={"fields": {"dms_fired": scope}})
+                    self.orders.metrics.count("dms_fired", scope=scope)
                     self._announce(halted, "halted", halted.reason or "halted")
                     canceled += self._cancel_working(halted)
                     fired.append(asdict(halted))

@@ -416,6 +416,8 @@ class OrderService:
                                  venue=order.exchange)
             self.metrics.observe("venue_ack_latency", (order.acknowledged_at - order.submitted_at) / 1000,
                                  venue=order.exchange)
+            logger.info("venue acknowledged", extra={"fields": {  # Cloud Monitoring's log-based latency metric
+                "venue": order.exchange, "ack_latency_ms": order.acknowledged_at - order.submitted_at}})
         if order.status is S.PENDING_CANCEL and order.intent is None and order.live_legs:
             order = self._cancel_working(order, order.reason or "canceled")
         self._schedule_sync(order, 0)
@@ -1267,5 +1269,7 @@ class OrderService:
         for event in sent:
             self.metrics.order_event(event["status"], event["exchange"], event["strategy_id"])
             if event["status"] == S.REJECTED.value:
-                self.metrics.count("rejects", venue=event["exchange"], reason=reject_reason(event.get("reason")))
+                reason = reject_reason(event.get("reason"))
+                self.metrics.count("rejects", venue=event["exchange"], reason=reason)
+                logger.info("order rejected", extra={"fields": {"venue": event["exchange"], "reject_reason": reason}})
         return len(sent)

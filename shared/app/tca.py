@@ -18,7 +18,7 @@ Never raises for missing market data: what cannot be had is None in the input, a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -67,7 +67,8 @@ class TcaService:
     store: OrderStore
     market: Tape
     clock: Callable[[], int]
-    samples: Callable[[str], Samples] = lambda order_id: Samples()  # the pipeline's samples of a top-level order
+    # the pipeline's samples of these orders (an order and its children), with the end mid of the second's
+    samples: Callable[[Sequence[str], str], Samples] = lambda order_ids, root_id: Samples()
 
     def report(self, order_id: str) -> tuple[Order, TcaRecord]:
         """The order's TCA as its facts stand now (also while it works). Raises OrderNotFound."""
@@ -77,8 +78,8 @@ class TcaService:
         return order, analyze(self.input_of(order))
 
     def input_of(self, order: Order) -> TcaInput:
-        members = list(self._children(order)) if order.is_parent else [order]
-        own = self.samples(order.parent_id or order.order_id)  # a child's samples are in its parent's document
+        members = self.members(order)
+        own = self.samples(list(dict.fromkeys([order.order_id, *(m.order_id for m in members)])), order.order_id)
         fills = [(m, f) for m in members for f in m.fills]
         fills.sort(key=lambda mf: mf[1].timestamp_ms)
         tca_fills = [self._fill(m, f, own) for m, f in fills]
@@ -126,6 +127,11 @@ class TcaService:
             if order.router_best_price is not None or order.router_consolidated_price is not None else None,
             times=Times(decided=order.created_at, submitted=submitted, acknowledged=acknowledged,
                         first_fill=first_fill, cancel_requested=cancel_requested, cancel_confirmed=confirmed))
+
+    def members(self, order: Order) -> list[Order]:
+        """The orders whose fills are the order's: a parent's children (listed by parent_id, paged to the end),
+        else the order itself."""
+        return list(self._children(order)) if order.is_parent else [order]
 
     def _children(self, parent: Order) -> Iterator[Order]:
         cursor = None

@@ -2,17 +2,20 @@
 
 Two entry points (functions/tca.py):
 - ``on_event``: every order event (a push subscription of order-events). It re-reads the order (fresh state, never
-  the event's copy) and, in the TCA document of the order's top-level order (``tca/{order_id}``: a direct order's
-  own, a child's parent's), records each fill the first time it is seen, with the venue's touch read then (a quote
-  read more than ``QUOTE_FRESH_MS`` after the fill is kept but not used: flagged), and the second each markout
-  horizon is due. Markout tasks are scheduled before the document is written (idempotent names), so a crash in
+  the event's copy) and, in the order's own TCA document (``tca/{order_id}``, naming its top-level order as
+  ``root_id``), records each fill the first time it is seen, with the venue's touch read then (a quote read more
+  than ``QUOTE_FRESH_MS`` after the fill is kept but not used: flagged), and the second each markout horizon is
+  due. One document per order, not one per parent: a SmartRouter parent's children fill at once on several venues,
+  and a parent document written at every child's fill would be a hot spot (Firestore serialises the writers of one
+  document; on the emulator a sweep of 45 BTC kept them aborting for seconds). Markout tasks are scheduled before the document is written (idempotent names), so a crash in
   between leaves a task that finds nothing, never a due sample without a task. When the top-level order has ended:
   the mid then (P_end, for the opportunity cost of an unfilled rest), then the TCA row (``tca_row``) is computed,
   published to the tca-records topic, logged (``tca record``) and observed in the metrics, once.
 - ``on_markout``: one Cloud Task per venue, symbol and second with fills due. One book read serves every fill due
   in that second: its mid is written into each document waiting for it (``pending`` holds the keys), each markout
-  is observed once (``markout`` histogram, ``tca markout`` log line), and when an ended order's last markout is in,
-  its row is published again, complete (``version`` + 1: the highest version is the one to keep).
+  is observed once (``markout`` histogram, ``tca markout`` log line), and when the last markout of an ended top-level
+  order (of every child of a parent) is in, its row is published again, complete (``version`` + 1: keep the
+  highest).
 
 Bounds, said loudly: a markout's mid is read when its task runs (Cloud Tasks is punctual to about a second; a mid
 read more than ``MARKOUT_LATE_MS`` after it was due is flagged late); a task that cannot read the book answers
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -67,9 +70,11 @@ class SeenFill:
 
 @dataclass(frozen=True)
 class TcaDoc:
-    """``tca/{order_id}`` of one top-level order (direct or parent): every fill of it (its children's) as seen."""
+    """``tca/{order_id}`` of one order: its fills as seen and their markouts; for a top-level order (direct or
+    parent) also its end mid and its published row."""
 
     order_id: str
+    root_id: str  # the top-level order: the order itself, or its parent
     side: Side
     symbol: str
     fills: dict[str, SeenFill] = field(default_factory=dict)  # fill_key(venue, trade_id) -> fill
@@ -93,14 +98,15 @@ def task_name(venue: str, symbol: str, second: int) -> str:
     return f"markout-{venue}-{digest}-{second}"
 
 
-def samples_of(doc: TcaDoc | None) -> Samples:
-    """The document as ``TcaService`` input: fresh quotes, sampled mids, the end mid, and notes on what was late."""
-    if doc is None:
-        return Samples()
+def samples_of(docs: Iterable[TcaDoc], root_id: str) -> Samples:
+    """The documents of an order and its children as ``TcaService`` input: fresh quotes, sampled mids, the
+    top-level order's end mid, and notes on what came late."""
+    docs = list(docs)
     quotes: dict[str, tuple[Decimal, Decimal]] = {}
     mids: dict[str, dict[int, Decimal]] = {}
     notes: list[str] = []
-    for key, f in sorted(doc.fills.items(), key=lambda kv: kv[1].timestamp_ms):
+    fills = [kv for doc in docs for kv in doc.fills.items()]
+    for key, f in sorted(fills, key=lambda kv: kv[1].timestamp_ms):
         if f.bid is not None and f.ask is not None:
             if f.seen_at - f.timestamp_ms <= QUOTE_FRESH_MS:
                 quotes[key] = (f.bid, f.ask)
@@ -110,7 +116,8 @@ def samples_of(doc: TcaDoc | None) -> Samples:
         for h, at in f.read_at.items():
             if at - (f.timestamp_ms + h * 1000) > MARKOUT_LATE_MS:
                 notes.append(f"markout_{h}s_late@{f.timestamp_ms}")
-    return Samples(quotes=quotes, mids=mids, end_mid=doc.end_mid, notes=tuple(notes))
+    end_mid = next((doc.end_mid for doc in docs if doc.order_id == root_id), None)
+    return Samples(quotes=quotes, mids=mids, end_mid=end_mid, notes=tuple(notes))
 
 
 def _ceil_s(ms: int) -> int:
@@ -155,6 +162,10 @@ def tca_row(order: Order, record: TcaRecord, version: int, complete: bool) -> di
 class TcaStore(Protocol):
     def get(self, order_id: str) -> TcaDoc | None: ...
 
+    def get_many(self, order_ids: Sequence[str]) -> list[TcaDoc]:
+        """The documents that exist of these orders (batched reads)."""
+        ...
+
     def update(self, order_id: str, change: Callable[[TcaDoc | None], TcaDoc | None]) -> TcaDoc | None:
         """Read-modify-write in a transaction; `change` answers None for no write (the doc is returned as is)."""
         ...
@@ -187,45 +198,45 @@ class TcaPipeline:
         root = order
         if order.parent_id is not None:
             root = self.orders.get(order.parent_id) or order
-        doc = self.docs.get(root.order_id)
-        seen = doc.fills if doc is not None else {}
-        new = [f for f in order.fills if fill_key(order.exchange, f.trade_id) not in seen]
         ended = root.is_terminal
-        wants_end_mid = ended and root.filled_quantity < root.quantity and (doc is None or doc.end_mid is None)
-        if not new and not wants_end_mid and not (ended and (doc is None or doc.row is None)):
+        own = None if order.is_parent else self.docs.get(order.order_id)  # a parent's fills are its children's
+        new = [] if order.is_parent else [f for f in order.fills
+                                          if fill_key(order.exchange, f.trade_id) not in (own.fills if own else {})]
+        root_doc = own if root is order else None
+        if order.is_parent and ended:
+            root_doc = self.docs.get(order.order_id)
+        # the end mid and the row: on the top-level order's own events only (its end is one of them), so a herd
+        # of children's events after the end does not contend for its document
+        wants_end_mid = ended and root is order and root.filled_quantity < root.quantity and (
+            root_doc is None or root_doc.end_mid is None)
+        wants_row = ended and root is order and (root_doc is None or root_doc.row is None)
+        if not new and not wants_end_mid and not wants_row:
             return "nothing new"
         now = self.clock()
         quote = self.touch(order.exchange, order.symbol) if new else None
         end_mid = None
-        if wants_end_mid:  # a SmartRouter parent's end mid is read where this event's child works
-            venue = order.exchange if root.exchange == SMART else root.exchange
-            end = quote if quote is not None and venue == order.exchange else self.touch(venue, root.symbol)
+        if wants_end_mid:  # a SmartRouter parent's: where its first child went
+            venue = root.exchange if root.exchange != SMART else next((c.venue for c in root.children), None)
+            end = quote if quote is not None and venue == order.exchange else (
+                self.touch(venue, root.symbol) if venue is not None else None)
             end_mid = end.mid if end is not None else None
-        seen_fills: dict[str, SeenFill] = {}
+        seen: dict[str, SeenFill] = {}
         for f in new:
             due = {h: max(_ceil_s(f.timestamp_ms + h * 1000), _ceil_s(now) + SCHEDULE_MARGIN_S) for h in HORIZONS}
-            seen_fills[fill_key(order.exchange, f.trade_id)] = SeenFill(
+            seen[fill_key(order.exchange, f.trade_id)] = SeenFill(
                 order.exchange, f.trade_id, f.quantity, f.price, f.timestamp_ms, now,
                 quote.bid if quote else None, quote.ask if quote else None, due)
-        for second in sorted({s for sf in seen_fills.values() for s in sf.due.values()}):
+        for second in sorted({s for sf in seen.values() for s in sf.due.values()}):
             # before the document: a crash in between leaves a task that finds nothing, not a sample without one
             self.scheduler.markout(task_name(order.exchange, order.symbol, second),
                                    {"venue": order.exchange, "symbol": order.symbol, "second": second},
                                    max(0.0, (second * 1000 - now) / 1000))
-
-        def change(current: TcaDoc | None) -> TcaDoc | None:
-            current = current or TcaDoc(root.order_id, root.side, root.symbol)
-            fills, pending = dict(current.fills), set(current.pending)
-            added = {k: sf for k, sf in seen_fills.items() if k not in fills}
-            for sf in added.values():
-                pending |= {due_key(sf.venue, order.symbol, s) for s in sf.due.values()}
-            if not added and (end_mid is None or current.end_mid is not None) and current.row is not None:
-                return None
-            return replace(current, fills={**fills, **added}, pending=tuple(sorted(pending)),
-                           end_mid=current.end_mid if current.end_mid is not None else end_mid)
-
-        doc = self.docs.update(root.order_id, change)
-        if ended and doc is not None and doc.row is None:
+        if seen:
+            self.docs.update(order.order_id, _adding(order, root.order_id, seen,
+                                                     end_mid if root is order else None))
+        if end_mid is not None and (root is not order or not seen):
+            self.docs.update(root.order_id, _adding(root, root.order_id, {}, end_mid))
+        if wants_row:
             self._publish_row(root.order_id, first=True)
         return f"{len(new)} fills seen"
 
@@ -261,30 +272,40 @@ class TcaPipeline:
                     "venue": venue, "symbol": symbol, "horizon_s": h, "markout_bps": str(value),
                     "order_id": waiting.order_id, "trade_id": f.trade_id}}})
             recorded += len(taken)
-            if taken and doc is not None and not doc.pending and doc.row is not None and not doc.row_complete:
-                self._publish_row(doc.order_id, first=False)
+            if taken and doc is not None and not doc.pending:
+                root = doc if doc.root_id == doc.order_id else self.docs.get(doc.root_id)
+                if root is not None and root.row is not None and not root.row_complete:
+                    self._publish_row(root.order_id, first=False)
         return recorded
 
     # ---- rows ----------------------------------------------------------------------------------------------------
     def _publish_row(self, order_id: str, first: bool) -> None:
-        """Compute the order's TCA as it stands and publish it (before recording it: at least once; the highest
-        version wins), then record it; metrics and the log line only from the writer whose record committed."""
+        """Compute the top-level order's TCA as it stands and publish it (before recording it: at least once; the
+        highest version wins), then record it; metrics and the log line only from the writer whose record
+        committed. A row is complete when no document of the order (or of a child) waits for a markout; the
+        second publication happens only then."""
+        current = self.docs.get(order_id)
+        if first and current is not None and current.row is not None:
+            return
+        if not first and (current is None or current.row is None or current.row_complete):
+            return
         try:
             order, record = self.service.report(order_id)
         except OrderNotFound:
             return
-        current = self.docs.get(order_id)
-        if current is None or (first and current.row is not None) or (not first and current.row_complete):
+        members = [order.order_id, *(m.order_id for m in self.service.members(order) if m is not order)]
+        complete = not any(doc.pending for doc in self.docs.get_many(members))
+        if not first and not complete:
             return
-        version = (current.row or {}).get("version", 0) + 1
-        complete = not current.pending
+        version = ((current.row if current else None) or {}).get("version", 0) + 1
         row = tca_row(order, record, version, complete)
         self.publish(row)
         won: list[bool] = []
 
         def change(doc: TcaDoc | None) -> TcaDoc | None:
             won.clear()
-            if doc is None or (doc.row or {}).get("version", 0) >= version:
+            doc = doc or TcaDoc(order.order_id, order.order_id, order.side, order.symbol)
+            if (doc.row or {}).get("version", 0) >= version:
                 return None
             won.append(True)
             return replace(doc, row=row, row_at=order.terminal_at, row_complete=complete)
@@ -300,3 +321,20 @@ class TcaPipeline:
                 self.metrics.observe("arrival_cost", float(record.arrival_cost_bps), **labels)
             if record.shortfall is not None:
                 self.metrics.observe("shortfall", float(record.shortfall.total_bps), **labels)
+
+
+def _adding(order: Order, root_id: str, fills: Mapping[str, SeenFill],
+            end_mid: Decimal | None) -> Callable[[TcaDoc | None], TcaDoc | None]:
+    """The change recording fills first seen (each once, by key, with its due markout keys) and the end mid."""
+
+    def change(current: TcaDoc | None) -> TcaDoc | None:
+        current = current or TcaDoc(order.order_id, root_id, order.side, order.symbol)
+        added = {k: sf for k, sf in fills.items() if k not in current.fills}
+        mid = current.end_mid if current.end_mid is not None else end_mid
+        if not added and mid == current.end_mid:
+            return None
+        pending = set(current.pending) | {due_key(sf.venue, order.symbol, s)
+                                          for sf in added.values() for s in sf.due.values()}
+        return replace(current, fills={**current.fills, **added}, pending=tuple(sorted(pending)), end_mid=mid)
+
+    return change

@@ -1,5 +1,5 @@
-"""The TCA pipeline's documents in Firestore: ``tca/{order_id}``, one per top-level order
-(shared/app/tca_pipeline.py ``TcaDoc``), changed only in transactions.
+"""The TCA pipeline's documents in Firestore: ``tca/{order_id}``, one per order (shared/app/tca_pipeline.py
+``TcaDoc``; a top-level order's also holds its row), changed only in transactions.
 
 Indexed fields Firestore keeps by itself (single-field indexes, no composite index needed): ``pending`` (an array:
 the markout tasks find their documents with ``array-contains``) and ``row_at`` (the order's end once its row is
@@ -9,7 +9,7 @@ published: the aggregates read a time range of rows, ordered by it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from google.cloud import firestore
@@ -18,7 +18,7 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from shared.app.ports import Contended
 from shared.app.tca_pipeline import DOC, TcaDoc
-from shared.infra.store import TXN_ATTEMPTS, TXN_BUDGET_S, Usage, contended_as_such
+from shared.infra.store import GET_MANY_BATCH, TXN_ATTEMPTS, TXN_BUDGET_S, Usage, contended_as_such
 
 TCA = "tca"
 PAGE = 300
@@ -34,6 +34,15 @@ class FirestoreTcaStore:
         snap = self._docs.document(order_id).get()
         self._usage("reads", 1)
         return DOC.validate_python(snap.to_dict()) if snap.exists else None
+
+    def get_many(self, order_ids: Sequence[str]) -> list[TcaDoc]:
+        docs: list[TcaDoc] = []
+        ids = list(dict.fromkeys(order_ids))
+        for start in range(0, len(ids), GET_MANY_BATCH):
+            refs = [self._docs.document(i) for i in ids[start:start + GET_MANY_BATCH]]
+            docs += [DOC.validate_python(snap.to_dict()) for snap in self._db.get_all(refs) if snap.exists]
+            self._usage("reads", len(refs))
+        return docs
 
     def update(self, order_id: str, change: Callable[[TcaDoc | None], TcaDoc | None]) -> TcaDoc | None:
         ref = self._docs.document(order_id)

@@ -66,6 +66,11 @@ def _recompute_parent(api, venues: dict[str, Venue], parent: dict, tca: dict, fa
     assert D(tca["interval_vwap_cost_bps"]) == _bps(s * (average - vwap) / vwap)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def module_started() -> int:
+    return time.time_ns() // 1_000_000 - 1_000
+
+
 def _bps(x: Decimal) -> Decimal:
     return (x * 10_000).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
 
@@ -190,3 +195,30 @@ def test_a_smart_router_parent_has_its_router_value_add_and_venue_confirmed_cost
     # a sell: s = -1, so s*(P_best - P)/P_best is (P - P_best)/P_best: positive when routing beat the venue
     assert D(tca["router_vs_best_venue_bps"]) == _bps((average - best) / best)
     assert D(tca["router_vs_consolidated_bps"]) == _bps((average - ideal) / ideal)
+
+
+def test_the_aggregates_group_the_ended_orders_and_refuse_what_they_cannot_do(api, module_started):
+    """After the orders above: their rows (written by the tca function when each ended) are grouped."""
+
+    def groups() -> dict[tuple[str, str], dict]:
+        body = api("GET", "/analytics/tca", params={"group_by": "algorithm,venue", "since": module_started,
+                                                    "seed": 7}).json()
+        return {(g["key"]["algorithm"], g["key"]["venue"]): g for g in body["groups"]}
+
+    deadline = time.monotonic() + 60
+    got = groups()
+    while not {("twap", "binance"), ("smart", "smart"), ("DIRECT", "binance")} <= set(got):
+        assert time.monotonic() < deadline, f"rows not aggregated after 60 s: {sorted(got)}"
+        time.sleep(1)
+        got = groups()
+    direct, twap = got[("DIRECT", "binance")], got[("twap", "binance")]
+    assert direct["count"] >= 2 and twap["count"] >= 1
+    assert D(twap["fill_ratio"]) == 1 and D(twap["reject_rate"]) == 0
+    assert twap["costs"]["arrival_cost_bps"]["n"] == twap["count"]
+    low, high = (D(x) for x in direct["arrival_cost_ci95"])
+    assert low <= D(direct["costs"]["arrival_cost_bps"]["mean"]) <= high
+    assert got == groups()  # the same seed, the same answer
+
+    bad = api("GET", "/analytics/tca", params={"group_by": "venue,colour"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "group_by"
+    assert api("GET", "/analytics/tca", params={"since": 10, "until": 5}).status_code == 422

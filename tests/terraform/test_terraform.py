@@ -50,7 +50,7 @@ def test_configuration_loads_without_errors():
 
 # ---- cross-checks against the code ---------------------------------------------------------------------------
 @pytest.mark.parametrize("check", ["references", "variables", "tfvars", "functions", "triggers", "topics", "queues",
-                                   "env", "indexes"])
+                                   "env", "indexes", "log_metrics", "alert_counterparts", "bigquery"])
 def test_cross_check(cfg, check):
     assert tfcheck.all_problems(cfg)[check] == []
 
@@ -97,6 +97,27 @@ MUTATIONS = [
      '      VENUE_NAME           = each.key\n      VENUE_API_KEY = "plain"\n', "env", "VENUE_API_KEY is a secret"),
     ("firestore.tf", '"exchange", "parent_id"])', '"exchange"])', "indexes", "parent_id"),
     ("variables.tf", '  description = "LOG_LEVEL of every function."\n', "", "variables", "log_level: no description"),
+    # execution quality (monitoring.tf, bigquery.tf)
+    ("monitoring.tf", 'jsonPayload.message=\\"venue acknowledged\\"', 'jsonPayload.message=\\"venue acked\\"',
+     "log_metrics", "'venue acked' is not among TCA_LOG_MESSAGES"),
+    ("monitoring.tf", 'EXTRACT(jsonPayload.reject_reason)', 'EXTRACT(jsonPayload.reason)', "log_metrics",
+     "reads jsonPayload.reason"),
+    ("monitoring.tf", 'reason = "EXTRACT(jsonPayload.reject_reason)" }', 'code = "EXTRACT(jsonPayload.reject_reason)" }',
+     "log_metrics", "differ from metric_descriptor labels"),
+    ("monitoring.tf", 'user_labels           = { prometheus_alert = "execution_fill_ratio_collapse" }', '',
+     "alert_counterparts", "ExecutionFillRatioCollapse: 0 alert policies"),
+    ("monitoring.tf", 'Prometheus: ExecutionDeadMansSwitchFired.', 'Prometheus: the DMS alert.', "alert_counterparts",
+     "must name ExecutionDeadMansSwitchFired"),
+    ("bigquery.tf", '    { name = "maker_share", type = "NUMERIC", mode = "NULLABLE", description = "" },\n', "",
+     "bigquery", "missing ['maker_share']"),
+    ("bigquery.tf", '{ name = "notional", type = "BIGNUMERIC"', '{ name = "notional", type = "FLOAT64"', "bigquery",
+     "tca_records.notional: type FLOAT64"),
+    ("bigquery.tf", "AVG(maker_share) AS maker_share_mean", "AVG(maker_ratio) AS maker_share_mean", "bigquery",
+     "maker_ratio is no column"),
+    ("bigquery.tf", 'dead_letter_topic     = google_pubsub_topic.dead_letter["order_events_topic"].id',
+     'dead_letter_topic     = google_pubsub_topic.dead_letter["tca_records_topic"].id', "bigquery",
+     "order_events_bigquery: dead_letter_topic"),
+    ("bigquery.tf", "use_table_schema = true", "use_table_schema = false", "bigquery", "use_table_schema must be true"),
 ]
 
 
@@ -117,6 +138,21 @@ def test_cross_check_fails_on_mutation(file, old, new, check, phrase):
     finally:
         shutil.rmtree(copy.parent)
     assert any(phrase in p for p in problems), problems
+
+
+def test_alert_counterparts_fail_when_alerts_yml_gains_an_alert(cfg, tmp_path):
+    # A Prometheus alert without a Cloud Monitoring counterpart (PROMETHEUS_ALERTS not updated) is reported.
+    alerts = tmp_path / "alerts.yml"
+    alerts.write_text(tfcheck.ALERTS_YML.read_text() + "\n      - alert: ExecutionSomethingNew\n        expr: vector(1)\n")
+    problems = tfcheck.alert_counterpart_problems(cfg, alerts)
+    assert any("ExecutionSomethingNew" in p for p in problems), problems
+
+
+def test_tca_row_fields_are_read_from_the_code():
+    # The check compares with the code's row, not with itself: tca_row's keys are read from its source.
+    fields = tfcheck.tca_row_fields()
+    assert {"order_id", "version", "arrival_cost_bps", "markout_300s_bps", "flags"} <= set(fields)
+    assert len(fields) == len(set(fields)) >= 30
 
 
 def test_fmt_fails_on_misformatting():

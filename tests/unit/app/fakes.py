@@ -338,6 +338,9 @@ class FakeTcaStore:
         data = self.docs.get(order_id)
         return self._codec.validate_python(data) if data is not None else None
 
+    def get_many(self, order_ids: Sequence[str]) -> list[Any]:
+        return [doc for i in dict.fromkeys(order_ids) if (doc := self.get(i)) is not None]
+
     def update(self, order_id: str, change: Callable[[Any], Any]) -> Any:
         for _ in range(self.replays):
             change(self.get(order_id))

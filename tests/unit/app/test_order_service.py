@@ -259,7 +259,8 @@ def test_get_reads_through_the_cache(env):
 
 
 # ============================================ submit ========================================================
-def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env):
+def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env, caplog):
+    caplog.set_level("INFO", logger="shared.app.orders")
     env.venue.on_place(fill="all")
     env.create()
     updates_before = env.store.updates
@@ -275,6 +276,9 @@ def test_a_marketable_order_fills_in_one_update_with_its_events_in_sequence(env)
     assert order.venue_order_id == "v1" and order.terminal_at == env.clock()
     assert env.scheduler.syncs == []  # nothing left to watch
     assert [m for m, *_ in env.metrics.observations] == ["submit_latency", "venue_ack_latency"]
+    (line,) = [r for r in caplog.records if r.getMessage() == "venue acknowledged"]
+    order = env.stored()
+    assert line.fields == {"venue": "binance", "ack_latency_ms": order.acknowledged_at - order.submitted_at}
     assert [s for s, _, _ in env.metrics.events] == ["new", "pending_submit", "accepted", "filled"]
 
 
@@ -317,7 +321,8 @@ def test_submit_of_an_unknown_order_raises_not_found(env):
         env.svc.submit("ord_missing")
 
 
-def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env):
+def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env, caplog):
+    caplog.set_level("INFO", logger="shared.app.orders")
     env.create()
     env.venue.fail("place", ErrorCode.INSUFFICIENT_FUNDS, message="balance 12.5 USDT")
 
@@ -330,6 +335,9 @@ def test_a_final_venue_error_rejects_the_order_with_the_venues_reason(env):
     # counted once, by the venue's code (a bounded label), not the free text
     assert [c for c in env.metrics.count_labels if c[0] == "rejects"] == [
         ("rejects", 1, {"venue": "binance", "reason": "insufficient_funds"})]
+    # and the log line Cloud Monitoring counts (terraform/monitoring.tf; tests/terraform/tfcheck.py TCA_LOG_MESSAGES)
+    (line,) = [r for r in caplog.records if r.getMessage() == "order rejected"]
+    assert line.fields == {"venue": "binance", "reject_reason": "insufficient_funds"}
 
 
 def test_a_retryable_error_schedules_the_next_attempt_with_backoff(env):

@@ -44,7 +44,7 @@ class Pipe:
         self.book = Book()
         self.rows: list[dict] = []
         self.service = TcaService(store=self.env.store, market=ScriptedTape(), clock=self.env.clock,
-                                  samples=lambda order_id: samples_of(self.docs.get(order_id)))
+                                  samples=lambda ids, root: samples_of(self.docs.get_many(ids), root))
         self.pipeline = TcaPipeline(orders=self.env.store, docs=self.docs, service=self.service, touch=self.book,
                                     scheduler=self.env.scheduler, publish=self.rows.append, metrics=self.env.metrics,
                                     clock=self.env.clock)
@@ -92,7 +92,8 @@ def test_a_fill_is_seen_once_with_the_touch_and_its_markouts_are_scheduled():
     assert len(pipe.book.reads) == 1
 
 
-def test_markouts_arrive_once_each_and_complete_the_row():
+def test_markouts_arrive_once_each_and_complete_the_row(caplog):
+    caplog.set_level("INFO", logger="shared.app.tca_pipeline")
     pipe = Pipe()
     order = _filled(pipe)
     pipe.pipeline.on_event(OID)
@@ -108,6 +109,12 @@ def test_markouts_arrive_once_each_and_complete_the_row():
 
     assert pipe.run_markouts() == 0  # every task delivered again: nothing more recorded, observed or published
     assert len(pipe.observed("markout")) == 4 and len(pipe.rows) == 2
+    # the log lines Cloud Monitoring's log-based metrics read (tests/terraform/tfcheck.py TCA_LOG_MESSAGES)
+    marks = [r.fields["markout"] for r in caplog.records if r.getMessage() == "tca markout"]
+    assert sorted(m["horizon_s"] for m in marks) == [1, 10, 60, 300] and {m["markout_bps"] for m in marks} == {"1.000000"}
+    assert {m["venue"] for m in marks} == {"binance"} and {m["order_id"] for m in marks} == {OID}
+    records = [r.fields["tca"] for r in caplog.records if r.getMessage() == "tca record"]
+    assert [r["version"] for r in records] == [1, 2] and records == pipe.rows
 
 
 def test_fills_due_in_the_same_second_share_one_task_and_one_book_read():
@@ -180,14 +187,36 @@ def test_a_childs_fills_go_to_its_parents_document_and_the_row_waits_for_the_par
     env.store.put(replace(parent, decision_mid=D(50000), arrival_mid=D(50000)))
     child = _filled(pipe, "c-1", parent_id=parent.order_id)
     assert pipe.pipeline.on_event(child.order_id) == "1 fills seen"
-    assert pipe.docs.get(child.order_id) is None and len(pipe.docs.get(parent.order_id).fills) == 1
-    assert pipe.rows == []  # the parent still works
+    # the child's own document (not the parent's: many children fill at once), naming its parent
+    assert len(pipe.docs.get(child.order_id).fills) == 1 and pipe.docs.get(child.order_id).root_id == parent.order_id
+    assert pipe.docs.get(parent.order_id) is None and pipe.rows == []  # the parent still works
     env.store.put(replace(env.store.get(parent.order_id), status=child.status, terminal_at=env.clock()))
     pipe.pipeline.on_event(parent.order_id)
     assert [r["order_id"] for r in pipe.rows] == [parent.order_id]
     assert pipe.rows[0]["algorithm"] == "twap" and pipe.rows[0]["filled_quantity"] == "2"
+    assert pipe.rows[0]["complete"] is False  # the child's markouts are still due
+    assert pipe.run_markouts() == 4  # the child's markouts complete the parent's row
+    assert [(r["order_id"], r["version"], r["complete"]) for r in pipe.rows][-1] == (parent.order_id, 2, True)
+    assert D(pipe.rows[-1]["markout_300s_bps"]) is not None
 
 
 def test_an_unknown_order_is_acknowledged_without_work():
     pipe = Pipe()
     assert pipe.pipeline.on_event("no-such-order") == "unknown order" and pipe.docs.docs == {}
+
+
+def test_a_smart_router_parent_is_never_sampled_itself_only_its_childrens_fills():
+    """The parent's fills are its children's, folded: sampling them again would double them and ask the book of
+    a venue called "smart"."""
+    pipe = Pipe()
+    env = pipe.env
+    parent = env.order("p-s", algorithm="smart", exchange="smart", quantity=D(2))
+    child = _filled(pipe, "c-s", parent_id=parent.order_id)
+    ended = replace(parent, status=child.status, terminal_at=env.clock(), fills=child.fills)  # folded copies
+    env.store.put(ended)
+    pipe.pipeline.on_event(child.order_id)
+    pipe.pipeline.on_event(parent.order_id)
+    assert all(venue != "smart" for venue, _ in pipe.book.reads)
+    assert all(body["venue"] != "smart" for _, body, _ in pipe.markouts())
+    assert pipe.docs.get(parent.order_id).fills == {}  # its row only; the fills live in the child's document
+    assert [r["venue"] for r in pipe.rows] == ["smart"] and pipe.rows[0]["filled_quantity"] == "2"

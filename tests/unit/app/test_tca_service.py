@@ -59,7 +59,7 @@ def test_markout_samples_reach_the_record():
     env, service = _filled_at_once(ScriptedTape())
     order = env.stored()
     key = fill_key(order.exchange, order.fills[0].trade_id)
-    service.samples = lambda order_id: Samples(mids={key: {1: D(50010), 10: D(49990)}})
+    service.samples = lambda order_ids, root_id: Samples(mids={key: {1: D(50010), 10: D(49990)}})
     _, r = service.report(OID)
     assert (r.markouts_bps[1], r.markouts_bps[10]) == (D(2), D(-2))  # a buy at 50000: +1 bps = in our favour
 
