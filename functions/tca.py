@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from functions import http, runtime
 from shared.app.ports import Contended
-from shared.app.tca_pipeline import MarketDataUnavailable
+from shared.app.tca_pipeline import MarketDataUnavailable, worth_a_look
 from shared.infra import exact_json, log
 
 logger = logging.getLogger("tca")
@@ -45,6 +45,8 @@ def tca(event: CloudEvent) -> None:
     order_id = body.get("order_id") if isinstance(body, dict) else None
     if not isinstance(order_id, str) or not order_id:
         return  # a notice (a rejected signal, a dead man's switch): no order to analyse
+    if not worth_a_look(body):
+        return
     with log.bind(order_id=order_id):
         outcome = _pipeline.on_event(order_id)
         logger.debug("tca: %s", outcome)

@@ -229,13 +229,19 @@ def _touch_of(market: MarketData, venue: str, symbol: str) -> Quote | None:
 
 
 def touch(market: MarketData, outcome: Callable[[str, str], None] = lambda venue, outcome: None,
-          ) -> Callable[[str, str], Quote | None]:
+          wait_s: float = 2.0) -> Callable[[str, str], Quote | None]:
     """The venue's touch now (through the book cache, at most its TTL old), or None (a failed read, an empty
-    side: ``outcome`` is told, logged at warning). Never raises."""
+    side, no answer within `wait_s`: a slow venue must not hold TCA's workers; ``outcome`` is told, logged at
+    warning). Never raises."""
 
     def read(venue: str, symbol: str) -> Quote | None:
         try:
-            quote = _touch_of(market, venue, symbol)
+            quote = _pool.submit(_touch_of, market, venue, symbol).result(timeout=wait_s)
+        except TimeoutError:
+            outcome(venue, "stale")
+            logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "stale",
+                                                                         "wait_s": wait_s}})
+            return None
         except Exception as exc:  # VenueCallError, an unknown venue
             outcome(venue, "failed")
             logger.warning("market data unavailable", extra={"fields": {"venue": venue, "outcome": "failed",

@@ -18,6 +18,7 @@ Never raises for missing market data: what cannot be had is None in the input, a
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -32,8 +33,11 @@ from shared.domain.tca import (Quote, RouterEstimate, ScheduleTrack, TapeTrade, 
                                analyze, fee_in_quote)
 
 logger = logging.getLogger(__name__)
+_reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tca-tape")  # the venues' tapes, read at once
 
 PLACEMENT_FILL_MS = 1_000  # a fill within this of the venue's acknowledgement came with the placement answer
+TAPE_WAIT_S = 5.0  # the public tape of every venue of an order within this, or none (flagged no_tape): a slow
+# venue must not hold the TCA pipeline's workers; the complete row, published later, reads it again
 CHILDREN_PAGE = 500
 
 
@@ -171,11 +175,12 @@ class TcaService:
     def _tape(self, venues: list[str], symbol: str, window: tuple[int, int],
               ours: set[str]) -> tuple[_TapeRow, ...] | None:
         trades: list[_TapeRow] = []
-        for venue in venues:
+        reads = {venue: _reads.submit(self.market.tape, venue, symbol, *window) for venue in venues}
+        for venue, read in reads.items():
             try:
-                public = self.market.tape(venue, symbol, *window)
-            except (VenueCallError, KeyError) as exc:
-                logger.warning("no public tape of %s %s for TCA: %s", venue, symbol, exc)
+                public = read.result(timeout=TAPE_WAIT_S)
+            except (VenueCallError, KeyError, TimeoutError) as exc:
+                logger.warning("no public tape of %s %s for TCA: %r", venue, symbol, exc)
                 return None
             trades += [_TapeRow(venue, t.timestamp_ms, t.price, t.quantity, fill_key(venue, t.trade_id) in ours)
                        for t in public]

@@ -36,7 +36,7 @@ from pydantic import TypeAdapter
 
 from shared.app.ports import Metrics, OrderNotFound, OrderStore
 from shared.app.tca import Samples, TcaService, fill_key
-from shared.domain.orders import SMART, Order, Side
+from shared.domain.orders import SMART, TERMINAL, Order, Side
 from shared.domain.tca import MARKOUT_HORIZONS_S, Quote, TcaRecord, markout_bps
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,16 @@ class TcaDoc:
 
 
 DOC = TypeAdapter(TcaDoc)
+
+
+def worth_a_look(event: Mapping[str, Any]) -> bool:
+    """Whether an order event can bring the pipeline anything: a fill (``last_fill``), or an end (the end mid, the
+    row, and fills an order may settle with). Other events (new, pending_submit, accepted, ...) are acknowledged
+    without a read: most events are those."""
+    return bool(event.get("last_fill")) or event.get("status") in _ENDED
+
+
+_ENDED = frozenset(s.value for s in TERMINAL)
 
 
 def due_key(venue: str, symbol: str, second: int) -> str:
@@ -195,30 +205,24 @@ class TcaPipeline:
         order = self.orders.get(order_id)
         if order is None:
             return "unknown order"
-        root = order
-        if order.parent_id is not None:
-            root = self.orders.get(order.parent_id) or order
-        ended = root.is_terminal
-        own = None if order.is_parent else self.docs.get(order.order_id)  # a parent's fills are its children's
+        doc = self.docs.get(order_id)
+        # a parent's fills are its children's (folded copies): only their own events record them
         new = [] if order.is_parent else [f for f in order.fills
-                                          if fill_key(order.exchange, f.trade_id) not in (own.fills if own else {})]
-        root_doc = own if root is order else None
-        if order.is_parent and ended:
-            root_doc = self.docs.get(order.order_id)
+                                          if fill_key(order.exchange, f.trade_id) not in (doc.fills if doc else {})]
         # the end mid and the row: on the top-level order's own events only (its end is one of them), so a herd
-        # of children's events after the end does not contend for its document
-        wants_end_mid = ended and root is order and root.filled_quantity < root.quantity and (
-            root_doc is None or root_doc.end_mid is None)
-        wants_row = ended and root is order and (root_doc is None or root_doc.row is None)
+        # of children's events does not contend for the parent's document
+        ended = order.parent_id is None and order.is_terminal
+        wants_end_mid = ended and order.filled_quantity < order.quantity and (doc is None or doc.end_mid is None)
+        wants_row = ended and (doc is None or doc.row is None)
         if not new and not wants_end_mid and not wants_row:
             return "nothing new"
         now = self.clock()
         quote = self.touch(order.exchange, order.symbol) if new else None
         end_mid = None
         if wants_end_mid:  # a SmartRouter parent's: where its first child went
-            venue = root.exchange if root.exchange != SMART else next((c.venue for c in root.children), None)
+            venue = order.exchange if order.exchange != SMART else next((c.venue for c in order.children), None)
             end = quote if quote is not None and venue == order.exchange else (
-                self.touch(venue, root.symbol) if venue is not None else None)
+                self.touch(venue, order.symbol) if venue is not None else None)
             end_mid = end.mid if end is not None else None
         seen: dict[str, SeenFill] = {}
         for f in new:
@@ -231,13 +235,10 @@ class TcaPipeline:
             self.scheduler.markout(task_name(order.exchange, order.symbol, second),
                                    {"venue": order.exchange, "symbol": order.symbol, "second": second},
                                    max(0.0, (second * 1000 - now) / 1000))
-        if seen:
-            self.docs.update(order.order_id, _adding(order, root.order_id, seen,
-                                                     end_mid if root is order else None))
-        if end_mid is not None and (root is not order or not seen):
-            self.docs.update(root.order_id, _adding(root, root.order_id, {}, end_mid))
+        if seen or end_mid is not None:
+            self.docs.update(order_id, _adding(order, order.parent_id or order_id, seen, end_mid))
         if wants_row:
-            self._publish_row(root.order_id, first=True)
+            self._publish_row(order_id, first=True)
         return f"{len(new)} fills seen"
 
     # ---- markout tasks -------------------------------------------------------------------------------------------

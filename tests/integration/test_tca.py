@@ -3,6 +3,8 @@ what the simulated venue itself says (its trades for our account, its public tap
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -222,3 +224,17 @@ def test_the_aggregates_group_the_ended_orders_and_refuse_what_they_cannot_do(ap
     bad = api("GET", "/analytics/tca", params={"group_by": "venue,colour"})
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "group_by"
     assert api("GET", "/analytics/tca", params={"since": 10, "until": 5}).status_code == 422
+
+
+def test_the_execution_quality_series_are_exported_and_promtool_accepts_them(api):
+    """After the orders above: their costs and markouts are in the Prometheus text, with buckets below zero, and
+    the whole exposition passes promtool's own check (the format Prometheus will scrape)."""
+    text = api("GET", "/metrics", params={"format": "prometheus"}).text
+    for series in ('execution_arrival_cost_bps_bucket{', 'le="-100.0"', 'execution_markout_bps_bucket{',
+                   'horizon="1"', 'execution_fill_ratio_bucket{', 'execution_venue_ack_latency_seconds_bucket{',
+                   'execution_market_data_reads_total{', 'caller="tca"'):
+        assert series in text, f"{series} not exported"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: apt-get install -y prometheus (./scripts/bootstrap.sh does, as root)"
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

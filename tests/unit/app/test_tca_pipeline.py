@@ -220,3 +220,12 @@ def test_a_smart_router_parent_is_never_sampled_itself_only_its_childrens_fills(
     assert all(body["venue"] != "smart" for _, body, _ in pipe.markouts())
     assert pipe.docs.get(parent.order_id).fills == {}  # its row only; the fills live in the child's document
     assert [r["venue"] for r in pipe.rows] == ["smart"] and pipe.rows[0]["filled_quantity"] == "2"
+
+
+def test_only_events_with_a_fill_or_an_end_are_worth_a_read():
+    from shared.app.tca_pipeline import worth_a_look
+
+    assert worth_a_look({"status": "partially_filled", "last_fill": {"trade_id": "t1"}})
+    assert worth_a_look({"status": "canceled", "last_fill": None})  # the end: end mid, row, settled fills
+    assert not worth_a_look({"status": "accepted", "last_fill": None})
+    assert not worth_a_look({"status": "pending_cancel"})
