@@ -71,7 +71,7 @@ class TcaService:
     store: OrderStore
     market: Tape
     clock: Callable[[], int]
-    # the pipeline's samples of these orders (an order and its children), with the end mid of the second's
+    # the pipeline's samples of these orders (an order and its children); the end mid is the root id's
     samples: Callable[[Sequence[str], str], Samples] = lambda order_ids, root_id: Samples()
 
     def report(self, order_id: str) -> tuple[Order, TcaRecord]:

@@ -163,18 +163,24 @@ def test_markouts_appear_after_their_horizons_and_the_row_is_published(api, bina
     assert D(first["arrival_cost_bps"]) == D(tca["arrival_cost_bps"])
 
 
+def _filled_parent_tca(api, venues: dict[str, Venue], created) -> dict:
+    """Wait for the created parent to fill; its TCA answer, whose costs were checked against the venues."""
+    assert created.status_code == 201, created.text
+    parent = wait_for(api, created.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"), 60)
+    assert parent["status"] == "filled", parent
+    body = api("GET", f"/orders/{parent['order_id']}/tca").json()
+    _recompute_parent(api, venues, parent, body["tca"], body["facts"])
+    return body
+
+
 def test_a_twap_parent_has_a_full_tca_record_over_all_its_children(api, venues, binance):
     bid, ask = binance.touch()
     resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tcat-{uuid.uuid4().hex[:10]}",
                                    "exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.04",
                                    "order_type": "limit", "price": str((ask * D("1.01")).quantize(D("0.01"))),
                                    "algorithm": "twap", "algorithm_params": {"duration_s": 20, "slices": 4}})
-    assert resp.status_code == 201, resp.text
-    parent = wait_for(api, resp.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"), 60)
-    assert parent["status"] == "filled", parent
-    body = api("GET", f"/orders/{parent['order_id']}/tca").json()
+    body = _filled_parent_tca(api, venues, resp)
     tca = body["tca"]
-    _recompute_parent(api, venues, parent, tca, body["facts"])
     assert tca["schedule_deviation_max"] is not None and tca["schedule_deviation_rms"] is not None, tca["flags"]
     assert D(tca["schedule_deviation_rms"]) <= D(tca["schedule_deviation_max"]) <= 1
     assert len(tca["fills"]) >= 4 and tca["shortfall"] is not None  # every child's fill, one record
@@ -185,12 +191,8 @@ def test_a_smart_router_parent_has_its_router_value_add_and_venue_confirmed_cost
     resp = api("POST", "/orders", {"strategy_id": "tca-it", "client_order_id": f"tcas-{uuid.uuid4().hex[:10]}",
                                    "exchange": "smart", "symbol": "BTC/USDT", "side": "sell", "quantity": "45",
                                    "order_type": "limit", "price": "49000"})
-    assert resp.status_code == 201, resp.text
-    parent = wait_for(api, resp.json()["order_id"], lambda o: o["status"] in ("filled", "canceled"), 60)
-    assert parent["status"] == "filled", parent
-    body = api("GET", f"/orders/{parent['order_id']}/tca").json()
+    body = _filled_parent_tca(api, venues, resp)
     tca = body["tca"]
-    _recompute_parent(api, venues, parent, tca, body["facts"])
     facts = body["facts"]
     best, ideal = D(facts["router_best_price"]), D(facts["router_consolidated_price"])
     average = D(tca["average_price"])

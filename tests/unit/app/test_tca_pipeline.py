@@ -197,7 +197,7 @@ def test_a_childs_fills_go_to_its_parents_document_and_the_row_waits_for_the_par
     assert pipe.rows[0]["complete"] is False  # the child's markouts are still due
     assert pipe.run_markouts() == 4  # the child's markouts complete the parent's row
     assert [(r["order_id"], r["version"], r["complete"]) for r in pipe.rows][-1] == (parent.order_id, 2, True)
-    assert D(pipe.rows[-1]["markout_300s_bps"]) is not None
+    assert pipe.rows[-1]["markout_300s_bps"] is not None
 
 
 def test_an_unknown_order_is_acknowledged_without_work():
