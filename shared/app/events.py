@@ -85,12 +85,13 @@ class OrderEventMessage(_Message):
 
 
 class DeadMansSwitchNotice(_Message):
-    """A dead man's switch changed state (``status``: halted, ...); ``strategy_id`` null: the global switch."""
+    """A dead man's switch fired (``halted``: the strategy's working orders are being cancelled) or trading resumed
+    (``resumed``: a heartbeat, or an operator re-enabled it); ``strategy_id`` ``*``: the global switch."""
 
     type: Literal["dead_mans_switch"]
     order_id: None = None
     strategy_id: str | None
-    status: str
+    status: Literal["halted", "resumed"]
     reason: str | None
     timestamp: EpochMs
 

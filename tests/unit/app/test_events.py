@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from shared.app import algorithms, events
+from shared.app.dms import DeadMansSwitchService
 from shared.domain.orders import OrderEvent, S
 from shared.infra import exact_json
 
@@ -140,11 +141,31 @@ def test_parent_and_child_events_validate_and_name_each_other(monkeypatch):
     assert parent[-1]["filled_quantity"] == env.parent().filled_quantity == D("1")
 
 
-def test_the_dead_mans_switch_notice_validates():
-    data = events.encode({"type": "dead_mans_switch", "order_id": None, "strategy_id": None, "status": "halted",
-                          "reason": "no heartbeat for 30 s", "timestamp": 1_700_000_000_000})
-    [notice] = checked([data])
-    assert notice["type"] == "dead_mans_switch" and notice["strategy_id"] is None
+class Switches(dict):
+    def all(self):
+        return dict(self)
+
+    def many(self, ids):
+        return {i: self[i] for i in ids if i in self}
+
+    def save(self, switch):
+        self[switch.strategy_id] = switch
+
+
+def test_a_dead_mans_switch_firing_and_resuming_emits_valid_notices_and_cancel_events():
+    env = Env()
+    switches = Switches()
+    dms = DeadMansSwitchService(switches, env.svc, {}, env.publisher, env.clock)
+    dms.heartbeat("momentum_1", 1_000)
+    env.working()
+    env.clock.advance(2_000)
+    assert dms.check()["fired"]
+    dms.heartbeat("momentum_1", 1_000)
+    seen = checked(env.publisher.wire)
+    notices = [m for m in seen if m.get("type") == "dead_mans_switch"]
+    assert [n["status"] for n in notices] == ["halted", "resumed"]
+    assert all(n["strategy_id"] == "momentum_1" and n["order_id"] is None for n in notices)
+    assert [m["status"] for m in seen if m.get("order_id") == OID][-1] in ("pending_cancel", "canceled")
 
 
 def test_the_schema_refuses_what_the_format_is_not():
