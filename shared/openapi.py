@@ -20,7 +20,10 @@ def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": ref(model)}}}
 
 
-def schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
-    """The component schemas of `models` (and everything they reference)."""
-    _, defs = models_json_schema([(m, "serialization") for m in models], ref_template="#/components/schemas/{model}")
-    return defs["$defs"]
+def schemas(models: list[type[BaseModel]], inputs: list[type[BaseModel]] = ()) -> dict[str, Any]:
+    """The component schemas of `models` as they are written (answers) and of `inputs` as they are read (request
+    bodies: a Decimal may come as a JSON number or a decimal string), and everything they reference. A model whose
+    two forms differ gets both, as ``Name-Input`` and ``Name-Output``."""
+    pairs = [(m, "serialization") for m in models] + [(m, "validation") for m in inputs]
+    _, defs = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
+    return defs.get("$defs", {})

@@ -204,12 +204,6 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def rejection(signal_id: Any, reason: str, details: list[dict[str, str]], message_id: str, now_ms: int) -> dict:
-    """The `rejected` event for a signal that never became an order."""
-    return {"order_id": None, "signal_id": signal_id if isinstance(signal_id, str) else None, "status": "rejected",
-            "reason": reason, "details": details, "message_id": message_id, "timestamp": now_ms}
-
-
 class Heartbeat(_In):
     """POST /api/v1/heartbeat and the heartbeats topic: re-arm a strategy's dead man's switch (no strategy_id:
     the global switch)."""

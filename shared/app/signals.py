@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from shared.app.events import rejection
 from shared.app.orders import Halted, OrderService
 from shared.app.ports import EventPublisher
-from shared.app.schemas import Signal, rejection
+from shared.app.schemas import Signal
 from shared.domain.orders import InvalidOrder
 from shared.infra import exact_json
 
@@ -44,26 +45,27 @@ def intake(data: bytes, message_id: str, *, service: OrderService, events: Event
         return _reject(None, f"message data is not JSON: {exc}", [], message_id, events, now_ms)
     if not isinstance(payload, dict):
         return _reject(None, "message data must be a JSON object", [], message_id, events, now_ms)
-    signal_id = payload.get("signal_id")
     try:
         signal = Signal.model_validate(payload)
     except ValidationError as exc:
         details = _details(exc)
         reason = "; ".join(f"{d['field']}: {d['issue']}" for d in details)
-        return _reject(signal_id, reason, details, message_id, events, now_ms)
+        return _reject(payload, reason, details, message_id, events, now_ms)
     try:
         order, created = service.create(signal.to_order(now_ms()))
     except InvalidOrder as exc:
         details = [{"field": f, "issue": i} for f, i in exc.problems]
-        return _reject(signal.signal_id, str(exc), details, message_id, events, now_ms)
+        return _reject(payload, str(exc), details, message_id, events, now_ms)
     except Halted as exc:
-        return _reject(signal.signal_id, str(exc), [{"field": "strategy_id", "issue": "halted"}], message_id,
+        return _reject(payload, str(exc), [{"field": "strategy_id", "issue": "halted"}], message_id,
                        events, now_ms)
     return Outcome("accepted" if created else "duplicate", signal.signal_id, order.order_id)
 
 
-def _reject(signal_id: object, reason: str, details: list[dict[str, str]], message_id: str,
+def _reject(signal: object, reason: str, details: list[dict[str, str]], message_id: str,
             events: EventPublisher, now_ms: Callable[[], int]) -> Outcome:
+    """Answer the signal (the parsed message, or None when it was no JSON object) with a `rejected` event."""
     logger.warning("signal rejected: %s", reason, extra={"fields": {"message_id": message_id}})
-    events.publish_notice(rejection(signal_id, reason, details, message_id, now_ms()))
-    return Outcome("rejected", signal_id if isinstance(signal_id, str) else None, reason=reason)
+    event = rejection(signal, reason, details, message_id, now_ms())
+    events.publish_notice(event)
+    return Outcome("rejected", event["signal_id"], reason=reason)

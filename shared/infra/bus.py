@@ -11,6 +11,7 @@ from typing import Any
 
 from google.cloud import pubsub_v1
 
+from shared.app import events as wire
 from shared.infra.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ class PubSubRows:
 
 
 class PubSubEvents:
-    """Publishes order events (the outbox's entries, already JSON-ready dicts) and rejections."""
+    """Publishes order events (the outbox's entries, JSON-ready dicts) and notices, each in the one wire format
+    of ``shared.app.events`` (quantities, prices and fees as exact JSON numbers)."""
 
     def __init__(self, client: pubsub_v1.PublisherClient, settings: Settings, timeout: float = 10.0) -> None:
         self._client = client
@@ -50,7 +52,7 @@ class PubSubEvents:
     def publish_events(self, events: Sequence[dict[str, Any]]) -> int:
         """Publish in order (one ordering key per order, so one batch); returns how many, from the first, were
         accepted. After a failure the rest of that order's events fail too and stay in the outbox."""
-        futures = [self._client.publish(self._topic, encode(e), ordering_key=e["order_id"], order_id=e["order_id"],
+        futures = [self._client.publish(self._topic, wire.encode(e), ordering_key=e["order_id"], order_id=e["order_id"],
                                         status=e["status"], sequence=str(e["sequence"])) for e in events]
         for done, (event, future) in enumerate(zip(events, futures, strict=True)):
             try:
@@ -64,5 +66,5 @@ class PubSubEvents:
 
     def publish_notice(self, payload: dict[str, Any]) -> None:
         """A message that is not an order's transition: a rejected signal, a dead man's switch firing."""
-        self._client.publish(self._topic, encode(payload), status=str(payload.get("status", ""))).result(
+        self._client.publish(self._topic, wire.encode(payload), status=str(payload.get("status", ""))).result(
             timeout=self._timeout)

@@ -20,3 +20,18 @@ def loads(data: bytes | bytearray | str) -> Any:
     """The JSON document in `data`, its non-integer numbers as Decimal. Raises ValueError when it is not JSON
     (``json.JSONDecodeError``, ``UnicodeDecodeError``, or an integer longer than Python converts)."""
     return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """`value` as compact JSON with every Decimal written as a JSON number, digit for digit (``Decimal("0.10")`` is
+    ``0.10``, never a float's ``0.1`` or ``0.09999999999999999``). A non-finite Decimal or float raises ValueError
+    (JSON has no NaN); other values are written as the standard encoder writes them."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value}")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    return json.dumps(value, allow_nan=False)

@@ -6,7 +6,6 @@ whole run stops with a message saying how to get it, rather than skipping.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -20,6 +19,7 @@ from google.cloud import pubsub_v1
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.infra import exact_json
 from shared.infra.venues import resend_dropped
 
 REQUIRED = ("LOCALSTACK_STATE", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST",
@@ -89,7 +89,8 @@ class TopicTap:
                                                 "enable_message_ordering": True})
 
     def collect(self, until: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
-        """Pull until `until(messages)` holds or the timeout passes; returns the decoded JSON bodies with attributes."""
+        """Pull until `until(messages)` holds or the timeout passes; returns the decoded JSON bodies (numbers with a
+        fraction as Decimal, exactly as sent) with attributes and the raw bytes."""
         got: list[dict] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not until(got):
@@ -98,7 +99,8 @@ class TopicTap:
                 self._sub.acknowledge(request={"subscription": self.path,
                                                "ack_ids": [m.ack_id for m in resp.received_messages]})
             for m in resp.received_messages:
-                got.append({"data": json.loads(m.message.data), "attributes": dict(m.message.attributes)})
+                got.append({"data": exact_json.loads(m.message.data), "attributes": dict(m.message.attributes),
+                            "raw": m.message.data})
         return got
 
     def close(self) -> None:

@@ -82,7 +82,7 @@ def test_a_fill_the_trades_list_reports_after_the_cancel_reaches_the_record(api,
     closed = [m["data"] for m in got if m["data"].get("order_id") == oid
               and m["data"].get("status") in ("canceled", "filled", "expired", "rejected")]
     assert closed, [m["data"] for m in got if m["data"].get("order_id") == oid]
-    assert {e["filled_quantity"] for e in closed} == {"0.007"}, closed  # never closed short of the venue
+    assert {e["filled_quantity"] for e in closed} == {D("0.007")}, closed  # never closed short of the venue
 
 
 # ---- 5. mixed fee currencies ----------------------------------------------------------------------------------

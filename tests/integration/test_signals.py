@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from decimal import Decimal
 
 import pytest
 from google.api_core.exceptions import DeadlineExceeded
@@ -54,9 +55,10 @@ def test_the_seed_signal_produces_the_seed_output_with_status_filled(stack, publ
     filled = mine[-1]
     assert SEED_OUTPUT_FIELDS <= set(filled)
     assert filled["signal_id"] == signal["signal_id"] and filled["order_id"].startswith("ord_")
-    assert filled["filled_quantity"] == "0.1" and float(filled["average_price"]) > 0
-    assert float(filled["commission"]) > 0 and isinstance(filled["timestamp"], int)
-    assert filled["remaining_quantity"] == "0" and filled["last_fill"]["trade_id"]
+    # the event's numbers are JSON numbers, exact (the tap parses them as Decimals)
+    assert filled["filled_quantity"] == Decimal("0.1") and filled["average_price"] > 0
+    assert filled["commission"] > 0 and isinstance(filled["timestamp"], int)
+    assert filled["remaining_quantity"] == 0 and filled["last_fill"]["trade_id"]
     assert filled["exchange"] == "binance" and filled["symbol"] == "BTC/USDT" and filled["side"] == "buy"
 
 

@@ -18,7 +18,7 @@ expires (its working children are then cancelled).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,6 @@ from shared.domain.algorithms.base import (
     NO_NEEDS,
     InvalidParams,
     MarketNeeds,
-    ParamReader,
     ParentView,
     Planner,
     SliceDecision,
@@ -40,11 +39,12 @@ from shared.domain.algorithms.base import (
     child_size,
     done,
     effective_limit,
-    parse_direct,
+    DirectParams,
     parse_params,
     planner_for,
     rest_child_id,
 )
+from shared.domain.algorithms.params import AlgorithmParams, CollarBps, LimitPrice, whole
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, Bound, bound_for, collar
 from shared.domain.market import Book, MarketSnapshot, consolidated_mid
 from shared.domain.router import allocate, best_single_venue, consolidated_optimum
@@ -55,22 +55,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SmartParams:
-    rounds: int = 3
-    interval_s: int = 1
-    limit_price: Decimal | None = None
-    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+class SmartParams(AlgorithmParams):
+    """The SmartRouter's algorithm_params: `rounds` of IOC children across every venue, `interval_s` apart."""
 
-
-def parse_smart(params: Mapping[str, Any]) -> SmartParams:
-    r = ParamReader(params, ("rounds", "interval_s", "limit_price", "default_collar_bps"))
-    rounds = r.whole("rounds", 3, lo=1, hi=10)
-    interval = r.whole("interval_s", 1, lo=1, hi=60)
-    limit = r.optional_number("limit_price", lo=0, lo_open=True)
-    collar_bps = r.number("default_collar_bps", DEFAULT_COLLAR_BPS, lo=0, hi=10_000, lo_open=True)
-    r.done()
-    return SmartParams(rounds=rounds, interval_s=interval, limit_price=limit, default_collar_bps=collar_bps)
+    rounds: whole(1, 10, description="routing rounds before the rest rests or is cancelled") = 3
+    interval_s: whole(1, 60, description="seconds between rounds") = 1
+    limit_price: LimitPrice | None = None
+    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
 
 REST_CHECK_MS = 5_000  # how often a parent with a resting remainder looks at its children
@@ -168,13 +159,14 @@ class SmartPlanner:
         return done(parent, f"the rest cannot rest: {why}")
 
 
-PARSERS: dict[Algorithm, Callable[[Mapping[str, Any]], Any]] = {
-    Algorithm.DIRECT: parse_direct,
-    Algorithm.TWAP: twap.parse,
-    Algorithm.VWAP: vwap.parse,
-    Algorithm.ICEBERG: iceberg.parse,
-    Algorithm.POV: pov.parse,
-    Algorithm.SMART: parse_smart,
+# Each algorithm's parameters: the model validates them and is their schema (the OpenAPI document's).
+PARAMS: dict[Algorithm, type[AlgorithmParams]] = {
+    Algorithm.DIRECT: DirectParams,
+    Algorithm.TWAP: twap.TwapParams,
+    Algorithm.VWAP: vwap.VwapParams,
+    Algorithm.ICEBERG: iceberg.IcebergParams,
+    Algorithm.POV: pov.PovParams,
+    Algorithm.SMART: SmartParams,
 }
 
 PLANNERS: dict[Algorithm, Callable[[Any], Planner]] = {

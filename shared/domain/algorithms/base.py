@@ -17,12 +17,13 @@ stays with the parent and is picked up by a later slice (schedules are cumulativ
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from shared.domain.algorithms.params import AlgorithmParams, InvalidParams
 from shared.domain.algorithms.slippage import Bound
 from shared.domain.market import ZERO, Book, MarketSnapshot, VenueTerms, round_quantity
 from shared.domain.orders import OrderType, Side, TimeInForce, digest
@@ -161,154 +162,15 @@ def jitter(parent_client_order_id: str, pct: Decimal, *parts: object) -> Decimal
 
 
 # ---- parameters -----------------------------------------------------------------------------------------
-class InvalidParams(ValueError):
-    """Algorithm parameters failed validation; ``problems`` lists (field, issue) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {i}" for f, i in problems))
-        self.problems = problems
-
-
-def _fmt(d: Decimal | int) -> str:
-    return str(d) if isinstance(d, int) else f"{d.normalize():f}"
-
-
-class ParamReader:
-    """Reads and checks algorithm_params, collecting every problem (raised together by ``done``)."""
-
-    PREFIX = "algorithm_params"
-
-    def __init__(self, params: Mapping[str, Any], known: Iterable[str]) -> None:
-        self.params = params
-        self.known = set(known)
-        self.problems: list[tuple[str, str]] = []
-        if not isinstance(params, Mapping):
-            self.problems.append((self.PREFIX, "must be an object"))
-            self.params = {}
-            return
-        for name in sorted(set(map(str, params)) - self.known):
-            self.problem(name, f"unknown parameter; known: {', '.join(sorted(self.known))}")
-
-    def problem(self, name: str, issue: str) -> None:
-        self.problems.append((f"{self.PREFIX}.{name}", issue))
-
-    def given(self, name: str) -> bool:
-        return self.params.get(name) is not None
-
-    def _decimal(self, name: str, value: Any) -> Decimal | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-            self.problem(name, "must be a number")
-            return None
-        try:
-            d = Decimal(str(value))
-        except (InvalidOperation, ValueError):
-            self.problem(name, "must be a number")
-            return None
-        if not d.is_finite():
-            self.problem(name, "must be a finite number")
-            return None
-        return d
-
-    def _read(self, name: str, lo: Decimal | int | None, hi: Decimal | int | None, lo_open: bool, whole: bool,
-              required: bool) -> Decimal | None:
-        """The value if given and valid; None (and a problem, unless merely absent and optional) otherwise."""
-        value = self.params.get(name)
-        if value is None:
-            if required:
-                self.problem(name, "required")
-            return None
-        d = self._decimal(name, value)
-        if d is None:
-            return None
-        if whole and d != d.to_integral_value():
-            self.problem(name, "must be a whole number")
-            return None
-        if (lo is not None and (d <= lo if lo_open else d < lo)) or (hi is not None and d > hi):
-            self.problem(name, self._range_text(lo, hi, lo_open))
-            return None
-        return d
-
-    def number(self, name: str, default: Decimal, *, lo: Decimal | int | None = None,
-               hi: Decimal | int | None = None, lo_open: bool = False) -> Decimal:
-        d = self._read(name, lo, hi, lo_open, whole=False, required=False)
-        return default if d is None else d
-
-    def optional_number(self, name: str, *, lo: Decimal | int | None = None, hi: Decimal | int | None = None,
-                        lo_open: bool = False) -> Decimal | None:
-        return self._read(name, lo, hi, lo_open, whole=False, required=False)
-
-    def required_number(self, name: str, *, lo: Decimal | int | None = None, hi: Decimal | int | None = None,
-                        lo_open: bool = False) -> Decimal:
-        """The value; when missing or invalid a problem is recorded (``done`` raises) and 0 stands in."""
-        d = self._read(name, lo, hi, lo_open, whole=False, required=True)
-        return ZERO if d is None else d
-
-    def whole(self, name: str, default: int, *, lo: int, hi: int) -> int:
-        d = self._read(name, lo, hi, False, whole=True, required=False)
-        return default if d is None else int(d)
-
-    def optional_whole(self, name: str, *, lo: int, hi: int) -> int | None:
-        d = self._read(name, lo, hi, False, whole=True, required=False)
-        return None if d is None else int(d)
-
-    def required_whole(self, name: str, *, lo: int, hi: int) -> int:
-        d = self._read(name, lo, hi, False, whole=True, required=True)
-        return 0 if d is None else int(d)
-
-    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
-        value = self.params.get(name)
-        if value is None:
-            return default
-        if value not in options:
-            self.problem(name, f"must be one of {', '.join(options)}")
-            return default
-        return str(value)
-
-    def weights(self, name: str) -> tuple[Decimal, ...] | None:
-        value = self.params.get(name)
-        if value is None:
-            return None
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 1000:
-            self.problem(name, "must be a list of 1 to 1000 relative weights")
-            return None
-        out: list[Decimal] = []
-        for i, w in enumerate(value):
-            d = self._decimal(f"{name}[{i}]", w)
-            if d is None:
-                return None
-            if d < 0:
-                self.problem(f"{name}[{i}]", "must not be negative")
-                return None
-            out.append(d)
-        if sum(out, ZERO) <= 0:
-            self.problem(name, "must have a positive sum")
-            return None
-        return tuple(out)
-
-    @staticmethod
-    def _range_text(lo: Decimal | int | None, hi: Decimal | int | None, lo_open: bool) -> str:
-        if lo is not None and hi is not None:
-            if lo_open:
-                return f"must be greater than {_fmt(lo)} and at most {_fmt(hi)}"
-            return f"must be between {_fmt(lo)} and {_fmt(hi)}"
-        if lo is not None:
-            return f"must be greater than {_fmt(lo)}" if lo_open else f"must be at least {_fmt(lo)}"
-        return f"must be at most {_fmt(hi)}" if hi is not None else "out of range"
-
-    def done(self) -> None:
-        if self.problems:
-            raise InvalidParams(self.problems)
-
-
 def parse_params(algorithm: Algorithm | str, params: Mapping[str, Any] | None) -> Any:
-    """Validate `params` for `algorithm`: the algorithm's frozen params dataclass, or InvalidParams."""
-    from shared.domain.algorithms import PARSERS  # the package imports every algorithm (no import cycle)
+    """Validate `params` for `algorithm`: the algorithm's params model (``PARAMS``), or InvalidParams."""
+    from shared.domain.algorithms import PARAMS  # the package imports every algorithm (no import cycle)
 
     try:
         algo = Algorithm(algorithm)
     except ValueError:
         raise InvalidParams([("algorithm", f"must be one of {', '.join(a.value for a in Algorithm)}")]) from None
-    return PARSERS[algo](params if params is not None else {})
+    return PARAMS[algo].parse(params)
 
 
 def planner_for(algorithm: Algorithm | str, params: Mapping[str, Any] | None) -> Planner:
@@ -323,15 +185,9 @@ def planner_for(algorithm: Algorithm | str, params: Mapping[str, Any] | None) ->
     return PLANNERS[algo](parsed)
 
 
-@dataclass(frozen=True)
-class DirectParams:
-    pass
+class DirectParams(AlgorithmParams):
+    """``direct`` takes no parameters: the order goes to its venue as it is."""
 
-
-def parse_direct(params: Mapping[str, Any]) -> DirectParams:
-    r = ParamReader(params, ())
-    r.done()
-    return DirectParams()
 
 
 # ---- the rules every single-venue algorithm follows -----------------------------------------------------

@@ -14,15 +14,10 @@ otherwise re-priced. The planner asks to be called again every second while a tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 from shared.domain.algorithms.base import (
     FOLLOW_UP_MS,
     NO_NEEDS,
-    ParamReader,
     ParentView,
     SliceDecision,
     beyond,
@@ -33,29 +28,20 @@ from shared.domain.algorithms.base import (
     jitter,
     venue_market,
 )
+from shared.domain.algorithms.params import AlgorithmParams, CollarBps, number
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
 from shared.domain.market import ZERO, MarketSnapshot
 
 CHECK_MS = 1_000
 
 
-@dataclass(frozen=True)
-class IcebergParams:
-    display_quantity: Decimal
-    limit_price: Decimal
-    size_variance_pct: Decimal = ZERO
-    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+class IcebergParams(AlgorithmParams):
+    """Iceberg's algorithm_params: one tranche of about display_quantity rests at limit_price at a time."""
 
-
-def parse(params: Mapping[str, Any]) -> IcebergParams:
-    r = ParamReader(params, ("display_quantity", "size_variance_pct", "limit_price", "default_collar_bps"))
-    display = r.required_number("display_quantity", lo=0, lo_open=True)
-    variance = r.number("size_variance_pct", ZERO, lo=0, hi=50)
-    limit = r.required_number("limit_price", lo=0, lo_open=True)
-    collar_bps = r.number("default_collar_bps", DEFAULT_COLLAR_BPS, lo=0, hi=10_000, lo_open=True)
-    r.done()
-    return IcebergParams(display_quantity=display, limit_price=limit, size_variance_pct=variance,
-                         default_collar_bps=collar_bps)
+    display_quantity: number(0, lo_open=True, description="the size of each tranche shown")
+    size_variance_pct: number(0, 50, description="each tranche's size moved by up to this percent") = ZERO
+    limit_price: number(0, lo_open=True, description="where the tranches rest")
+    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
 
 class IcebergPlanner:

@@ -12,14 +12,11 @@ or until the parent's ``end_ms``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 from shared.domain.algorithms.base import (
     MarketNeeds,
-    ParamReader,
     ParentView,
     SliceDecision,
     child,
@@ -29,29 +26,20 @@ from shared.domain.algorithms.base import (
     taker_price,
     venue_market,
 )
+from shared.domain.algorithms.params import AlgorithmParams, CollarBps, LimitPrice, number, whole
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
 from shared.domain.market import ZERO, MarketSnapshot
 
 
-@dataclass(frozen=True)
-class PovParams:
-    target_rate: Decimal
-    min_child: Decimal = ZERO
-    limit_price: Decimal | None = None
-    interval_s: int = 5
-    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+class PovParams(AlgorithmParams):
+    """POV's algorithm_params: every interval_s, target_rate times the volume the market traded since the
+    previous slice."""
 
-
-def parse(params: Mapping[str, Any]) -> PovParams:
-    r = ParamReader(params, ("target_rate", "min_child", "limit_price", "interval_s", "default_collar_bps"))
-    rate = r.required_number("target_rate", lo=0, hi=Decimal("0.5"), lo_open=True)
-    min_child = r.number("min_child", ZERO, lo=0)
-    limit = r.optional_number("limit_price", lo=0, lo_open=True)
-    interval = r.whole("interval_s", 5, lo=1, hi=3600)
-    collar_bps = r.number("default_collar_bps", DEFAULT_COLLAR_BPS, lo=0, hi=10_000, lo_open=True)
-    r.done()
-    return PovParams(target_rate=rate, min_child=min_child, limit_price=limit, interval_s=interval,
-                     default_collar_bps=collar_bps)
+    target_rate: number(0, Decimal("0.5"), lo_open=True, description="the share of the market's volume to trade")
+    min_child: number(0, description="a child below this is not sent") = ZERO
+    limit_price: LimitPrice | None = None
+    interval_s: whole(1, 3600, description="seconds between slices") = 5
+    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
 
 class PovPlanner:

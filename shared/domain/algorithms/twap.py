@@ -29,17 +29,17 @@ slice (as NautilusTrader does); a remainder that could never be sent on its own 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
+
+from pydantic import model_validator
 
 from shared.domain.algorithms.base import (
     FOLLOW_UP_MS,
     NO_NEEDS,
     ChildIntent,
     MarketNeeds,
-    ParamReader,
     ParentView,
     SliceDecision,
     child,
@@ -51,6 +51,7 @@ from shared.domain.algorithms.base import (
     taker_price,
     venue_market,
 )
+from shared.domain.algorithms.params import AlgorithmParams, CollarBps, LimitPrice, choice, number, problems, whole
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS, bound_for
 from shared.domain.market import ZERO, Book, MarketSnapshot, VenueTerms
 
@@ -61,66 +62,65 @@ DEFAULT_INTERVAL_S = 60
 CATCH_UP_MAX_MS = 10_000
 
 
-@dataclass(frozen=True)
-class TwapParams:
-    duration_s: int
-    slices: int
-    randomize_size_pct: Decimal = ZERO
-    randomize_time_pct: Decimal = ZERO
-    limit_price: Decimal | None = None
-    mode: str = "taker"
-    reprice_after_s: int = 30
-    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+# The parameter types TWAP and VWAP share (each rule once).
+Duration = whole(MIN_DURATION_S, 86_400, description="the window, seconds (cut short by the order's own expiry)")
+Slices = whole(1, 1000, description="the number of slices (give slices or interval_s, not both)")
+Interval = whole(MIN_BUCKET_S, 86_400, description="about this many seconds between slices (whole buckets)")
+Mode = choice(*MODES, description="taker: IOC limits at the slippage collar; maker: post-only at the near touch, "
+                                  "re-priced")
+RepriceAfter = whole(1, 3600, description="maker only: a resting child older than this is re-priced")
+Percent = number(0, 50)
 
 
-def read_window(r: ParamReader, default_slices: int | None = None) -> tuple[int, int]:
-    """duration_s and the number of slices (from slices, interval_s, or the default)."""
-    duration = r.required_whole("duration_s", lo=MIN_DURATION_S, hi=86_400)
-    if r.given("slices") and r.given("interval_s"):
-        r.problem("interval_s", "give slices or interval_s, not both")
-    slices = r.optional_whole("slices", lo=1, hi=1000)
-    interval = r.optional_whole("interval_s", lo=MIN_BUCKET_S, hi=86_400)
-    if not duration:
-        return 0, 1
+def window_problems(params: AlgorithmParams, duration: int, slices: int | None, interval: int | None,
+                    default_slices: int | None = None) -> tuple[int, list[tuple[str, str]]]:
+    """The number of slices for `duration` (from slices, interval_s, or the default), and what is wrong with them."""
+    found: list[tuple[str, str]] = []
+    if {"slices", "interval_s"} <= params.model_fields_set:
+        found.append(("interval_s", "give slices or interval_s, not both"))
     if slices is not None and duration < slices * MIN_BUCKET_S:
-        r.problem("slices", f"must be at most {duration // MIN_BUCKET_S} for duration_s {duration} "
-                            f"(slices at least {MIN_BUCKET_S} s apart)")
+        found.append(("slices", f"must be at most {duration // MIN_BUCKET_S} for duration_s {duration} "
+                                f"(slices at least {MIN_BUCKET_S} s apart)"))
         slices = None
     if interval is not None and interval > duration:
-        r.problem("interval_s", f"must be at most duration_s ({duration})")
+        found.append(("interval_s", f"must be at most duration_s ({duration})"))
         interval = None
     if slices is None:
         if interval is None and default_slices is not None:
             slices = min(default_slices, duration // MIN_BUCKET_S)
         else:
             slices = math.ceil(duration / (interval or DEFAULT_INTERVAL_S))
-    return duration, max(1, slices)
+    return max(1, slices), found
 
 
-def read_execution(r: ParamReader) -> dict[str, Any]:
-    """The parameters TWAP and VWAP share about how children are priced."""
-    mode = r.choice("mode", MODES, "taker")
-    reprice = r.whole("reprice_after_s", 30, lo=1, hi=3600)
-    if r.given("reprice_after_s") and r.params.get("mode", "taker") == "taker":
-        r.problem("reprice_after_s", "only used with mode maker")
-    return {
-        "limit_price": r.optional_number("limit_price", lo=0, lo_open=True),
-        "mode": mode,
-        "reprice_after_s": reprice,
-        "default_collar_bps": r.number("default_collar_bps", DEFAULT_COLLAR_BPS, lo=0, hi=10_000, lo_open=True),
-    }
+def execution_problems(params: AlgorithmParams) -> list[tuple[str, str]]:
+    """The rule TWAP and VWAP share about how children are priced."""
+    if "reprice_after_s" in params.model_fields_set and getattr(params, "mode") == "taker":
+        return [("reprice_after_s", "only used with mode maker")]
+    return []
 
 
-def parse(params: Mapping[str, Any]) -> TwapParams:
-    r = ParamReader(params, ("duration_s", "slices", "interval_s", "randomize_size_pct", "randomize_time_pct",
-                             "limit_price", "mode", "reprice_after_s", "default_collar_bps"))
-    duration, slices = read_window(r)
-    size_pct = r.number("randomize_size_pct", ZERO, lo=0, hi=50)
-    time_pct = r.number("randomize_time_pct", ZERO, lo=0, hi=50)
-    execution = read_execution(r)
-    r.done()
-    return TwapParams(duration_s=duration, slices=slices, randomize_size_pct=size_pct, randomize_time_pct=time_pct,
-                      **execution)
+class TwapParams(AlgorithmParams):
+    """TWAP's algorithm_params: an even schedule over duration_s, in `slices` (or slices about interval_s apart;
+    by default one a minute). After validation `slices` is the number of slices the schedule uses."""
+
+    duration_s: Duration
+    slices: Slices | None = None
+    interval_s: Interval | None = None
+    randomize_size_pct: Percent = ZERO
+    randomize_time_pct: Percent = ZERO
+    mode: Mode = "taker"
+    reprice_after_s: RepriceAfter = 30
+    limit_price: LimitPrice | None = None
+    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        slices, found = window_problems(self, self.duration_s, self.slices, self.interval_s)
+        found += execution_problems(self)
+        if found:
+            raise problems(*found)
+        return self.model_copy(update={"slices": slices})
 
 
 @dataclass(frozen=True)

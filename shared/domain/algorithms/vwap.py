@@ -17,42 +17,53 @@ carried into later slices, and whatever the catch-up cannot send under the cap s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Self
 
-from shared.domain.algorithms.base import MarketNeeds, ParamReader
+from pydantic import model_validator
+
+from shared.domain.algorithms.base import MarketNeeds
+from shared.domain.algorithms.params import AlgorithmParams, CollarBps, LimitPrice, number, problems, weights
 from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS
-from shared.domain.algorithms.twap import ScheduledPlanner, read_execution, read_window
+from shared.domain.algorithms.twap import (
+    Duration,
+    Interval,
+    Mode,
+    RepriceAfter,
+    ScheduledPlanner,
+    Slices,
+    execution_problems,
+    window_problems,
+)
 from shared.domain.market import ZERO, MarketSnapshot
 
 DEFAULT_PROFILE: tuple[Decimal, ...] = tuple(Decimal(w) for w in (
     "1.60", "1.25", "1.05", "0.90", "0.80", "0.75", "0.75", "0.80", "0.90", "1.05", "1.30", "1.85"))
 
 
-@dataclass(frozen=True)
-class VwapParams:
-    duration_s: int
-    slices: int
-    profile: tuple[Decimal, ...] | None = None
-    max_participation: Decimal | None = None
-    limit_price: Decimal | None = None
-    mode: str = "taker"
-    reprice_after_s: int = 30
-    default_collar_bps: Decimal = DEFAULT_COLLAR_BPS
+class VwapParams(AlgorithmParams):
+    """VWAP's algorithm_params: TWAP's, with slice sizes following a volume profile (``profile``: the given
+    relative weights; else the venue's recent volume; else a U-shaped default), and ``max_participation``."""
 
+    profile: weights(1000, description="relative volume per equal time bucket of the window") | None = None
+    duration_s: Duration
+    slices: Slices | None = None
+    interval_s: Interval | None = None
+    max_participation: number(0, 1, lo_open=True, description="no slice sends more than this share of the volume "
+                                                              "traded since the previous slice") | None = None
+    mode: Mode = "taker"
+    reprice_after_s: RepriceAfter = 30
+    limit_price: LimitPrice | None = None
+    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
-def parse(params: Mapping[str, Any]) -> VwapParams:
-    r = ParamReader(params, ("duration_s", "slices", "interval_s", "profile", "max_participation", "limit_price",
-                             "mode", "reprice_after_s", "default_collar_bps"))
-    profile = r.weights("profile")
-    duration, slices = read_window(r, default_slices=len(profile or DEFAULT_PROFILE))
-    max_participation = r.optional_number("max_participation", lo=0, hi=1, lo_open=True)
-    execution = read_execution(r)
-    r.done()
-    return VwapParams(duration_s=duration, slices=slices, profile=profile, max_participation=max_participation,
-                      **execution)
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        slices, found = window_problems(self, self.duration_s, self.slices, self.interval_s,
+                                        default_slices=len(self.profile or DEFAULT_PROFILE))
+        found += execution_problems(self)
+        if found:
+            raise problems(*found)
+        return self.model_copy(update={"slices": slices})
 
 
 def usable(profile: tuple[Decimal, ...]) -> bool:

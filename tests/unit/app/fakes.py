@@ -35,6 +35,7 @@ from shared.adapters.protocol import (
     VenueOrder,
     VenueStatus,
 )
+from shared.app.events import encode as wire_encode
 from shared.app.ports import Change, OrderNotFound, Page
 from shared.domain.orders import OPEN, Order, OrderEvent
 from shared.domain.reconcile import ReconcileTask, record_keys
@@ -216,12 +217,15 @@ class FakeCache:
 
 # ---- publisher --------------------------------------------------------------------------------------------
 class FakePublisher:
-    """Records what went out. ``fail_from(k)``: the k-th event offered from now on, and every later one, fails
-    (``publish_events`` then returns how many of its batch went out) until ``heal()``."""
+    """Records what went out, and the bytes the Pub/Sub publisher would send for it (``wire``: every message goes
+    through ``shared.app.events.encode``, as the real publisher does, so a message that does not fit the wire
+    format fails the test that emitted it). ``fail_from(k)``: the k-th event offered from now on, and every later
+    one, fails (``publish_events`` then returns how many of its batch went out) until ``heal()``."""
 
     def __init__(self) -> None:
         self.published: list[dict[str, Any]] = []
         self.rejections: list[dict[str, Any]] = []
+        self.wire: list[bytes] = []
         self._budget: int | None = None
 
     def fail_from(self, k: int) -> None:
@@ -236,10 +240,12 @@ class FakePublisher:
                 if self._budget <= 0:
                     return done
                 self._budget -= 1
+            self.wire.append(wire_encode(event))
             self.published.append(event)
         return len(events)
 
     def publish_notice(self, payload: dict[str, Any]) -> None:
+        self.wire.append(wire_encode(payload))
         self.rejections.append(payload)
 
     def sequences(self, order_id: str) -> list[int]:
