@@ -29,7 +29,8 @@ def api_document() -> dict[str, Any]:
             "post": {"summary": "Place an order (the same client_order_id again returns the existing order)",
                      "requestBody": oa.json_body(OrderRequest),
                      "responses": {"201": oa.json_content(OrderView, "created"),
-                                   "200": oa.json_content(OrderView, "already existed"), **_errors(400, 401, 422, 429)}},
+                                   "200": oa.json_content(OrderView, "already existed"),
+                                   **_errors(400, 401, 403, 422, 429)}},
             "get": {"summary": "List orders, newest first, with cursor pagination",
                     "parameters": [
                         _query("status", string), _query("strategy_id", string), _query("signal_id", string),
@@ -87,7 +88,12 @@ def api_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "components": {
             "schemas": oa.schemas([OrderRequest, ModifyRequest, OrderView, OrderList, ErrorResponse]),
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {"apiKey": {
+                "type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "A key of the service's key file (README, Access). Its role (trader < operator < "
+                               "admin) must reach the route's, else 403; it acts only on its strategies: an order "
+                               "of another strategy answers 404 as an unknown one, lists show only its strategies, "
+                               "a new order for another strategy answers 403 naming strategy_id."}},
         },
         "security": [{"apiKey": []}],
         "paths": paths,
