@@ -4,10 +4,12 @@ unknown one (the same 404), is refused creating one (403 naming strategy_id) and
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 import pytest
+from google.cloud.pubsub_v1.types import PushConfig
 
 from shared.domain.access import ALL, Role, new_key, record_for
 from shared.infra.access_keys import write_key_file
@@ -108,3 +110,39 @@ def test_a_rotated_key_file_is_picked_up_within_the_ttl_without_a_restart(scoped
         assert time.monotonic() < deadline + 60, resp.text
         time.sleep(0.2)
     assert resp.json()["error"]["details"][0]["field"] == "X-API-Key"
+
+
+def test_a_signal_for_a_strategy_outside_its_topics_set_is_rejected_with_a_reason(stack, publisher, subscriber,
+                                                                                  spawn_function, tap, api):
+    """A publisher's topic is its identity: SIGNAL_STRATEGIES lets topic desk-a-... trade strategy A only."""
+    tag = uuid.uuid4().hex[:10]
+    topic, allowed, other = f"desk-a-{tag}", f"acc-a-{tag}", f"acc-b-{tag}"
+    url = spawn_function("signals", SIGNAL_STRATEGIES=f"{topic}={allowed}")
+    publisher.create_topic(name=f"projects/{stack.project}/topics/{topic}")
+    push = subscriber.subscription_path(stack.project, f"{topic}-push")
+    subscriber.create_subscription(request={
+        "name": push, "topic": f"projects/{stack.project}/topics/{topic}",
+        "push_config": PushConfig(push_endpoint=f"{url}/projects/{stack.project}/topics/{topic}")})
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    try:
+        signals = {s: {"signal_id": f"sig-{s}", "strategy_id": s, "exchange": "binance", "symbol": "BTC/USDT",
+                       "side": "buy", "quantity": "0.01", "order_type": "limit", "price": "40000"}
+                   for s in (allowed, other)}
+        for signal in signals.values():
+            publisher.publish(f"projects/{stack.project}/topics/{topic}", json.dumps(signal).encode()).result(30)
+
+        def seen(ms: list[dict]) -> bool:
+            ids = {m["data"].get("signal_id"): m["data"] for m in ms}
+            return f"sig-{other}" in ids and ids.get(f"sig-{allowed}", {}).get("order_id") is not None
+
+        got = [m["data"] for m in events.collect(seen, timeout=120)]
+        rejected = [e for e in got if e.get("signal_id") == f"sig-{other}"]
+        assert rejected and rejected[0]["status"] == "rejected", got
+        assert other in rejected[0]["reason"] and topic in rejected[0]["reason"]
+        assert [d["field"] for d in rejected[0]["details"]] == ["strategy_id"]
+        accepted = [e for e in got if e.get("signal_id") == f"sig-{allowed}"]
+        assert accepted and accepted[0]["status"] != "rejected" and accepted[0]["order_id"].startswith("ord_")
+        assert not [e for e in got if e.get("signal_id") == f"sig-{other}" and e.get("order_id")]
+        assert api("DELETE", f"/orders/{accepted[0]['order_id']}").status_code == 200
+    finally:
+        subscriber.delete_subscription(request={"subscription": push})
