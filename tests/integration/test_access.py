@@ -146,3 +146,19 @@ def test_a_signal_for_a_strategy_outside_its_topics_set_is_rejected_with_a_reaso
         assert api("DELETE", f"/orders/{accepted[0]['order_id']}").status_code == 200
     finally:
         subscriber.delete_subscription(request={"subscription": push})
+
+
+@pytest.mark.parametrize(("env", "named"), [({"API_KEYS_FILE": "/nonexistent/api-keys.json"}, "API_KEYS_FILE"),
+                                             ({"API_KEYS": "plain-key-of-old-000000"}, "API_KEYS")])
+def test_an_api_without_a_readable_key_file_or_with_plain_keys_refuses_to_start(stack, env, named):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [str(root / ".venv/bin/functions-framework"), "--source", str(root / "functions/main.py"), "--target", "api",
+         "--host", "127.0.0.1", "--port", "0"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert named in proc.stderr and "plain-key-of-old" not in proc.stderr  # a secret never shown
