@@ -2,15 +2,20 @@
 
 Routes parse the request, call a use case, and answer JSON. Every error leaves as
 ``{"error": {"code", "message", "details": [{"field", "issue"}]}}``: 400 unreadable body, 401 missing or wrong
-``X-API-Key``, 404 unknown order, 409 not possible in the order's state, 422 invalid fields, 429 over the
-per-key rate limit, 503 a dependency is down or the order is contended (with Retry-After; nothing was
-changed). An unexpected exception is logged with its stack trace and answered as a 500 without one.
+``X-API-Key``, 403 the key's role is below the route's or a new order's strategy is outside its scope, 404 unknown
+order (also one of a strategy outside the key's scope: the same answer), 409 not possible in the order's state,
+422 invalid fields, 429 over the per-key rate limit, 503 a dependency is down or the order is contended (with
+Retry-After; nothing was changed). An unexpected exception is logged with its stack trace and answered as a 500
+without one.
+
+Access (README, Access): ``ROUTE_ROLES`` names every route's minimum role in one table (a route missing from it is
+refused); the strategy scope is applied where a route meets an order or a strategy (``_in_scope``,
+``check_strategy``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 import uuid
 from dataclasses import asdict
@@ -37,16 +42,38 @@ from shared.app.schemas import (
     OrderView,
 )
 from shared.domain import router, tca_aggregate
+from shared.domain.access import OPEN, Denied, KeyRecord, OutOfScope, Role, check_role, check_strategy
 from shared.domain.orders import InvalidOrder, Status
 from shared.infra import clients
+from shared.infra.access_keys import KeyProvider, KeysUnavailable
+from shared.infra.config import ConfigError
 from shared.infra.codec import jsonable
 from shared.infra.metrics import prometheus_text
 
 app = http.create_app(__name__)
 v1 = flask.Blueprint("v1", __name__, url_prefix="/api/v1")
 _service = runtime.order_service()
-_keys = [k.get_secret_value().encode() for k in runtime.SETTINGS.api_keys]
-_OPEN_ROUTES = {"v1.get_health", "v1.get_openapi"}
+_keys = KeyProvider(runtime.SETTINGS.api_keys_file, runtime.SETTINGS.api_keys_ttl_s, time.monotonic)
+try:
+    _keys.current()  # fail at start-up, naming the file, rather than on the first request
+except KeysUnavailable as exc:
+    raise ConfigError(f"API_KEYS_FILE: {exc}") from None
+
+# Every route's minimum role, in one place (tests/unit/test_access_routes.py fails if a route is missing; at run
+# time a route missing here is refused). Order routes are also limited to the key's strategies, in the route.
+ROUTE_ROLES: dict[str, Role | None] = {
+    "v1.create_order": Role.TRADER, "v1.list_orders": Role.TRADER, "v1.get_order": Role.TRADER,
+    "v1.modify_order": Role.TRADER, "v1.cancel_order": Role.TRADER, "v1.get_order_tca": Role.TRADER,
+    "v1.pause_order": Role.TRADER, "v1.resume_order": Role.TRADER, "v1.execute": Role.TRADER,
+    "v1.tca_analytics": Role.TRADER,  # rows of the key's strategies only
+    "v1.post_heartbeat": Role.TRADER,  # for a strategy of the key (the global switch: keys of every strategy)
+    "v1.get_routes": Role.TRADER, "v1.optimize_route": Role.TRADER,  # market data, no order
+    "v1.get_heartbeats": Role.OPERATOR,  # every strategy's dead man's switch state
+    "v1.enable_strategy": Role.OPERATOR,  # lifts a halt (and only for a strategy of the key)
+    "v1.get_adapters": Role.OPERATOR,  # venue health, the venues' own switches
+    "v1.get_metrics": Role.OPERATOR,  # counts of every strategy
+    "v1.get_health": OPEN, "v1.get_openapi": OPEN,
+}
 MAX_LIMIT = 500
 ANALYTICS_MAX_ORDERS = 20_000  # rows one GET /analytics/tca reads at most (bench_tca.py: ~1.5 s for 10,000 here)
 ANALYTICS_DEFAULT_WINDOW_MS = 24 * 3600 * 1000
@@ -59,13 +86,54 @@ def _json(model: BaseModel, status: int = 200) -> flask.Response:
 
 @v1.before_request
 def _authenticate() -> flask.Response | None:
-    if flask.request.endpoint in _OPEN_ROUTES:
-        return None
-    given = (flask.request.headers.get("X-API-Key") or "").encode()
-    if not given or not any(hmac.compare_digest(given, key) for key in _keys):
+    endpoint = flask.request.endpoint
+    if flask.request.routing_exception is not None or (endpoint in ROUTE_ROLES and ROUTE_ROLES[endpoint] is OPEN):
+        return None  # no such route (its 404/405 follows), or an open one
+    given = flask.request.headers.get("X-API-Key") or ""
+    try:
+        record = _keys.authenticate(given)
+    except KeysUnavailable:
+        return http.error_response(503, "unavailable", "API keys cannot be read; every key is refused for now",
+                                   [{"field": "X-API-Key", "issue": "the key file is unreadable or invalid"}])
+    if record is None:
         return http.error_response(401, "unauthorized", "missing or unknown X-API-Key header",
-                                   [{"field": "X-API-Key", "issue": "required: a key from API_KEYS"}])
-    return _rate_limit(given)
+                                   [{"field": "X-API-Key", "issue": "required: a key from API_KEYS_FILE"}])
+    flask.g.key = record
+    limited = _rate_limit(given.encode())
+    if limited is not None:
+        return limited
+    if endpoint not in ROUTE_ROLES:  # fail closed: a route nobody classified is nobody's
+        return http.error_response(403, "forbidden", "this route has no access rule")
+    check_role(record, ROUTE_ROLES[endpoint])
+    return None
+
+
+def _key() -> KeyRecord:
+    return flask.g.key
+
+
+def _in_scope(order):
+    """The order if the key covers its strategy; else the answer of an unknown order (never leaking that it
+    exists)."""
+    if not _key().may_trade(order.strategy_id):
+        raise OrderNotFound(order.order_id)
+    return order
+
+
+def _scoped_get(order_id: str):
+    return _in_scope(_service.get(order_id))
+
+
+@app.errorhandler(Denied)
+def _denied(exc: Denied) -> flask.Response:
+    return http.error_response(403, "forbidden", str(exc), [{"field": "X-API-Key", "issue":
+                                                             f"role {exc.required.value} or above required"}])
+
+
+@app.errorhandler(OutOfScope)
+def _out_of_scope(exc: OutOfScope) -> flask.Response:
+    return http.error_response(403, "forbidden", str(exc),
+                               [{"field": "strategy_id", "issue": "outside this key's strategies"}])
 
 
 def _rate_limit(key: bytes) -> flask.Response | None:
@@ -135,13 +203,14 @@ def _unavailable(failed: dict[str, str]) -> list[dict[str, str]]:
 @v1.post("/orders")
 def create_order() -> flask.Response:
     request = OrderRequest.model_validate(http.json_body())
+    check_strategy(_key(), request.strategy_id)
     order, created = _service.create(request.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}"))
     return _json(OrderView.of(order), 201 if created else 200)
 
 
 @v1.get("/orders/<order_id>")
 def get_order(order_id: str) -> flask.Response:
-    order = _service.get(order_id)
+    order = _scoped_get(order_id)
     view = OrderView.of(order)
     if order.is_parent:
         view.progress = runtime.parent_orders().progress(order)
@@ -151,6 +220,7 @@ def get_order(order_id: str) -> flask.Response:
 @v1.get("/orders/<order_id>/tca")
 def get_order_tca(order_id: str) -> flask.Response:
     """The order's transaction cost analysis as it stands (README "Execution analytics" defines each figure)."""
+    _scoped_get(order_id)
     order, record = runtime.tca_service().report(order_id)
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
@@ -192,6 +262,7 @@ def tca_analytics() -> flask.Response:
     if len(rows) > ANALYTICS_MAX_ORDERS:
         raise InvalidOrder([("since", f"the window holds more than {ANALYTICS_MAX_ORDERS} ended orders: narrow "
                                       "since/until (or query BigQuery's tca_aggregate view)")])
+    rows = [r for r in rows if _key().may_trade(r.get("strategy_id"))]
     groups = tca_aggregate.aggregate(rows, group_by, seed=seed)
     return flask.jsonify({"since": since, "until": until, "group_by": list(group_by), "seed": seed,
                           "orders": len({r["order_id"] for r in rows}), "max_orders": ANALYTICS_MAX_ORDERS,
@@ -212,6 +283,7 @@ def _parent(order_id: str):
     order = _service.store.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
+    _in_scope(order)
     if not order.is_parent:
         raise Conflict("only an algorithm's parent order can be paused or resumed")
     return order
@@ -223,6 +295,7 @@ def modify_order(order_id: str) -> flask.Response:
     if body.price is None and body.quantity is None and body.stop_price is None:
         return http.error_response(422, "invalid_request", "nothing to modify",
                                    [{"field": "body", "issue": "give price, quantity or stop_price"}])
+    _scoped_get(order_id)
     order = _service.modify(order_id, price=body.price, quantity=body.quantity, stop_price=body.stop_price)
     # 202: the venue has not answered for the replace yet; it completes in the background (GET shows when)
     return _json(OrderView.of(order), 202 if order.status is Status.PENDING_REPLACE else 200)
@@ -230,6 +303,7 @@ def modify_order(order_id: str) -> flask.Response:
 
 @v1.delete("/orders/<order_id>")
 def cancel_order(order_id: str) -> flask.Response:
+    _scoped_get(order_id)
     return _json(OrderView.of(_service.cancel(order_id)))
 
 
@@ -257,6 +331,11 @@ def list_orders() -> flask.Response:
     filters["created_after"] = _int_arg("created_after")
     filters["created_before"] = _int_arg("created_before")
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+    scope = _key().scoped_strategies()
+    if scope is not None and filters["strategy_id"] is not None and filters["strategy_id"] not in scope:
+        return _json(OrderList(orders=[], next_cursor=None))  # as a strategy without orders answers
+    if scope is not None and filters["strategy_id"] is None:
+        filters["strategy_ids"] = scope  # one `in` query (at most 30 strategies a key)
     try:
         page = _service.list(filters, limit, args.get("cursor"))
     except ValueError as exc:
@@ -268,6 +347,7 @@ def list_orders() -> flask.Response:
 def execute() -> flask.Response:
     """Direct execution: place, then wait up to wait_s for a terminal or working state; the order and its fills."""
     body = ExecuteRequest.model_validate(http.json_body())
+    check_strategy(_key(), body.order.strategy_id)
     order, created = _service.create(body.order.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}"))
     deadline = time.monotonic() + body.wait_s
     settled = {Status.ACCEPTED, Status.TRIGGERED, Status.PARTIALLY_FILLED} if body.until == "working" else set()
@@ -281,6 +361,7 @@ def execute() -> flask.Response:
 @v1.post("/heartbeat")
 def post_heartbeat() -> flask.Response:
     beat = Heartbeat.model_validate(http.json_body())
+    check_strategy(_key(), beat.strategy_id)
     switch = runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms)
     return flask.jsonify({**asdict(switch), "deadline_ms": switch.deadline_ms})
 
@@ -292,8 +373,9 @@ def get_heartbeats() -> flask.Response:
 
 @v1.post("/strategies/<strategy_id>/enable")
 def enable_strategy(strategy_id: str) -> flask.Response:
+    check_strategy(_key(), strategy_id)
     try:
-        switch = runtime.dms_service().enable(strategy_id, by="operator (API)")
+        switch = runtime.dms_service().enable(strategy_id, by=f"operator (API key {_key().id})")
     except LookupError as exc:
         return http.error_response(404, "not_found", str(exc), [{"field": "strategy_id", "issue": "unknown"}])
     return flask.jsonify(asdict(switch))

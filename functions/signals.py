@@ -15,6 +15,7 @@ from cloudevents.http import CloudEvent
 
 from functions import runtime
 from shared.app import signals as intake
+from shared.domain.access import publisher_topic
 from shared.infra import log
 
 logger = logging.getLogger("signals")
@@ -29,7 +30,9 @@ def signals(event: CloudEvent) -> None:
         data = base64.b64decode(message.get("data", "") or b"", validate=True)
     except (binascii.Error, ValueError):
         data = b"\xff"  # undecodable: intake rejects it as not JSON
+    topic = publisher_topic(event["source"])  # who published: the topic's IAM says (README, Access)
     with log.bind(message_id=message_id):
-        outcome = intake.intake(data, message_id, service=_service, events=_service.events, now_ms=runtime.now_ms)
+        outcome = intake.intake(data, message_id, service=_service, events=_service.events, now_ms=runtime.now_ms,
+                                allowed=runtime.SETTINGS.signal_scope(topic), topic=topic)
         with log.bind(signal_id=outcome.signal_id, order_id=outcome.order_id):
             logger.info("signal %s", outcome.status, extra={"fields": {"reason": outcome.reason}})

@@ -88,7 +88,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     for secret in "${missing[@]}"; do
         echo "  printf %s 'VALUE' | gcloud secrets versions add $secret --project $PROJECT_ID --data-file=-" >&2
     done
-    echo "  (*-api-keys: comma-separated keys, each at least 16 characters, e.g. \$(openssl rand -hex 24))" >&2
+    echo "  (*-api-keys: the key file, hashed records: .venv/bin/python -m shared.infra.access_keys new --id ME" \
+         "--role admin --file keys.json prints a key once; then --data-file=keys.json; README, Access)" >&2
     exit 1
 fi
 

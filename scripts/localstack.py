@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared import topology  # noqa: E402
 from shared.infra.config import ConfigError, Settings, load_settings  # noqa: E402
+from shared.infra.access_keys import KeysUnavailable, read_key_file, write_key_file  # noqa: E402
+from shared.domain.access import Role, digest, record_for  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 TASKS_VENV_BIN = ROOT / ".venv-tasks" / "bin"
@@ -375,8 +377,20 @@ def function_components(ports: dict[str, int], plan: dict[str, tuple[str, int]])
     return comps
 
 
+def local_key_file(path: Path, api_key: str) -> None:
+    """The stack's API key file: API_KEY (the key the suite and its users send) as an admin key of every strategy.
+    Keys added to the file by hand (or rotated) are kept; the admin key is added again if it went missing."""
+    try:
+        records = list(read_key_file(path).keys) if path.exists() else []
+    except KeysUnavailable as exc:
+        raise StackError(f"{exc}; fix it or delete it to start with the local admin key only") from None
+    if not any(r.sha256 == digest(api_key) for r in records):
+        records = [r for r in records if r.id != "local-admin"]
+        write_key_file(path, [*records, record_for(api_key, "local-admin", Role.ADMIN)])
+
+
 def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str,
-              venues: list[str]) -> dict[str, str]:
+              venues: list[str], api_keys_file: Path) -> dict[str, str]:
     adapters = {v: f"http://127.0.0.1:{ports[f'adapter-{v}']}" for v in venues} or cfg.adapter_endpoints
     env = {
         "GOOGLE_CLOUD_PROJECT": cfg.google_cloud_project,
@@ -388,7 +402,7 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
         "REDIS_URL": redis_url,
         "API_URL": f"http://127.0.0.1:{ports['api']}/api/v1",
         "API_KEY": api_key,
-        "API_KEYS": api_key,
+        "API_KEYS_FILE": str(api_keys_file),  # hashed records (README, Access); re-read every API_KEYS_TTL_S
         "ADAPTER_ENDPOINTS": ",".join(f"{k}={v}" for k, v in adapters.items()),
         "SIMULATED_EXCHANGES": ",".join(f"{v}=http://127.0.0.1:{ports[f'sim-{v}']}" for v in venues),
         "MAX_RETRIES": str(cfg.max_retries),
@@ -511,6 +525,7 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     venues = simulated_venues()
     plan = port_plan(venues)
     ports = choose_ports(plan, free, recorded, running, stack.state)
+    os.environ.pop("API_KEYS", None)  # an older .local/env's plain keys: replaced by API_KEYS_FILE
     try:
         cfg = load_settings()
     except ConfigError as exc:
@@ -549,7 +564,8 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
             ports["redis"] = rport
 
     api_key = previous.get("api_key") or f"local-{secrets.token_hex(16)}"
-    env = stack_env(cfg, ports, redis_url, api_key, venues)
+    local_key_file(stack.state / "api-keys.json", api_key)
+    env = stack_env(cfg, ports, redis_url, api_key, venues, (stack.state / "api-keys.json").resolve())
     stack.save({"ports": ports, "redis_url": redis_url, "api_key": api_key})
     base_env = {**os.environ, **env}
 

@@ -53,6 +53,21 @@ resource "google_cloudfunctions2_function" "service" {
         path    = local.redis_ca_file
       }
     }
+
+    # The API's keys (hashed records), read again every API_KEYS_TTL_S: a mounted secret is fetched at
+    # "latest" whenever it is read, so a new version rotates the keys without a redeploy.
+    dynamic "secret_volumes" {
+      for_each = each.key == "api" ? [google_secret_manager_secret.api_keys.secret_id] : []
+      content {
+        mount_path = local.api_keys_dir
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.api_keys_file
+        }
+      }
+    }
   }
 
   depends_on = [

@@ -114,12 +114,14 @@ locals {
     API_RATE_LIMIT        = tostring(var.api_rate_limit)
     DMS_VENUE_TIMEOUT_MS  = tostring(var.dms_venue_timeout_ms)
     METRIC_STRATEGIES     = join(",", var.metric_strategies)
+    SIGNAL_STRATEGIES     = join(",", [for topic, ids in var.signal_strategies : "${topic}=${join("|", ids)}"])
   }
 
-  # Secret environment of each service function (variable => secret id): REDIS_URL carries the AUTH string;
-  # only the API checks API keys.
+  # Secret environment of each service function (variable => secret id): REDIS_URL carries the AUTH string.
+  # The API keys are not an environment variable: they are mounted on the API as a file (api_keys_dir), which
+  # Cloud Run re-reads from Secret Manager, so keys rotate without a redeploy.
   service_secret_env = {
-    api        = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id, API_KEYS = google_secret_manager_secret.api_keys.secret_id }
+    api        = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
     signals    = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
     submit     = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
     sync       = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
@@ -148,6 +150,10 @@ locals {
   # names it (redis-py reads ssl_ca_certs from the URL's query string).
   redis_ca_dir  = "/etc/secrets/redis-ca"
   redis_ca_file = "ca.pem"
+
+  # The API key file, mounted on the API function only: Settings.api_keys_file's default is this path.
+  api_keys_dir  = "/etc/secrets/api-keys"
+  api_keys_file = "keys.json"
 }
 
 resource "google_project_service" "enabled" {

@@ -1,9 +1,10 @@
 # Secret Manager: the API keys and each venue's credentials, and who may read which secret.
 #
 # Terraform creates these secrets but never their values, so keys and credentials stay out of the Terraform
-# state: add a version before the first full apply (scripts/deploy.sh stops and prints the commands):
-#   printf %s 'key-one-at-least-16,key-two-at-least-16' | gcloud secrets versions add NAME --data-file=-
-# The functions read version "latest" when an instance starts.
+# state: add a version before the first full apply (scripts/deploy.sh stops and prints the commands). The API
+# keys' secret holds hashed key records (README, Access: `python -m shared.infra.access_keys new ...`), mounted on
+# the API as a file it re-reads on a short TTL; the other secrets are read at version "latest" when an instance
+# starts.
 
 resource "google_secret_manager_secret" "api_keys" {
   secret_id = "${var.name}-api-keys"
@@ -33,6 +34,7 @@ locals {
   function_secret_readers = merge(
     merge([for fn, env in local.service_secret_env : { for var_name, secret in env : "${fn}|${var_name}" => { function = fn, secret = secret } }]...),
     { for fn in local.service_functions : "${fn}|redis-ca" => { function = fn, secret = google_secret_manager_secret.redis_ca.secret_id } },
+    { "api|api-keys" = { function = "api", secret = google_secret_manager_secret.api_keys.secret_id } },
   )
   adapter_secret_readers = merge(
     { for venue, _ in var.venues : "${venue}|redis-url" => { venue = venue, secret = google_secret_manager_secret.redis_url.secret_id } },

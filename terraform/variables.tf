@@ -234,6 +234,12 @@ variable "metric_strategies" {
   }
 }
 
+variable "signal_strategies" {
+  type        = map(list(string))
+  description = "SIGNAL_STRATEGIES: signal topic id => the strategy ids its publishers may trade ([\"*\"]: all). A topic is the publisher's identity (only the principals its IAM names may publish on it). Empty: the signals topic takes every strategy."
+  default     = {}
+}
+
 variable "api_invokers" {
   type        = list(string)
   description = "Principals allowed to call the API function (roles/run.invoker), e.g. [\"serviceAccount:strategy@p.iam.gserviceaccount.com\", \"group:traders@example.com\"]. The API requires an identity token (Authorization: Bearer) as well as an X-API-Key; nobody else can reach it."

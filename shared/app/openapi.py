@@ -222,7 +222,12 @@ def api_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "components": {
             "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {"apiKey": {
+                "type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "A key of the service's key file (README, Access). Its role (trader < operator < "
+                               "admin) must reach the route's, else 403; it acts only on its strategies: an order "
+                               "of another strategy answers 404 as an unknown one, lists show only its strategies, "
+                               "a new order for another strategy answers 403 naming strategy_id."}},
         },
         "security": [{"apiKey": []}],
         "paths": paths,

@@ -38,7 +38,9 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def intake(data: bytes, message_id: str, *, service: OrderService, events: EventPublisher,
-           now_ms: Callable[[], int]) -> Outcome:
+           now_ms: Callable[[], int], allowed: frozenset[str] | None = None, topic: str | None = None) -> Outcome:
+    """`allowed`: the strategies the publisher may trade (None: all), known from the topic it published on
+    (README, Access: a topic per publisher, its IAM the boundary)."""
     try:
         payload = exact_json.loads(data)  # prices and quantities exact: never through a float
     except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to convert
@@ -51,6 +53,11 @@ def intake(data: bytes, message_id: str, *, service: OrderService, events: Event
         details = _details(exc)
         reason = "; ".join(f"{d['field']}: {d['issue']}" for d in details)
         return _reject(payload, reason, details, message_id, events, now_ms)
+    if allowed is not None and signal.strategy_id not in allowed:
+        return _reject(payload, f"strategy_id: {signal.strategy_id!r} is not allowed for publishers of "
+                       f"topic {topic!r} (SIGNAL_STRATEGIES)",
+                       [{"field": "strategy_id", "issue": "outside the publisher's strategies"}], message_id, events,
+                       now_ms)
     try:
         order, created = service.create(signal.to_order(now_ms()))
     except InvalidOrder as exc:

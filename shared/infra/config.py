@@ -33,7 +33,10 @@ _EXPECTED = {
     "MAX_RETRIES": "an integer from 0 to 100",
     "EXECUTION_TIMEOUT": "a number of seconds greater than 0",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
-    "API_KEYS": "comma-separated API keys, each at least 16 characters",
+    "API_KEYS": "nothing: API_KEYS is no longer read; keys are hashed records in API_KEYS_FILE (README, Access)",
+    "API_KEYS_FILE": "the path of the API key file (README, Access)",
+    "API_KEYS_TTL_S": "seconds between re-reads of the API key file, 1 to 3600",
+    "SIGNAL_STRATEGIES": "topic=strategy|strategy,topic=* (the strategies each signal topic's publishers may trade)",
     "API_RATE_LIMIT": "requests per second per API key, 1 to 100000",
     "DMS_VENUE_TIMEOUT_MS": "milliseconds, 5000 to 3600000",
     "DEFAULT_COLLAR_BPS": "basis points, greater than 0 and at most 10000",
@@ -100,7 +103,15 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=5, ge=0, le=100)
     execution_timeout: float = Field(default=300.0, gt=0)
     log_level: LogLevel = "INFO"
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # API keys: hashed records (shared/domain/access.py) in a file re-read every api_keys_ttl_s; in the cloud the
+    # Secret Manager secret mounted on the API function there (terraform/functions.tf). API_KEYS (plain keys) is
+    # refused, so a deployment still setting it fails at start-up instead of refusing every caller.
+    api_keys: SecretStr | None = None
+    api_keys_file: str = "/etc/secrets/api-keys/keys.json"
+    api_keys_ttl_s: float = Field(default=30.0, ge=1, le=3600)
+    # Signal topic -> the strategies its publishers may trade ("*": all); a topic not listed takes none. Empty:
+    # SIGNALS_TOPIC takes every strategy (its IAM, signal_publishers, is the boundary).
+    signal_strategies: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
     api_rate_limit: int = Field(default=100, ge=1, le=100_000)  # requests per second per API key
     # Strategy ids that get their own metric series; every other strategy is counted as "other" (bounded labels).
     metric_strategies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -183,10 +194,37 @@ class Settings(BaseSettings):
     @field_validator("api_keys", mode="before")
     @classmethod
     def _keys(cls, v: object) -> object:
-        keys = _split_csv(v)
-        if isinstance(keys, list) and any(len(str(k)) < 16 for k in keys):
-            raise ValueError("key shorter than 16 characters")
-        return keys
+        if v not in (None, ""):
+            raise ValueError("API_KEYS is no longer read: put hashed key records in API_KEYS_FILE")
+        return None
+
+    @field_validator("signal_strategies", mode="before")
+    @classmethod
+    def _signal_strategies(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        allowed: dict[str, list[str]] = {}
+        for item in _split_csv(v):
+            topic, sep, names = item.partition("=")
+            topic = topic.strip()
+            strategies = [n.strip() for n in names.split("|") if n.strip()]
+            if not sep or not _RESOURCE_ID.match(topic) or not strategies:
+                raise ValueError(f"bad entry {item!r}")
+            if topic in allowed:
+                raise ValueError(f"topic {topic!r} listed twice")
+            if "*" in strategies and strategies != ["*"]:
+                raise ValueError(f"topic {topic!r}: '*' stands alone")
+            allowed[topic] = strategies
+        return allowed
+
+    def signal_scope(self, topic: str | None) -> frozenset[str] | None:
+        """The strategies a signal from `topic` may be for: None means every strategy; empty means none (a topic
+        not configured, or unknown)."""
+        allowed = self.signal_strategies or {self.signals_topic: ["*"]}
+        names = allowed.get(topic or "")
+        if names is None:
+            return frozenset()
+        return None if names == ["*"] else frozenset(names)
 
     @field_validator(
         "signals_topic", "order_events_topic", "heartbeats_topic", "tca_records_topic", "submit_queue", "slices_queue",

@@ -179,6 +179,8 @@ class FirestoreOrderStore:
         for name in ("status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id"):
             if filters.get(name) is not None:
                 query = query.where(filter=FieldFilter(name, "==", filters[name]))
+        if filters.get("strategy_ids") is not None:  # a scoped API key's strategies (at most 30: one `in`)
+            query = query.where(filter=FieldFilter("strategy_id", "in", list(filters["strategy_ids"])))
         if filters.get("created_after") is not None:
             query = query.where(filter=FieldFilter("created_at", ">", filters["created_after"]))
         if filters.get("created_before") is not None:

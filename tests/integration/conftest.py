@@ -19,7 +19,9 @@ from google.cloud import pubsub_v1
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.domain.access import ALL, Role, record_for
 from shared.infra import exact_json
+from shared.infra.access_keys import write_key_file
 from shared.infra.venues import resend_dropped
 
 REQUIRED = ("LOCALSTACK_STATE", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST",
@@ -163,6 +165,13 @@ def spawn_function(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[..., s
         except subprocess.TimeoutExpired:  # gunicorn's graceful stop can outlast a loaded machine: end it
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def key_file_env(directory: Path, key: str, role: Role = Role.ADMIN, strategies: list[str] | str = ALL) -> dict[str, str]:
+    """The environment of an extra api process that accepts `key` alone (its own key file in `directory`)."""
+    path = directory / f"api-keys-{uuid.uuid4().hex[:8]}.json"
+    write_key_file(path, [record_for(key, "test", role, strategies)])
+    return {"API_KEYS_FILE": str(path)}
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from shared.domain.orders import order_id_for
 from shared.infra.venues import VenueClient, session
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import key_file_env, wait_for
 import requests
 
 LIMIT = {"strategy_id": "api-test", "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
@@ -201,9 +201,9 @@ def test_bad_modify_bodies(api):
     api("DELETE", f"/orders/{order['order_id']}")
 
 
-def test_rate_limit_answers_429(stack, spawn_function, http):
+def test_rate_limit_answers_429(stack, spawn_function, http, tmp_path):
     key = f"rate-limit-{uuid.uuid4().hex}"  # its own key: the window is shared with every other caller of that key
-    url = spawn_function("api", API_RATE_LIMIT="3", API_KEYS=key)
+    url = spawn_function("api", API_RATE_LIMIT="3", **key_file_env(tmp_path, key))
     codes = [http.get(f"{url}/api/v1/orders", headers={"X-API-Key": key}, timeout=10).status_code for _ in range(8)]
     assert 429 in codes and codes[0] == 200
 

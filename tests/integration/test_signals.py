@@ -145,9 +145,10 @@ def _closed_port() -> int:
 def test_a_crashing_signal_is_retried_and_ends_in_the_dead_letter_topic(stack, publisher, subscriber,
                                                                          spawn_function):
     # A signals function whose Cloud Tasks is unreachable fails every delivery after recording the order.
-    url = spawn_function("signals", CLOUD_TASKS_EMULATOR_HOST=f"127.0.0.1:{_closed_port()}")
     tag = uuid.uuid4().hex[:10]
     topic, dead = f"crash-{tag}", f"crash-{tag}-dl"
+    url = spawn_function("signals", CLOUD_TASKS_EMULATOR_HOST=f"127.0.0.1:{_closed_port()}",
+                         SIGNAL_STRATEGIES=f"{topic}=*")  # a topic is a publisher: this one may trade anything
     for name in (topic, dead):
         publisher.create_topic(name=f"projects/{stack.project}/topics/{name}")
     dead_sub = subscriber.subscription_path(stack.project, f"{dead}-sub")

@@ -191,6 +191,7 @@ def spawn_api(log_dir: Path) -> Iterator[FastApi]:
     """Start the extra api process (a generator for a fixture: yields it, then stops it)."""
     import subprocess
 
+    from tests.integration.conftest import key_file_env
     from tests.integration.sim_fixtures import kill_group
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -203,7 +204,7 @@ def spawn_api(log_dir: Path) -> Iterator[FastApi]:
         proc = subprocess.Popen(
             [str(VENV_BIN / "functions-framework"), "--source", str(ROOT / "functions/main.py"), "--target", "api",
              "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, "API_KEYS": key, "API_RATE_LIMIT": "100000"}, stdout=log,
+            env={**os.environ, **key_file_env(log_dir, key), "API_RATE_LIMIT": "100000"}, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120  # a loaded 2-core machine imports slowly

@@ -4,30 +4,48 @@ them (a document and a validator that agree on what they accept)."""
 
 from __future__ import annotations
 
-import importlib
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
 from shared.app.openapi import api_document
+from shared.domain.access import Role, record_for
 from shared.domain.algorithms import PARAMS, InvalidParams, parse_params
 from shared.domain.orders import Side, Status
+from shared.infra.access_keys import write_key_file
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 DOC = api_document()
 
 
+PROBE = """
+import json
+from functions import api
+print(json.dumps([[r.rule, r.endpoint, sorted(r.methods)] for r in api.app.url_map.iter_rules()]))
+"""
+
+
 @pytest.fixture(scope="module")
-def url_map():
-    """functions/api.py's routes (importing it builds clients, which connect to nothing until used)."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST"):
-            mp.setenv(name, "127.0.0.1:9")
-        mp.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
-        api = importlib.import_module("functions.api")
-    return api.app.url_map
+def url_map(tmp_path_factory):
+    """functions/api.py's routes, read in a process of its own (its module builds the process's clients, which
+    connect to nothing until used, and reads its key file at start), as (rule, endpoint, methods)."""
+    keys = tmp_path_factory.mktemp("keys") / "keys.json"
+    write_key_file(keys, [record_for("ek_" + "0" * 64, "probe", Role.ADMIN)])
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST") and k != "API_KEYS"}
+    env.update(API_KEYS_FILE=str(keys), PUBSUB_EMULATOR_HOST="127.0.0.1:9", FIRESTORE_EMULATOR_HOST="127.0.0.1:9",
+               CLOUD_TASKS_EMULATOR_HOST="127.0.0.1:9", REDIS_URL="redis://127.0.0.1:9/0",
+               GOOGLE_CLOUD_PROJECT="execution-local")
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=Path(__file__).resolve().parents[2], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [(rule, endpoint, set(methods)) for rule, endpoint, methods in json.loads(out.stdout.splitlines()[-1])]
 
 
 def operations() -> set[tuple[str, str]]:
@@ -41,12 +59,12 @@ def test_the_document_is_valid_openapi_3_1():
 
 def test_every_route_is_documented_and_nothing_else(url_map):
     routes = set()
-    for rule in url_map.iter_rules():
-        if rule.endpoint == "static":  # Flask's own, outside /api/v1
+    for rule, endpoint, methods in url_map:
+        if endpoint == "static":  # Flask's own, outside /api/v1
             continue
-        assert rule.rule.startswith("/api/v1/"), rule.rule
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
-        routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+        assert rule.startswith("/api/v1/"), rule
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.removeprefix("/api/v1"))
+        routes |= {(path, m.lower()) for m in methods - {"HEAD", "OPTIONS"}}
     assert routes - operations() == set(), "routes missing from the OpenAPI document"
     assert operations() - routes == set(), "documented operations no route serves"
     for must in [("/execute", "post"), ("/routes", "get"), ("/routes/optimize", "post"), ("/heartbeat", "post"),

@@ -147,6 +147,8 @@ class FakeStore:
         for name in ("status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id"):
             if filters.get(name) is not None:
                 orders = [o for o in orders if getattr(o, name) == filters[name]]
+        if filters.get("strategy_ids") is not None:
+            orders = [o for o in orders if o.strategy_id in filters["strategy_ids"]]
         start = int(cursor) if cursor else 0
         page = orders[start:start + limit]
         self.reads += max(1, len(page))
