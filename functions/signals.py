@@ -16,6 +16,7 @@ from cloudevents.http import CloudEvent
 from functions import runtime
 from shared.app import signals as intake
 from shared.infra import log
+from shared.infra.bus import publish_time_ms
 
 logger = logging.getLogger("signals")
 _service = runtime.order_service()
@@ -30,6 +31,8 @@ def signals(event: CloudEvent) -> None:
     except (binascii.Error, ValueError):
         data = b"\xff"  # undecodable: intake rejects it as not JSON
     with log.bind(message_id=message_id):
-        outcome = intake.intake(data, message_id, service=_service, events=_service.events, now_ms=runtime.now_ms)
+        outcome = intake.intake(data, message_id, service=_service, events=_service.events, now_ms=runtime.now_ms,
+                                published_ms=publish_time_ms(message),
+                                max_age_ms=runtime.SETTINGS.signal_max_age_ms)
         with log.bind(signal_id=outcome.signal_id, order_id=outcome.order_id):
             logger.info("signal %s", outcome.status, extra={"fields": {"reason": outcome.reason}})

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from google.cloud import pubsub_v1
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.infra.config import Settings
 
@@ -20,6 +21,20 @@ def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def publish_time_ms(message: dict[str, Any]) -> int | None:
+    """When Pub/Sub accepted a pushed message (its ``publishTime``, RFC 3339 with up to nanoseconds), in epoch
+    milliseconds; None when the message carries none or an unreadable one."""
+    raw = message.get("publishTime") or message.get("publish_time")
+    if not isinstance(raw, str):
+        return None
+    stamp = Timestamp()
+    try:
+        stamp.FromJsonString(raw)
+    except ValueError:
+        return None
+    return stamp.ToMilliseconds()
 
 
 def encode(payload: dict[str, Any]) -> bytes:
