@@ -224,6 +224,9 @@ def test_a_crash_between_firing_and_cancelling_is_finished_by_the_next_check():
     env.svc.cancel = lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("instance died"))
     first = env.dms.check()
     assert first["fired"] and first["canceled_orders"] == 0
+    # the venue was told first, so it stopped trading them although no record's cancel ran
+    assert all(env.venue.orders[o.venue_id].status.value == "canceled" for o in orders)
+    assert all(env.store.get(o.order_id).status is S.ACCEPTED for o in orders)
     assert env.switches.docs["a"].sweep_before_ms is not None
     env.svc.cancel = real_cancel
     env.clock.advance(1000)
