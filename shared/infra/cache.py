@@ -67,6 +67,17 @@ class RedisSwitchStore:
     def save(self, state: DeadMansSwitch) -> None:
         self._r.set(self._key, state.model_dump_json())
 
+    def mark_canceled(self, client_order_ids: list[str], at_ms: int) -> None:
+        """The orders the watchdog cancelled when the switch fired (kept a week, as long as a record may ask)."""
+        if client_order_ids:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hset(self._key + ":canceled", mapping={cid: at_ms for cid in client_order_ids})
+            pipe.expire(self._key + ":canceled", PLACED_TTL_S)
+            pipe.execute()
+
+    def canceled_by_switch(self, client_order_id: str) -> bool:
+        return bool(self._r.hexists(self._key + ":canceled", client_order_id))
+
 
 class RedisOrderCache:
     """Order snapshots (read-through, refreshed on every transition; a snapshot is also its request's

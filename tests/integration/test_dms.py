@@ -126,3 +126,26 @@ def test_a_heartbeat_on_the_topic_arms_the_switch(api, publisher, stack):
 def test_bad_heartbeats_are_422(api):
     assert api("POST", "/heartbeat", {"timeout_ms": 5}).status_code == 422
     assert api("POST", "/heartbeat", {"strategy_id": "x", "colour": "red"}).status_code == 422
+
+
+def test_an_order_the_venue_switch_cancelled_says_so_in_its_record_and_event(api, stack, http, tap):
+    """The adapter's watchdog (binance has no native cancel-all-after) cancels everything on the account when it
+    is not refreshed: the record and its event name the venue switch as the reason."""
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    order = place(api, strategy())
+    assert order["status"] == "accepted"
+    VenueClient("binance", stack.adapters["binance"], session()).cancel_all_after(1000)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        http.post(stack.env["SYNC_FUNCTION_URL"], json={"order_id": order["order_id"]}, timeout=60)  # a one-off check
+        got = api("GET", f"/orders/{order['order_id']}").json()
+        if got["status"] == "canceled":
+            break
+        time.sleep(0.5)
+    assert got["status"] == "canceled", got
+    assert "cancel-all-after" in got["reason"] and "account-wide" in got["reason"]
+    seen = events.collect(lambda ms: any(m["data"].get("order_id") == order["order_id"]
+                                         and m["data"].get("status") == "canceled" for m in ms))
+    event = next(m["data"] for m in seen if m["data"].get("order_id") == order["order_id"]
+                 and m["data"].get("status") == "canceled")
+    assert event["reason"] == got["reason"]

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 
 from shared.app.dms import DeadMansSwitchService, SwitchChange, SwitchStateUnavailable
-from shared.app.orders import Halted, OrderService
+from shared.adapters.protocol import VenueStatus
+from shared.app.orders import VENUE_SWITCH_REASON, Halted, OrderService
 from shared.app.signals import intake
 from shared.domain.dms import GLOBAL, SWEEP_GRACE_MS, Switch
 from shared.domain.orders import Order, OrderType, S, Side, TimeInForce, order_id_for
@@ -306,3 +307,23 @@ def test_a_signal_whose_halt_state_is_unreadable_is_rejected():
     out = intake(data, "m1", service=env.svc, events=env.publisher, now_ms=env.clock,
                  published_ms=env.clock(), max_age_ms=5000)
     assert out.status == "rejected" and "unreadable" in out.reason
+
+
+def test_an_order_the_venue_switch_cancelled_says_so_in_its_record_and_event():
+    env = Env()
+    order = env.working("a", 0)
+    vo = env.venue.orders[order.venue_id]
+    env.venue.orders[order.venue_id] = vo.model_copy(update={"status": VenueStatus.CANCELED,
+                                                             "canceled_by": "venue_switch"})
+    synced = env.svc.sync(order.order_id, attempt=0)
+    assert synced.status is S.CANCELED and synced.reason == VENUE_SWITCH_REASON
+    event = [e for e in env.publisher.published if e["order_id"] == order.order_id][-1]
+    assert event["status"] == "canceled" and event["reason"] == VENUE_SWITCH_REASON
+
+
+def test_an_order_cancelled_at_the_venue_otherwise_gets_no_switch_reason():
+    env = Env()
+    order = env.working("a", 0)
+    env.venue.set_status(order.venue_id, VenueStatus.CANCELED)
+    synced = env.svc.sync(order.order_id, attempt=0)
+    assert synced.status is S.CANCELED and synced.reason != VENUE_SWITCH_REASON
