@@ -14,12 +14,15 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 LIMIT = {"exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01", "order_type": "limit",
          "price": "40000"}
@@ -191,3 +194,23 @@ def test_a_stale_signal_becomes_a_rejected_event_naming_its_age(api, http, stack
         assert event["details"][0]["field"] == "publish_time"
     for signal_id in wanted:
         assert api("GET", f"/orders?signal_id={signal_id}").json()["orders"] == []  # never traded
+
+
+def test_with_redis_and_firestore_both_unreachable_orders_are_refused_with_503_naming_the_reason(stack,
+                                                                                                 spawn_function):
+    """An api function whose Redis and Firestore are both unreachable: no order gets through, and heartbeats and
+    the switch list answer 503 with the reason, never a 500."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from localstack import free_port
+
+    url = spawn_function("api", FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}",
+                         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    headers = {"X-API-Key": stack.env["API_KEY"]}
+    for method, path, body in (("POST", "/orders", {**LIMIT, "strategy_id": strategy()}),
+                               ("POST", "/heartbeat", {"strategy_id": strategy(), "timeout_ms": 30000}),
+                               ("GET", "/heartbeat", None)):
+        resp = requests.request(method, f"{url}/api/v1{path}", json=body, headers=headers, timeout=90)
+        assert resp.status_code == 503, (path, resp.status_code, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "dms_unavailable" and "Firestore" in error["message"], error
+        assert error["details"][0]["field"] == "strategy_id"
