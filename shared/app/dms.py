@@ -161,7 +161,12 @@ class DeadMansSwitchService:
                         if halted is not None:
                             switches[halted.strategy_id] = halted
                             fired.append(asdict(halted))
-                canceled += self._sweep([s for s in switches.values() if s.sweep_before_ms is not None])
+                try:
+                    canceled += self._sweep([s for s in switches.values() if s.sweep_before_ms is not None])
+                except SwitchStateUnavailable:
+                    raise
+                except Exception:  # noqa: BLE001 (the orders store failed: the firing stands, the next round sweeps)
+                    logger.exception("dead man's switch sweep failed; the next check sweeps again")
                 if dms.venue_switch_needed(switches, now) and \
                         now - self._refreshed_at_ms >= self.venue_timeout_ms // 4 and self._refresh_venues():
                     self._refreshed_at_ms, refreshed = now, True

@@ -327,3 +327,16 @@ def test_an_order_cancelled_at_the_venue_otherwise_gets_no_switch_reason():
     env.venue.set_status(order.venue_id, VenueStatus.CANCELED)
     synced = env.svc.sync(order.order_id, attempt=0)
     assert synced.status is S.CANCELED and synced.reason != VENUE_SWITCH_REASON
+
+
+def test_a_sweep_that_cannot_read_the_orders_leaves_the_firing_standing_for_the_next_check():
+    env = Env()
+    env.beat("a")
+    order = env.working("a", 0)
+    env.clock.advance(5001)
+    real = env.store.open_orders
+    env.store.open_orders = lambda page=500: (_ for _ in ()).throw(ConnectionError("store down"))
+    assert env.dms.check()["fired"]  # no crash: the firing is recorded
+    env.store.open_orders = real
+    assert env.dms.check()["canceled_orders"] == 1
+    assert env.store.get(order.order_id).status is S.CANCELED
