@@ -24,6 +24,8 @@ import pytest
 import redis
 import requests
 
+from shared.infra.venues import VenueClient, session
+
 LIMIT = {"exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01", "order_type": "limit",
          "price": "40000"}
 
@@ -45,6 +47,15 @@ def until(check, timeout: float, what: str):
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g}s: {what}")
         time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def disarm_venues(stack):
+    """A check refreshes the venues' own switches while any heartbeat lives: leave none ticking for later tests
+    (a venue switch that runs out cancels every order on the account)."""
+    yield
+    for name, url in stack.adapters.items():
+        VenueClient(name, url, session()).cancel_all_after(0)
 
 
 @pytest.fixture
