@@ -5,7 +5,6 @@ No I/O, no sleeping: time is a FakeClock."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 
 import pytest
