@@ -37,6 +37,8 @@ from shared.adapters.protocol import (
     ErrorKind,
     OpenOrders,
     PlaceOrder,
+    VenueOrder,
+    VenueStatus,
 )
 from shared.infra import log
 from shared.infra.cache import RedisMarketsCache, RedisPlacedIds, RedisSwitchStore
@@ -138,12 +140,34 @@ def place() -> flask.Response:
 
 @app.get("/order")
 def get_order() -> flask.Response:
-    return _ok(venue.get(symbol=_symbol(), **_ids()))
+    return _ok(_stamped(venue.get(symbol=_symbol(), **_ids())))
 
 
 @app.delete("/order")
 def cancel_order() -> flask.Response:
-    return _ok(venue.cancel(symbol=_symbol(), **_ids()))
+    return _ok(_stamped(venue.cancel(symbol=_symbol(), **_ids())))
+
+
+_switch_canceled: set[str] = set()  # what this instance's watchdog cancelled (Redis holds every instance's)
+
+
+def _stamped(order: VenueOrder) -> VenueOrder:
+    """Say so when the venue switch cancelled the order: the watchdog's own cancels (recorded when it fired), or,
+    for a native switch, a cancel at or after an armed deadline that was not refreshed in time."""
+    if order.status is not VenueStatus.CANCELED:
+        return order
+    by_switch = order.client_order_id in _switch_canceled
+    try:
+        if not by_switch and not venue.native_cancel_after:
+            by_switch = _switch.canceled_by_switch(order.client_order_id)
+        elif not by_switch:
+            state = _switch.load()
+            by_switch = bool(state and state.armed and state.deadline_ms is not None and order.updated_at_ms
+                             and order.updated_at_ms >= state.deadline_ms
+                             and int(time.time() * 1000) > state.deadline_ms)
+    except redis.RedisError:
+        logger.warning("could not tell whether the venue switch cancelled %s", order.client_order_id)
+    return order.model_copy(update={"canceled_by": "venue_switch"}) if by_switch else order
 
 
 @app.get("/open-orders")
@@ -217,7 +241,10 @@ def _watchdog_tick():
     _sync_switch()
     fired = venue.watchdog_tick()
     if fired is not None:
+        ids = [o.client_order_id for o in fired.canceled if o.status is VenueStatus.CANCELED]
+        _switch_canceled.update(ids)
         try:
+            _switch.mark_canceled(ids, int(time.time() * 1000))
             _switch.save(venue.switch_state())
         except redis.RedisError:
             logger.warning("could not record the disarmed switch")

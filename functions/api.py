@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from functions import http, runtime
 from shared.adapters.protocol import VenueCallError
 from shared.app import adapters, health
+from shared.app.dms import SwitchStateUnavailable
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
 from shared.app.ports import Contended, OrderNotFound
@@ -179,6 +180,15 @@ def _conflict(exc: Conflict) -> flask.Response:
 def _contended(exc: Contended) -> flask.Response:
     response = http.error_response(503, "contended", f"{exc}; nothing was changed, try again",
                                    [{"field": "order_id", "issue": "busy"}])
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+@app.errorhandler(SwitchStateUnavailable)
+def _switch_state(exc: SwitchStateUnavailable) -> flask.Response:
+    """Fail closed: without the dead man's switch state no order is let through (and no heartbeat recorded)."""
+    response = http.error_response(503, "dms_unavailable", str(exc),
+                                   [{"field": "strategy_id", "issue": "dead man's switch state unavailable"}])
     response.headers["Retry-After"] = "1"
     return response
 
@@ -360,9 +370,16 @@ def execute() -> flask.Response:
 # ---- dead man's switch ------------------------------------------------------------------------------------
 @v1.post("/heartbeat")
 def post_heartbeat() -> flask.Response:
+    """Judged by its `sent_at_ms` when it carries one, else by its arrival; an ignored one (too old, latched) is a
+    409 naming why, and changed nothing."""
     beat = Heartbeat.model_validate(http.json_body())
     check_strategy(_key(), beat.strategy_id)
-    switch = runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms)
+    sent = beat.sent_at_ms if beat.sent_at_ms is not None else runtime.now_ms()
+    outcome = runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms, sent_at_ms=sent)
+    if outcome.ignored:
+        return http.error_response(409, "heartbeat_ignored", outcome.ignored,
+                                   [{"field": outcome.field or "strategy_id", "issue": outcome.ignored}])
+    switch = outcome.switch
     return flask.jsonify({**asdict(switch), "deadline_ms": switch.deadline_ms})
 
 

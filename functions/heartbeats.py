@@ -1,5 +1,9 @@
 """The Pub/Sub-triggered heartbeat function: a strategy's heartbeat on the heartbeats topic re-arms its dead man's
-switch (the same as POST /api/v1/heartbeat). A malformed heartbeat is logged and acknowledged."""
+switch (the same as POST /api/v1/heartbeat), judged by when it was sent: the older of Pub/Sub's publish time and
+the heartbeat's own ``sent_at_ms``. A malformed, stale or latched heartbeat is logged with its reason and
+acknowledged (redelivering it could never make it count). So is one that could not be recorded because the
+switch state is unavailable (logged as an error): the next heartbeat counts, and if none can, the switch fires,
+which is the safe outcome."""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
 from functions import runtime
+from shared.app.dms import SwitchStateUnavailable
 from shared.app.schemas import Heartbeat
-from shared.infra import exact_json
+from shared.domain.freshness import oldest
+from shared.infra import exact_json, log
+from shared.infra.bus import publish_time_ms
 
 logger = logging.getLogger("heartbeats")
 
@@ -20,9 +27,19 @@ logger = logging.getLogger("heartbeats")
 @functions_framework.cloud_event
 def heartbeats(event: CloudEvent) -> None:
     message = (event.data or {}).get("message", {})
-    try:
-        beat = Heartbeat.model_validate(exact_json.loads(base64.b64decode(message.get("data", "") or b"")))
-    except (ValueError, ValidationError) as exc:
-        logger.warning("malformed heartbeat dropped: %s", exc)
-        return
-    runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms)
+    message_id = message.get("messageId") or message.get("message_id") or event["id"]
+    with log.bind(message_id=message_id):
+        try:
+            beat = Heartbeat.model_validate(exact_json.loads(base64.b64decode(message.get("data", "") or b"")))
+        except (ValueError, ValidationError) as exc:
+            logger.warning("malformed heartbeat dropped: %s", exc)
+            return
+        sent = oldest(publish_time_ms(message), beat.sent_at_ms)
+        try:
+            outcome = runtime.dms_service().heartbeat(beat.strategy_id, beat.timeout_ms, sent_at_ms=sent)
+        except SwitchStateUnavailable as exc:
+            logger.error("heartbeat not recorded: %s", exc, extra={"fields": {"strategy_id": beat.strategy_id}})
+            return
+        logger.info("heartbeat %s", "ignored" if outcome.ignored else "taken",
+                    extra={"fields": {"strategy_id": beat.strategy_id, "reason": outcome.ignored,
+                                      "sent_at_ms": sent}})

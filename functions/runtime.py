@@ -20,8 +20,9 @@ from shared.app.tca_pipeline import TcaPipeline, samples_of
 from shared.app.venue_rules import VenueRules
 from shared.infra import clients, log
 from shared.infra.bus import PubSubEvents, PubSubRows
-from shared.infra.cache import RedisBooks, RedisOrderCache, RedisSwitches
+from shared.infra.cache import RedisBooks, RedisOrderCache, RedisSwitchCache
 from shared.infra.config import settings
+from shared.infra.dms_store import FirestoreSwitches
 from shared.infra.metrics import RedisMetrics
 from shared.infra.scheduler import TasksScheduler
 from shared.infra.store import FirestoreOrderStore
@@ -119,10 +120,13 @@ def market_data() -> MarketData:
 @functools.cache
 def dms_service() -> DeadMansSwitchService:
     return DeadMansSwitchService(
-        switches=RedisSwitches(clients.cache()),
+        switches=FirestoreSwitches(clients.firestore_db()),
+        cache=RedisSwitchCache(clients.cache()),
         orders=order_service(),
         venues=clients.venues(),
         events=order_service().events,
         clock=now_ms,
         venue_timeout_ms=SETTINGS.dms_venue_timeout_ms,
+        heartbeat_max_age_ms=SETTINGS.heartbeat_max_age_ms,
+        latch=SETTINGS.dms_latch,
     )

@@ -17,6 +17,7 @@ from functions import runtime
 from shared.app import signals as intake
 from shared.domain.access import publisher_topic
 from shared.infra import log
+from shared.infra.bus import publish_time_ms
 
 logger = logging.getLogger("signals")
 _service = runtime.order_service()
@@ -33,6 +34,8 @@ def signals(event: CloudEvent) -> None:
     topic = publisher_topic(event["source"])  # who published: the topic's IAM says (README, Access)
     with log.bind(message_id=message_id):
         outcome = intake.intake(data, message_id, service=_service, events=_service.events, now_ms=runtime.now_ms,
-                                allowed=runtime.SETTINGS.signal_scope(topic), topic=topic)
+                                allowed=runtime.SETTINGS.signal_scope(topic), topic=topic,
+                                published_ms=publish_time_ms(message),
+                                max_age_ms=runtime.SETTINGS.signal_max_age_ms)
         with log.bind(signal_id=outcome.signal_id, order_id=outcome.order_id):
             logger.info("signal %s", outcome.status, extra={"fields": {"reason": outcome.reason}})

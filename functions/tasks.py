@@ -119,4 +119,8 @@ def dms(request: flask.Request) -> tuple[dict, int]:
         body = DmsCheck.model_validate(http.json_body_or_empty(request))
     except ValidationError as exc:
         return {"error": str(exc)}, 400
-    return runtime.dms_service().check(for_s=body.for_s), 200
+    result = runtime.dms_service().check(for_s=body.for_s)
+    if result["unavailable"]:  # fail closed: the order path refuses meanwhile; the scheduler calls again
+        return {"error": {"code": "dms_unavailable", "message": result["unavailable"],
+                          "details": [{"field": "switches", "issue": "unreadable"}]}, **result}, 503
+    return result, 200

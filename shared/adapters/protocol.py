@@ -152,6 +152,8 @@ class VenueOrder(_Model):
     post_only: bool = False
     created_at_ms: int | None = None
     updated_at_ms: int | None = None
+    # "venue_switch": the venue's own cancel-all-after (the dead man's switch; account-wide) cancelled it.
+    canceled_by: Literal["venue_switch"] | None = None
 
 
 class Fill(_Model):

@@ -113,6 +113,10 @@ class Conflict(Exception):
         self.problems = problems or []
 
 
+# The record's reason when the venue's own cancel-all-after (the dead man's switch, account-wide) cancelled it.
+VENUE_SWITCH_REASON = "canceled by the venue's cancel-all-after (dead man's switch, account-wide at the venue)"
+
+
 class Halted(Conflict):
     """Trading is halted for the order's strategy (the dead man's switch fired)."""
 
@@ -723,7 +727,8 @@ class OrderService:
                     logger.warning("sync of %s failed: %s", order.order_id, err)
                 continue
             # a definitive answer completes a PLACE intent whoever holds it; other intents stay their holder's
-            order = self._record_answer(order.order_id, None, report_of(current, fills))
+            order = self._record_answer(order.order_id, None, report_of(current, fills),
+                                        reason=VENUE_SWITCH_REASON if current.canceled_by else None)
         return order
 
     def _not_found(self, order: Order, now: int) -> Order:

@@ -210,6 +210,9 @@ class Heartbeat(_In):
 
     strategy_id: Text | None = None
     timeout_ms: Annotated[int, Field(ge=1_000, le=3_600_000)] = 30_000
+    # When the strategy sent it (epoch ms). Optional: over HTTP a heartbeat without it counts as sent on arrival;
+    # on the topic, the older of this and Pub/Sub's publish time counts (a republished message keeps its age).
+    sent_at_ms: Annotated[int, Field(ge=0, le=2**53)] | None = None
 
 
 class ExecuteRequest(_In):

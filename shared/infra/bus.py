@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from google.cloud import pubsub_v1
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.app import events as wire
 from shared.infra.config import Settings
@@ -21,6 +22,32 @@ def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+ORIGINAL_PUBLISH_TIME = "original_publish_time"  # attribute a republisher copies a dead letter's publish time into
+
+
+def publish_time_ms(message: dict[str, Any]) -> int | None:
+    """When a pushed message was first published, in epoch milliseconds: the older of its ``publishTime`` (RFC
+    3339, up to nanoseconds) and an ``original_publish_time`` attribute (the same form), which whoever republishes
+    a message from a dead-letter topic copies from it, since the republished message gets a new publish time.
+    None when neither is there or readable."""
+    attributes = message.get("attributes") or {}
+    times = [_rfc3339_ms(message.get("publishTime") or message.get("publish_time")),
+             _rfc3339_ms(attributes.get(ORIGINAL_PUBLISH_TIME) if isinstance(attributes, dict) else None)]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+def _rfc3339_ms(raw: object) -> int | None:
+    if not isinstance(raw, str):
+        return None
+    stamp = Timestamp()
+    try:
+        stamp.FromJsonString(raw)
+    except ValueError:
+        return None
+    return stamp.ToMilliseconds()
 
 
 def encode(payload: dict[str, Any]) -> bytes:

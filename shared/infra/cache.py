@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict
 
 import redis
@@ -66,6 +67,17 @@ class RedisSwitchStore:
     def save(self, state: DeadMansSwitch) -> None:
         self._r.set(self._key, state.model_dump_json())
 
+    def mark_canceled(self, client_order_ids: list[str], at_ms: int) -> None:
+        """The orders the watchdog cancelled when the switch fired (kept a week, as long as a record may ask)."""
+        if client_order_ids:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hset(self._key + ":canceled", mapping={cid: at_ms for cid in client_order_ids})
+            pipe.expire(self._key + ":canceled", PLACED_TTL_S)
+            pipe.execute()
+
+    def canceled_by_switch(self, client_order_id: str) -> bool:
+        return bool(self._r.hexists(self._key + ":canceled", client_order_id))
+
 
 class RedisOrderCache:
     """Order snapshots (read-through, refreshed on every transition; a snapshot is also its request's
@@ -113,27 +125,37 @@ return 1
 """
 
 
-class RedisSwitches:
-    """The dead man's switches (one per strategy, and the global one) in one Redis hash."""
+class RedisSwitchCache:
+    """A cache of the dead man's switches in front of Firestore (shared/infra/dms_store.py), one key per strategy
+    (``dms:switch:{id}``: the switch, or ``none`` for a strategy known to have none) for `ttl_ms`, written
+    through on every change. Never raises: a failure is a miss (the caller reads Firestore) or a write left
+    undone, which the short TTL bounds."""
 
-    KEY = "dms:switches"
+    PREFIX = "dms:switch:"
+    NONE = "none"
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ttl_ms: int = 2_000) -> None:
         self._r = client
+        self._ttl_ms = ttl_ms
 
-    def all(self) -> dict[str, Switch]:
-        return {k: _switch(json.loads(v)) for k, v in self._r.hgetall(self.KEY).items()}
+    def get_many(self, strategy_ids: list[str]) -> dict[str, Switch | None]:
+        try:
+            raws = self._r.mget([self.PREFIX + i for i in strategy_ids])
+        except redis.RedisError as exc:
+            logger.warning("dead man's switch cache unavailable (%s): reading Firestore", exc)
+            return {}
+        return {i: None if raw == self.NONE else _switch(json.loads(raw))
+                for i, raw in zip(strategy_ids, raws, strict=True) if raw is not None}
 
-    def get(self, strategy_id: str) -> Switch | None:
-        return self.many([strategy_id]).get(strategy_id)
-
-    def many(self, strategy_ids: list[str]) -> dict[str, Switch]:
-        """The switches of these strategies that exist, in one round trip."""
-        raws = self._r.hmget(self.KEY, strategy_ids)
-        return {k: _switch(json.loads(v)) for k, v in zip(strategy_ids, raws, strict=True) if v}
-
-    def save(self, switch: Switch) -> None:
-        self._r.hset(self.KEY, switch.strategy_id, json.dumps(asdict(switch)))
+    def put_many(self, entries: Mapping[str, Switch | None]) -> None:
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for i, switch in entries.items():
+                pipe.set(self.PREFIX + i, self.NONE if switch is None else json.dumps(asdict(switch)),
+                         px=self._ttl_ms)
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("dead man's switch cache not updated (%s); it expires in %d ms", exc, self._ttl_ms)
 
 
 def _switch(d: dict) -> Switch:

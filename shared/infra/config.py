@@ -39,6 +39,9 @@ _EXPECTED = {
     "SIGNAL_STRATEGIES": "topic=strategy|strategy,topic=* (the strategies each signal topic's publishers may trade)",
     "API_RATE_LIMIT": "requests per second per API key, 1 to 100000",
     "DMS_VENUE_TIMEOUT_MS": "milliseconds, 5000 to 3600000",
+    "DMS_LATCH": "true or false",
+    "HEARTBEAT_MAX_AGE_MS": "milliseconds, 100 to 3600000",
+    "SIGNAL_MAX_AGE_MS": "milliseconds, 100 to 86400000",
     "DEFAULT_COLLAR_BPS": "basis points, greater than 0 and at most 10000",
     "SUBMIT_FUNCTION_URL": "the submit function's http(s) URL",
     "SYNC_FUNCTION_URL": "the sync function's http(s) URL",
@@ -117,6 +120,12 @@ class Settings(BaseSettings):
     metric_strategies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The venues' own cancel-all-after, kept armed (refreshed every quarter of it) while heartbeats flow.
     dms_venue_timeout_ms: int = Field(default=60_000, ge=5_000, le=3_600_000)
+    # A fired dead man's switch stays halted until an operator re-enables the strategy (false: a heartbeat sent
+    # after the firing lifts it).
+    dms_latch: bool = True
+    # Heartbeats and signals older than these (by their send time: Pub/Sub's publish time) are ignored / rejected.
+    heartbeat_max_age_ms: int = Field(default=10_000, ge=100, le=3_600_000)
+    signal_max_age_ms: int = Field(default=5_000, ge=100, le=86_400_000)
     # Market orders (and algorithm children) go out as IOC limits this far from the mid unless they set their own.
     default_collar_bps: Decimal = Field(default=Decimal(50), gt=0, le=10_000)
     # The sweep fans out one reconcile task per venue and shard of the order ids (shared/domain/reconcile.py).

@@ -49,7 +49,8 @@ def place(api, strategy_id: str) -> dict:
     return order
 
 
-def test_missed_heartbeat_cancels_working_orders_and_halts_until_the_next_heartbeat(api, check, tap, stack):
+def test_missed_heartbeat_cancels_working_orders_and_halts_latched_until_an_operator_re_enables(api, check, tap,
+                                                                                               stack):
     events = tap(stack.env["ORDER_EVENTS_TOPIC"])
     s = strategy()
     assert api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 4000}).status_code == 200
@@ -57,8 +58,9 @@ def test_missed_heartbeat_cancels_working_orders_and_halts_until_the_next_heartb
     other = place(api, strategy())  # another strategy's order is not touched
     assert check()["fired"] == []
 
-    time.sleep(4.2)
-    result = check()
+    deadline = time.monotonic() + 30
+    while not (result := check())["fired"] and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert [f["strategy_id"] for f in result["fired"]] == [s]
     canceled = api("GET", f"/orders/{order['order_id']}").json()
     assert canceled["status"] == "canceled" and "dead man's switch" in canceled["reason"]
@@ -70,8 +72,14 @@ def test_missed_heartbeat_cancels_working_orders_and_halts_until_the_next_heartb
     notice = next(m["data"] for m in got if m["data"].get("type") == "dead_mans_switch")
     assert notice["status"] == "halted" and notice["strategy_id"] == s and "missed" in notice["reason"]
 
-    assert api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 60000}).status_code == 200
+    # Deliberately changed (DMS_LATCH, default latched): a heartbeat no longer lifts a fired switch.
+    late = api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 60000})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "heartbeat_ignored"
+    assert "latched" in late.json()["error"]["message"]
+    assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 409
+    assert api("POST", f"/strategies/{s}/enable").status_code == 200
     assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 201
+    assert api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 60000}).status_code == 200
     api("DELETE", f"/orders/{other['order_id']}")
     assert check()["fired"] == []  # a fresh heartbeat: nothing fires twice
 
@@ -79,8 +87,10 @@ def test_missed_heartbeat_cancels_working_orders_and_halts_until_the_next_heartb
 def test_an_operator_can_re_enable_a_halted_strategy(api, check):
     s = strategy()
     api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 1000})
-    time.sleep(1.2)
-    assert [f["strategy_id"] for f in check()["fired"]] == [s]
+    deadline = time.monotonic() + 30
+    while not (fired := check()["fired"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [f["strategy_id"] for f in fired] == [s]
     assert api("POST", "/orders", {**LIMIT, "strategy_id": s}).status_code == 409
     enabled = api("POST", f"/strategies/{s}/enable")
     assert enabled.status_code == 200 and enabled.json()["halted_at_ms"] is None
@@ -116,3 +126,26 @@ def test_a_heartbeat_on_the_topic_arms_the_switch(api, publisher, stack):
 def test_bad_heartbeats_are_422(api):
     assert api("POST", "/heartbeat", {"timeout_ms": 5}).status_code == 422
     assert api("POST", "/heartbeat", {"strategy_id": "x", "colour": "red"}).status_code == 422
+
+
+def test_an_order_the_venue_switch_cancelled_says_so_in_its_record_and_event(api, stack, http, tap):
+    """The adapter's watchdog (binance has no native cancel-all-after) cancels everything on the account when it
+    is not refreshed: the record and its event name the venue switch as the reason."""
+    events = tap(stack.env["ORDER_EVENTS_TOPIC"])
+    order = place(api, strategy())
+    assert order["status"] == "accepted"
+    VenueClient("binance", stack.adapters["binance"], session()).cancel_all_after(1000)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        http.post(stack.env["SYNC_FUNCTION_URL"], json={"order_id": order["order_id"]}, timeout=60)  # a one-off check
+        got = api("GET", f"/orders/{order['order_id']}").json()
+        if got["status"] == "canceled":
+            break
+        time.sleep(0.5)
+    assert got["status"] == "canceled", got
+    assert "cancel-all-after" in got["reason"] and "account-wide" in got["reason"]
+    seen = events.collect(lambda ms: any(m["data"].get("order_id") == order["order_id"]
+                                         and m["data"].get("status") == "canceled" for m in ms))
+    event = next(m["data"] for m in seen if m["data"].get("order_id") == order["order_id"]
+                 and m["data"].get("status") == "canceled")
+    assert event["reason"] == got["reason"]

@@ -141,31 +141,21 @@ def test_parent_and_child_events_validate_and_name_each_other(monkeypatch):
     assert parent[-1]["filled_quantity"] == env.parent().filled_quantity == D("1")
 
 
-class Switches(dict):
-    def all(self):
-        return dict(self)
-
-    def many(self, ids):
-        return {i: self[i] for i in ids if i in self}
-
-    def save(self, switch):
-        self[switch.strategy_id] = switch
-
-
 def test_a_dead_mans_switch_firing_and_resuming_emits_valid_notices_and_cancel_events():
-    env = Env()
-    switches = Switches()
-    dms = DeadMansSwitchService(switches, env.svc, {}, env.publisher, env.clock)
-    dms.heartbeat("momentum_1", 1_000)
-    env.working()
+    from tests.unit.app.test_dms_service import Env as DmsEnv
+
+    env = DmsEnv(latch=False)  # unlatched: a heartbeat sent after the firing resumes the strategy
+    env.dms.heartbeat("momentum_1", 1_000, sent_at_ms=env.clock())
+    order = env.working("momentum_1", 1)
     env.clock.advance(2_000)
-    assert dms.check()["fired"]
-    dms.heartbeat("momentum_1", 1_000)
+    assert env.dms.check()["fired"]
+    env.clock.advance(1)
+    env.dms.heartbeat("momentum_1", 1_000, sent_at_ms=env.clock())
     seen = checked(env.publisher.wire)
     notices = [m for m in seen if m.get("type") == "dead_mans_switch"]
     assert [n["status"] for n in notices] == ["halted", "resumed"]
     assert all(n["strategy_id"] == "momentum_1" and n["order_id"] is None for n in notices)
-    assert [m["status"] for m in seen if m.get("order_id") == OID][-1] in ("pending_cancel", "canceled")
+    assert [m["status"] for m in seen if m.get("order_id") == order.order_id][-1] in ("pending_cancel", "canceled")
 
 
 def test_the_schema_refuses_what_the_format_is_not():
