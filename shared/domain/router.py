@@ -14,7 +14,13 @@ first is optimal). Real orders must be lot multiples and meet each venue's minim
    opening an unused venue with its smallest order that meets the minimums; until nothing more fits. Every step
    consumes a level, crosses a level boundary, opens a venue or shrinks what is left below a venue's lot, so
    there are at most ``2 * levels + 2 * venues`` steps;
-3. when rounding changed anything, the best single-venue allocation is computed as well and chosen if it
+3. an exchange pass moves single lots between venues of the same lot size while that strictly lowers the cost:
+   one more lot on one venue (its next lot) for one lot less on another (its last lot), the best such pair at
+   each step, the quantity unchanged. The repair only adds, and rounding down can keep a lot the optimum does
+   not: when levels are smaller than a lot, the lot straddling a venue's share of the walk (a few units at a
+   good level, the rest at the walk's marginal price) can be worth more than a whole lot at a level the walk
+   took entirely on another venue;
+4. when rounding changed anything, the best single-venue allocation is computed as well and chosen if it
    fills more, or as much for less.
 
 What it guarantees: every slice is a multiple of its venue's lot, at least its minimum quantity and its minimum
@@ -23,16 +29,23 @@ within what the book shows; the slices sum to at most the quantity asked; the co
 fractional optimum for the same quantity (no allocation can be), and the allocation fills at least as much as
 ``best_single_venue`` and, when it fills the same, costs no more. With one lot size everywhere and no minimum
 binding, the result is the cheapest lot-multiple allocation that fills the most (tested against brute force).
-It is not an optimal solver when minimums bind (that is a knapsack problem): the greedy can leave a little
-unfilled that a cleverer combination would fill.
+Why: a venue's levels are best first, so the all-in cost of its k-th lot never improves with k (each lot is the
+same length of a monotone price ladder), and a sum of such per-venue costs under a fixed number of lots is
+minimal exactly when no one-lot move between two venues lowers it, which is where the exchange pass stops. It
+stops within one move per venue: every lot the rounding kept is made of units at least as good as the walk's
+marginal price, every lot the greedy repair added was the best one left when added, so a lot worth moving to
+must hold a unit strictly better than that marginal price without having been kept: a venue's straddling lot;
+and a lot once moved to is never moved away. It is not an optimal solver when minimums bind (that is a
+knapsack problem): the greedy can leave a little unfilled that a cleverer combination would fill.
 
 ``VenueSlice.limit_price`` is the worst level price taken at that venue: the IOC limit to send.
 ``best_single_venue`` and ``consolidated_optimum`` take the same optional ``limit_price`` as ``allocate``.
 
 Speed: the walk is a heap merge of the venues' ladders that keys only the levels it takes (one Decimal
-multiplication each), and the repair and single-venue checks run only when rounding changed something (the
-single-venue walks stop as soon as they cannot win). 5 venues x 50 levels: ~25 us for an order taking a few
-levels, ~200 us for half the consolidated book (scripts/bench_router.py).
+multiplication each), and the repair, exchange and single-venue checks run only when rounding changed something
+(the exchange walks a lot only for a pair that a price bound lets through; the single-venue walks stop as soon
+as they cannot win). 5 venues x 50 levels: ~25 us for an order taking a few levels, ~200 us for half the
+consolidated book, of which the exchange ~7 us (scripts/bench_router.py).
 """
 
 from __future__ import annotations
@@ -409,6 +422,7 @@ def allocate(side: Side, quantity: Decimal, books: Mapping[str, Book], terms: Ma
         state.append((j, used, notional, worst))
     if alloc != shares:
         _repair(side, quantity, ladders, alloc, state)
+        _exchange(side, ladders, alloc, state)
     result = _result(side, quantity, ladders, [(a, st[2], st[3]) for a, st in zip(alloc, state)], mid)
     if alloc == shares:
         return result  # nothing was rounded off or dropped: this is the fractional optimum itself
@@ -456,3 +470,105 @@ def _repair(side: Side, quantity: Decimal, ladders: list[_Ladder], alloc: list[D
         alloc[k] += step
         state[k] = st
         deficit -= step
+
+
+_Pos = tuple[int, Decimal, Decimal, Decimal | None]  # a venue's (next level j, used of j, notional, worst price)
+
+
+def _exchange(side: Side, ladders: list[_Ladder], alloc: list[Decimal], state: list[_Pos]) -> None:
+    """Move single lots between venues of the same lot size while that lowers the all-in cost (in place).
+
+    Each step takes the best pair: one more lot on venue j (its next lot) for one lot less on venue i (its last
+    lot), both still meeting their minimums (i may drop to nothing), if the cost strictly improves; the quantity
+    is unchanged. With one lot size and no minimum binding it ends at the optimum within one step per venue (see
+    the module doc); the bound below only caps the other cases, where every step still strictly lowers the cost.
+
+    A pair is priced only if it can win: j's next lot costs at least a lot at j's next price, i's last lot at most
+    a lot at i's worst price (all-in), so j's next all-in price must beat i's worst (two multiplications per venue
+    rule out most pairs before any lot is walked).
+    """
+    groups: dict[Decimal, list[int]] = {}
+    for k, lad in enumerate(ladders):
+        groups.setdefault(lad.lot, []).append(k)
+    pools = [g for g in groups.values() if len(g) > 1]
+    if not pools:
+        return
+    sign = ONE if side is Side.BUY else -ONE
+    n = len(ladders)
+    nexts: list[Decimal | None] = [None] * n  # signed all-in price of the next unit (None: none within the limit)
+    worsts: list[Decimal | None] = [None] * n  # signed all-in worst price taken (None: nothing taken)
+
+    def bound(k: int) -> None:
+        lad, (j, _, _, worst) = ladders[k], state[k]
+        f = lad.factor * sign
+        nexts[k] = lad.levels[j].price * f if j < lad.n else None
+        worsts[k] = worst * f if alloc[k] > 0 and worst is not None else None
+
+    for group in pools:
+        for k in group:
+            bound(k)
+    adds: dict[int, tuple[Decimal, _Pos] | None] = {}  # the exact next and last lots (signed all-in cost, new
+    drops: dict[int, tuple[Decimal, _Pos] | None] = {}  # position), priced only when a pair passes the bound
+    for _ in range(2 * sum(len(lad.levels) for lad in ladders) + 2 * n + 1):
+        best: tuple[Decimal, int, int] | None = None
+        for group in pools:
+            for j in group:
+                np = nexts[j]
+                if np is None:
+                    continue
+                for i in group:
+                    wp = worsts[i]
+                    if i == j or wp is None or np >= wp:
+                        continue
+                    if j not in adds:
+                        adds[j] = _next_lot(ladders[j], alloc[j], state[j], sign)
+                    if i not in drops:
+                        drops[i] = _last_lot(ladders[i], alloc[i], state[i], sign)
+                    up, down = adds[j], drops[i]
+                    if up is None or down is None:
+                        continue
+                    gain = up[0] - down[0]  # signed: < 0 is cheaper (a buy pays less, a sell receives more)
+                    if gain < 0 and (best is None or gain < best[0]):
+                        best = (gain, j, i)
+        if best is None:
+            return
+        _, j, i = best
+        state[j] = adds[j][1]  # type: ignore[index]
+        state[i] = drops[i][1]  # type: ignore[index]
+        alloc[j] += ladders[j].lot
+        alloc[i] -= ladders[i].lot
+        for k in (i, j):
+            bound(k)
+            adds.pop(k, None)
+            drops.pop(k, None)
+
+
+def _next_lot(lad: _Ladder, a: Decimal, pos: _Pos, sign: Decimal) -> tuple[Decimal, _Pos] | None:
+    """One lot more from `pos` (`a` taken): its signed all-in cost and the new position; None if it does not fit
+    within the limit price or misses the minimums."""
+    j, used, notional, _ = pos
+    levels, lot = lad.levels, lad.lot
+    left, last = levels[j].quantity - used, j
+    while left < lot and last + 1 < lad.n:
+        last += 1
+        left += levels[last].quantity
+    if left < lot:
+        return None
+    nj, nused, more, nworst = lad.advance(j, used, lot)
+    if not lad.feasible(a + lot, notional + more, nworst):
+        return None
+    return more * lad.factor * sign, (nj, nused, notional + more, nworst)
+
+
+def _last_lot(lad: _Ladder, a: Decimal, pos: _Pos, sign: Decimal) -> tuple[Decimal, _Pos] | None:
+    """One lot less from `pos` (`a` taken): its signed all-in cost and the new position (nothing left is fine);
+    None if what is left misses the minimums."""
+    j, used, notional, _ = pos
+    if a == lad.lot:
+        return notional * lad.factor * sign, (0, ZERO, ZERO, None)
+    if a < lad.lot:
+        return None
+    rj, rused, rest, rworst = lad.retreat(j, used, notional, lad.lot)
+    if not lad.feasible(a - lad.lot, rest, rworst):
+        return None
+    return (notional - rest) * lad.factor * sign, (rj, rused, rest, rworst)

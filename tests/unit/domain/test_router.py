@@ -4,7 +4,7 @@ from decimal import Decimal
 from itertools import product
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.market import Book, Level, VenueTerms, consolidated_mid, round_price, round_quantity
@@ -282,9 +282,29 @@ def brute_force(side: Side, quantity: Decimal, books, t) -> tuple[Decimal, Decim
     return best[1], best[2]
 
 
+def straddling_lot_market():
+    """Levels smaller than the lot 0.1, one taker fee: lots worth (before the fee) v0 9.9701; v1 9.979 x 3 then
+    9.9691 (0.01 at 99.79 and 0.09 at 99.68); v2 9.969. The walk's shares for a sell of 0.5 round down to v1 0.3
+    and v2 0.1 (all at 99.69), and the repair adds v0's lot: but v1's 4th lot beats v2's, so the best 5 lots are
+    v1 x 4 and v0 (a Hypothesis counterexample once)."""
+    books = {"v0": book("v0", bids=[("99.79", "0.01"), ("99.78", "0.01"), ("99.68", "0.08")]),
+             "v1": book("v1", bids=[("99.79", "0.31"), ("99.68", "0.09")], asks=[("99.8", "0.01")]),
+             "v2": book("v2", bids=[("99.69", "0.1"), ("99.68", "0.01")], asks=[("99.8", "0.01")])}
+    return books, {v: terms(v, fee="0.0025", lot="0.1") for v in books}
+
+
+def test_a_lot_straddling_levels_can_beat_a_whole_lot_of_another_venue():
+    books, t = straddling_lot_market()
+    a = allocate(Side.SELL, D("0.5"), books, t)
+    assert slices(a) == {"v0": D("0.1"), "v1": D("0.4")}
+    assert a.total_cost == (D("9.9701") + 3 * D("9.979") + D("9.9691")) * D("0.9975") == D("49.75150950")
+    assert brute_force(Side.SELL, D("0.5"), books, t) == (D("0.5"), a.total_cost)
+
+
 @settings(max_examples=60, deadline=None)
 @given(markets(common_lot="0.1", minimums=False, max_venues=3, max_levels=3, max_lots=5, odd_levels=True),
        st.sampled_from(list(Side)), st.integers(1, 40))
+@example(straddling_lot_market(), Side.SELL, 5)
 def test_with_one_lot_and_no_minimums_allocation_is_optimal(m, side, q10):
     books, t = m
     quantity = D(q10) / 10
