@@ -227,9 +227,10 @@ class Settings(BaseSettings):
         return allowed
 
     def signal_scope(self, topic: str | None) -> frozenset[str] | None:
-        """The strategies a signal from `topic` may be for: None means every strategy; empty means none (a topic
-        not configured, or unknown)."""
-        allowed = self.signal_strategies or {self.signals_topic: ["*"]}
+        """The strategies a signal or heartbeat from `topic` may be for: None means every strategy; empty means
+        none (a topic not configured, or unknown). Unconfigured, the signals and heartbeats topics take every
+        strategy."""
+        allowed = self.signal_strategies or {self.signals_topic: ["*"], self.heartbeats_topic: ["*"]}
         names = allowed.get(topic or "")
         if names is None:
             return frozenset()

@@ -148,6 +148,42 @@ def test_a_signal_for_a_strategy_outside_its_topics_set_is_rejected_with_a_reaso
         subscriber.delete_subscription(request={"subscription": push})
 
 
+def test_a_heartbeat_for_a_strategy_outside_its_topics_set_arms_nothing(stack, publisher, subscriber,
+                                                                         spawn_function, api, tmp_path):
+    """A signal publisher cannot keep another desk's strategy alive: on a topic allowed strategy A only, A's
+    heartbeat arms A's switch and B's heartbeat arms nothing."""
+    tag = uuid.uuid4().hex[:10]
+    topic, allowed, other = f"beats-a-{tag}", f"hb-a-{tag}", f"hb-b-{tag}"
+    url = spawn_function("heartbeats", SIGNAL_STRATEGIES=f"{topic}={allowed}")
+    publisher.create_topic(name=f"projects/{stack.project}/topics/{topic}")
+    push = subscriber.subscription_path(stack.project, f"{topic}-push")
+    subscriber.create_subscription(request={
+        "name": push, "topic": f"projects/{stack.project}/topics/{topic}",
+        "push_config": PushConfig(push_endpoint=f"{url}/projects/{stack.project}/topics/{topic}")})
+    try:
+        for strategy in (other, allowed):
+            beat = {"strategy_id": strategy, "timeout_ms": 3_600_000}
+            publisher.publish(f"projects/{stack.project}/topics/{topic}", json.dumps(beat).encode()).result(30)
+
+        def switches() -> dict:
+            return {s["strategy_id"]: s for s in api("GET", "/heartbeat").json()["switches"]}
+
+        def refused() -> bool:  # the function's own word that it handled B's heartbeat (and how)
+            return any(f"heartbeat ignored: strategy_id '{other}'" in p.read_text(errors="replace")
+                       for p in tmp_path.glob("heartbeats-*.log"))
+
+        deadline = time.monotonic() + 120
+        while not (allowed in switches() and refused()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        seen = switches()
+        assert allowed in seen, "the allowed strategy's heartbeat never armed its switch"
+        assert refused(), "no word from the heartbeats function about the other strategy's heartbeat"
+        assert other not in seen, seen[other]
+    finally:
+        subscriber.delete_subscription(request={"subscription": push})
+        api("POST", f"/strategies/{allowed}/enable")  # leave no armed switch behind
+
+
 @pytest.mark.parametrize(("env", "named"), [({"API_KEYS_FILE": "/nonexistent/api-keys.json"}, "API_KEYS_FILE"),
                                              ({"API_KEYS": "plain-key-of-old-000000"}, "API_KEYS")])
 def test_an_api_without_a_readable_key_file_or_with_plain_keys_refuses_to_start(stack, env, named):

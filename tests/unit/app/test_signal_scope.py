@@ -45,6 +45,7 @@ def test_a_signal_inside_them_becomes_an_order():
 def test_signal_strategies_map_topics_to_strategies_and_fail_closed_for_unknown_topics():
     default = load_settings(signal_strategies="")
     assert default.signal_scope(default.signals_topic) is None  # today's one topic: its IAM is the boundary
+    assert default.signal_scope(default.heartbeats_topic) is None  # and its heartbeats topic
     assert default.signal_scope("another-topic") == frozenset()
     assert default.signal_scope(None) == frozenset()  # the source names no topic: nothing is allowed
     cfg = load_settings(signal_strategies="desk-a-signals=momentum_1|mean_rev,ops-signals=*")
