@@ -725,12 +725,25 @@ def alert_counterpart_problems(cfg: Config, alerts_yml: Path = ALERTS_YML) -> li
     in_file = prometheus_alert_names(alerts_yml)
     if sorted(in_file) != sorted(PROMETHEUS_ALERTS):
         problems.append(f"alerts.yml defines {sorted(in_file)}, PROMETHEUS_ALERTS lists {sorted(PROMETHEUS_ALERTS)}")
-    policies: dict[str, list[tuple[str, dict]]] = {}
+    policies: dict[str, list[tuple[str, dict, str]]] = {}  # label -> (address, body, documentation)
     for (t, name), body in cfg.resources.items():
-        if t == "google_monitoring_alert_policy":
-            label = (body.get("user_labels") or {}).get("prometheus_alert")
-            if label:
-                policies.setdefault(label, []).append((name, body))
+        if t != "google_monitoring_alert_policy":
+            continue
+        label = (body.get("user_labels") or {}).get("prometheus_alert")
+        content = str((blocks(body, "documentation") or [{}])[0].get("content", ""))
+        if label == "${each.key}":
+            # One policy per entry of a local map of alerts (for_each = local.M): its keys are the labels, and
+            # documentation.content = each.value.documentation is read from each entry.
+            source = re.fullmatch(r"local\.(\w+)", expression(body.get("for_each")) or "")
+            entries = cfg.locals.get(source[1]) if source else None
+            if not isinstance(entries, dict) or content != "${each.value.documentation}":
+                problems.append(f"google_monitoring_alert_policy.{name}: a for_each policy must iterate a local map "
+                                f"of alerts and take documentation.content from each.value.documentation")
+                continue
+            for key, entry in entries.items():
+                policies.setdefault(key, []).append((f"{name}[\"{key}\"]", body, str(entry.get("documentation", ""))))
+        elif label:
+            policies.setdefault(label, []).append((name, body, content))
     wanted = {_snake(a): a for a in PROMETHEUS_ALERTS}
     for label, alert in wanted.items():
         found = policies.get(label, [])
@@ -738,10 +751,9 @@ def alert_counterpart_problems(cfg: Config, alerts_yml: Path = ALERTS_YML) -> li
             problems.append(f"Prometheus alert {alert}: {len(found)} alert policies with "
                             f"user_labels.prometheus_alert = \"{label}\" (want 1)")
             continue
-        name, body = found[0]
+        name, body, content = found[0]
         if body.get("notification_channels") != "${var.alert_notification_channels}":
             problems.append(f"google_monitoring_alert_policy.{name}: notification_channels must be var.alert_notification_channels")
-        content = str((blocks(body, "documentation") or [{}])[0].get("content", ""))
         if alert not in content:
             problems.append(f"google_monitoring_alert_policy.{name}: its documentation must name {alert}")
     problems += [f"alert policy label prometheus_alert = {label!r} names no alert of PROMETHEUS_ALERTS"
