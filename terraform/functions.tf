@@ -105,6 +105,7 @@ resource "google_cloudfunctions2_function" "adapter" {
       VENUE_SANDBOX        = tostring(each.value.sandbox)
       VENUE_TIMEOUT_MS     = tostring(each.value.timeout_ms)
       LOG_LEVEL            = var.log_level
+      REDIS_CA_FILE        = "${local.redis_ca_dir}/${local.redis_ca_file}"
     }
 
     secret_environment_variables {

@@ -114,6 +114,7 @@ locals {
     API_RATE_LIMIT        = tostring(var.api_rate_limit)
     DMS_VENUE_TIMEOUT_MS  = tostring(var.dms_venue_timeout_ms)
     METRIC_STRATEGIES     = join(",", var.metric_strategies)
+    REDIS_CA_FILE         = "${local.redis_ca_dir}/${local.redis_ca_file}"
   }
 
   # Secret environment of each service function (variable => secret id): REDIS_URL carries the AUTH string;
@@ -144,8 +145,8 @@ locals {
   # Pub/Sub's dead-letter policy takes 5..100 delivery attempts: Settings.pubsub_max_delivery_attempts.
   max_delivery_attempts = min(100, max(5, var.max_retries))
 
-  # Memorystore's server CA, mounted from Secret Manager into every function that talks to Redis; REDIS_URL
-  # names it (redis-py reads ssl_ca_certs from the URL's query string).
+  # Memorystore's server CA, mounted from Secret Manager into every function that talks to Redis; REDIS_CA_FILE
+  # names it (shared/infra/redis_client.py verifies the server against it).
   redis_ca_dir  = "/etc/secrets/redis-ca"
   redis_ca_file = "ca.pem"
 }

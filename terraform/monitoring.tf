@@ -1,4 +1,4 @@
-# Alert policies: failed submissions, dead-lettered messages, unhealthy adapters. They notify the channels in
+# Alert policies: failed submissions, Redis unavailable, dead-lettered messages, unhealthy adapters. They notify the channels in
 # var.alert_notification_channels (none: incidents still open in the console).
 
 locals {
@@ -51,6 +51,52 @@ resource "google_monitoring_alert_policy" "failed_submissions" {
       aggregations {
         alignment_period   = "300s"
         per_series_aligner = "ALIGN_SUM"
+      }
+    }
+  }
+}
+
+# Redis (Memorystore) failures the service works around: shared/infra/redis_client.py logs "redis unavailable"
+# (at most once per use every 10 s per instance) where the API's shared rate limit, metrics, adapter statistics
+# or an adapter's switch view go without Redis. Counted here so an outage is an incident, never silence.
+resource "google_logging_metric" "redis_unavailable" {
+  name             = "${var.name}-redis-unavailable"
+  description      = "Redis failures the service worked around, by use (rate_limit, metrics, adapter_stats, adapter_switch, venue_budget)."
+  filter           = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"redis unavailable\""
+  label_extractors = { use = "EXTRACT(jsonPayload.redis_use)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "use"
+      value_type = "STRING"
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "redis_unavailable" {
+  display_name          = "${var.name}: redis unavailable"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+
+  documentation {
+    content   = "Functions could not reach Memorystore (log-based metric ${google_logging_metric.redis_unavailable.name}, \"redis unavailable\" log lines; the use label says what went without it). While it lasts the API's per-key rate limit is not shared between instances, metrics are lost and adapters fall back to their own view. Check the instance (maintenance, memory), the VPC connector and the REDIS_URL / REDIS_CA_FILE secrets."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "redis unavailable"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.redis_unavailable.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.use"]
       }
     }
   }

@@ -57,7 +57,10 @@ TCA_LOG_MESSAGES: dict[str, tuple[str, ...]] = {
 # Fields a metric may filter on by presence, whatever the message (the DMS logs free text with it).
 TCA_LOG_FIELDS: tuple[str, ...] = ("dms_fired",)
 # Log lines of older metrics (monitoring.tf's first part), held to the same rule.
-OTHER_LOG_MESSAGES: dict[str, tuple[str, ...]] = {"task done: order rejected": ()}
+OTHER_LOG_MESSAGES: dict[str, tuple[str, ...]] = {
+    "task done: order rejected": (),
+    "redis unavailable": ("redis_use",),  # shared/infra/redis_client.py FailureReporter
+}
 
 # Each Prometheus alert of monitoring/prometheus/alerts.yml and its Cloud Monitoring counterpart (a
 # google_monitoring_alert_policy whose user_labels.prometheus_alert is the alert's name in snake case).
@@ -543,7 +546,7 @@ def cloud_required(model: type[BaseSettings]) -> set[str]:
     default, or whose default points at a local machine, or is empty; the resource names the topology lists
     (topics, queues), the Cloud Tasks wiring (tasks_*, *_function_url) and how the adapters are reached
     (adapter_*: their URLs, and the ID tokens deployed adapters demand); a venue's identity and tuning
-    (venue_* with a value as default). Emulator hosts are never required (they must not be set at all)."""
+    (venue_* with a value as default); REDIS_CA_FILE (Memorystore TLS, verified against its own CA). Emulator hosts are never required (they must not be set at all)."""
     names = set()
     resources = set(topology.TOPICS) | set(topology.QUEUES)
     for field, info in model.model_fields.items():
@@ -552,7 +555,8 @@ def cloud_required(model: type[BaseSettings]) -> set[str]:
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         if (info.is_required() or _looks_local(default) or default in ({}, [])
                 or field in resources or field.startswith(("tasks_", "adapter_")) or field.endswith("_function_url")
-                or (field.startswith("venue_") and default is not None)):
+                or (field.startswith("venue_") and default is not None)
+                or field == "redis_ca_file"):  # Memorystore serves TLS with its own CA (redis.tf)
             names.add(env_name(model, field))
     return names
 
