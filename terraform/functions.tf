@@ -95,7 +95,9 @@ resource "google_cloudfunctions2_function" "adapter" {
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     vpc_connector                  = google_vpc_access_connector.this.id
-    vpc_connector_egress_settings  = "PRIVATE_RANGES_ONLY"
+    # Everything, the venues included, through the connector and Cloud NAT: one static egress address
+    # (main.tf, google_compute_router_nat.venue_egress) that venue API keys can be allow-listed for.
+    vpc_connector_egress_settings = "ALL_TRAFFIC"
 
     # AdapterSettings (shared/infra/config.py).
     environment_variables = {
@@ -142,6 +144,7 @@ resource "google_cloudfunctions2_function" "adapter" {
     google_secret_manager_secret_iam_member.adapter,
     google_secret_manager_secret_version.redis_url,
     google_secret_manager_secret_version.redis_ca,
+    google_compute_router_nat.venue_egress, # no venue call may leave before the static address is in place
   ]
 }
 

@@ -211,7 +211,9 @@ resource "google_storage_bucket_object" "source" {
 }
 
 # A private network for Memorystore, reached from the functions through a Serverless VPC Access connector.
-# Only traffic to private ranges goes through it; the adapters reach the venues over the internet directly.
+# The service functions send only traffic to private ranges through it. The adapters send all their traffic
+# through it (functions.tf), and leave the network through Cloud NAT from one reserved address
+# (google_compute_address.venue_egress, output venue_egress_ip): the address to allow-list at each venue.
 resource "google_compute_network" "this" {
   name                    = "${var.name}-vpc"
   auto_create_subnetworks = false
@@ -237,12 +239,70 @@ resource "google_compute_firewall" "deny_ingress" {
   }
 }
 
+# The connector's own subnet (Cloud NAT translates a subnet's ranges: a connector given only an ip_cidr_range
+# has none to name).
+resource "google_compute_subnetwork" "connector" {
+  name                     = "${var.name}-conn"
+  region                   = var.region
+  network                  = google_compute_network.this.id
+  ip_cidr_range            = var.connector_cidr
+  private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_10_MIN"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_vpc_access_connector" "this" {
   name          = "${var.name}-conn"
   region        = var.region
-  network       = google_compute_network.this.name
-  ip_cidr_range = var.connector_cidr
   machine_type  = "e2-micro"
   min_instances = 2
   max_instances = 3
+
+  subnet {
+    name = google_compute_subnetwork.connector.name
+  }
+}
+
+# The adapters' static egress: every request an adapter sends to a venue leaves from this one address, so venue
+# API keys can be restricted to it. Reserved (kept across NAT changes); destroy releases it.
+resource "google_compute_address" "venue_egress" {
+  name         = "${var.name}-venue-egress"
+  region       = var.region
+  address_type = "EXTERNAL"
+  network_tier = "PREMIUM"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_compute_router" "this" {
+  name    = "${var.name}-router"
+  region  = var.region
+  network = google_compute_network.this.id
+}
+
+resource "google_compute_router_nat" "venue_egress" {
+  name                               = "${var.name}-nat"
+  router                             = google_compute_router.this.name
+  region                             = var.region
+  nat_ip_allocate_option             = "MANUAL_ONLY"
+  nat_ips                            = [google_compute_address.venue_egress.self_link]
+  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
+  # Many concurrent venue connections from few connector instances: ports per instance, allocated as needed.
+  enable_dynamic_port_allocation = true
+  min_ports_per_vm               = 256
+  max_ports_per_vm               = 8192
+
+  subnetwork {
+    name                    = google_compute_subnetwork.connector.id
+    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]
+  }
+
+  log_config {
+    enable = true
+    filter = "ERRORS_ONLY"
+  }
 }

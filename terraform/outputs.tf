@@ -47,3 +47,8 @@ output "bigquery_tables" {
     tca_aggregate = "${google_bigquery_table.tca_aggregate.project}.${google_bigquery_table.tca_aggregate.dataset_id}.${google_bigquery_table.tca_aggregate.table_id}"
   }
 }
+
+output "venue_egress_ip" {
+  description = "The static address every adapter reaches its venue from (Cloud NAT): allow-list it for each venue's API key."
+  value       = google_compute_address.venue_egress.address
+}

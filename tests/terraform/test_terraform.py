@@ -50,7 +50,8 @@ def test_configuration_loads_without_errors():
 
 # ---- cross-checks against the code ---------------------------------------------------------------------------
 @pytest.mark.parametrize("check", ["references", "variables", "tfvars", "functions", "triggers", "topics", "queues",
-                                   "env", "indexes", "log_metrics", "alert_counterparts", "bigquery"])
+                                   "env", "indexes", "log_metrics", "alert_counterparts", "bigquery",
+                                   "egress"])
 def test_cross_check(cfg, check):
     assert tfcheck.all_problems(cfg)[check] == []
 
@@ -120,6 +121,16 @@ MUTATIONS = [
      'dead_letter_topic     = google_pubsub_topic.dead_letter["tca_records_topic"].id', "bigquery",
      "order_events_bigquery: dead_letter_topic"),
     ("bigquery.tf", "use_table_schema = true", "use_table_schema = false", "bigquery", "use_table_schema must be true"),
+    # deployment safety: the adapters' static egress address
+    ("functions.tf", 'vpc_connector_egress_settings = "ALL_TRAFFIC"', 'vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"',
+     "egress", "must send ALL_TRAFFIC"),
+    ("main.tf", 'nat_ip_allocate_option             = "MANUAL_ONLY"', 'nat_ip_allocate_option             = "AUTO_ONLY"',
+     "egress", "exactly one reserved google_compute_address"),
+    ("main.tf", 'source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"',
+     'source_subnetwork_ip_ranges_to_nat = "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES"', "egress",
+     "must translate exactly the VPC connector's subnet"),
+    ("outputs.tf", "value       = google_compute_address.venue_egress.address", 'value       = "ask"', "egress",
+     "no output gives the egress address"),
 ]
 
 

@@ -846,6 +846,45 @@ def bigquery_problems(cfg: Config) -> list[str]:
     return problems
 
 
+# ---- deployment safety --------------------------------------------------------------------------------------
+def egress_problems(cfg: Config) -> list[str]:
+    """Every adapter sends all its traffic through the VPC connector, whose subnet Cloud NAT translates to one
+    reserved address only (MANUAL_ONLY), which an output hands to the operator to allow-list at the venues."""
+    problems = []
+    adapters = [(name, body) for name, body, per_venue in deployed_entry_points(cfg).values() if per_venue]
+    if not adapters:
+        problems.append("no per-venue adapter function found")
+    for name, body in adapters:
+        svc = (blocks(body, "service_config") or [{}])[0]
+        if svc.get("vpc_connector") != "${google_vpc_access_connector.this.id}" \
+                or svc.get("vpc_connector_egress_settings") != "ALL_TRAFFIC":
+            problems.append(f"google_cloudfunctions2_function.{name}: the adapters must send ALL_TRAFFIC through "
+                            f"google_vpc_access_connector.this (their venue calls leave through Cloud NAT)")
+    connector = cfg.resource("google_vpc_access_connector", "this")
+    subnet = (blocks(connector, "subnet") or [{}])[0].get("name")
+    nats = [(n, b) for (t, n), b in cfg.resources.items() if t == "google_compute_router_nat"]
+    if len(nats) != 1:
+        return problems + [f"want exactly one google_compute_router_nat, found {len(nats)}"]
+    nat_name, nat = nats[0]
+    where = f"google_compute_router_nat.{nat_name}"
+    ips = nat.get("nat_ips") or []
+    addresses = re.findall(r"google_compute_address\.([\w-]+)\.self_link", " ".join(map(str, ips)))
+    if nat.get("nat_ip_allocate_option") != "MANUAL_ONLY" or len(addresses) != 1 or len(ips) != 1:
+        problems.append(f"{where}: must use exactly one reserved google_compute_address (MANUAL_ONLY, nat_ips), "
+                        f"or the egress address can change")
+    nat_subnets = [str(s.get("name")) for s in blocks(nat, "subnetwork")]
+    subnet_ref = re.fullmatch(r"\$\{google_compute_subnetwork\.([\w-]+)\.name\}", str(subnet))
+    if not subnet_ref or nat.get("source_subnetwork_ip_ranges_to_nat") != "LIST_OF_SUBNETWORKS" or \
+            nat_subnets != [f"${{google_compute_subnetwork.{subnet_ref[1]}.id}}"]:
+        problems.append(f"{where}: must translate exactly the VPC connector's subnet (connector subnet {subnet}, "
+                        f"NAT subnetworks {nat_subnets})")
+    if addresses:
+        wanted = f"${{google_compute_address.{addresses[0]}.address}}"
+        if not any(o.get("value") == wanted for o in cfg.outputs.values()):
+            problems.append(f"no output gives the egress address ({wanted}) to allow-list at the venues")
+    return problems
+
+
 def all_problems(cfg: Config) -> dict[str, list[str]]:
     return {
         "references": reference_problems(cfg),
@@ -860,6 +899,7 @@ def all_problems(cfg: Config) -> dict[str, list[str]]:
         "log_metrics": log_metric_problems(cfg),
         "alert_counterparts": alert_counterpart_problems(cfg),
         "bigquery": bigquery_problems(cfg),
+        "egress": egress_problems(cfg),
     }
 
 
