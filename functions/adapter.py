@@ -39,7 +39,7 @@ from shared.adapters.protocol import (
     PlaceOrder,
 )
 from shared.infra import log, redis_client
-from shared.infra.cache import RedisMarketsCache, RedisPlacedIds, RedisSwitchStore
+from shared.infra.cache import RedisMarketsCache, RedisPlacedIds, RedisRequestBudget, RedisSwitchStore
 from shared.infra.config import AdapterSettings, ConfigError, load_settings
 
 logger = logging.getLogger("adapter")
@@ -69,11 +69,13 @@ except ValueError as exc:
 _redis = redis_client.connect(SETTINGS.redis_url, SETTINGS.redis_ca_file, socket_timeout=0.5,
                               socket_connect_timeout=0.5, decode_responses=True)
 _switch = RedisSwitchStore(_redis, SETTINGS.venue_name)
+_budget_per_s = SETTINGS.request_budget_per_s(_exchange.rateLimit)
 venue = CcxtVenue(
     SETTINGS.venue_name,
     _exchange,
     placed=RedisPlacedIds(_redis, SETTINGS.venue_name),
     markets_cache=RedisMarketsCache(_redis, SETTINGS.venue_name),
+    budget=RedisRequestBudget(_redis, SETTINGS.venue_name, _budget_per_s) if _budget_per_s else None,
 )
 
 app = http.create_app(__name__)

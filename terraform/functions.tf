@@ -106,6 +106,7 @@ resource "google_cloudfunctions2_function" "adapter" {
       VENUE_EXCHANGE_ID    = each.value.exchange_id
       VENUE_SANDBOX        = tostring(each.value.sandbox)
       VENUE_TIMEOUT_MS     = tostring(each.value.timeout_ms)
+      VENUE_REQUEST_BUDGET = each.value.request_budget == null ? "" : tostring(each.value.request_budget)
       LOG_LEVEL            = var.log_level
       REDIS_CA_FILE        = "${local.redis_ca_dir}/${local.redis_ca_file}"
     }

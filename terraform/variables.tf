@@ -116,6 +116,9 @@ variable "venues" {
     exchange_id = string
     sandbox     = optional(bool, false)
     timeout_ms  = optional(number, 10000)
+    # VENUE_REQUEST_BUDGET: ccxt cost units per second for all the venue's adapter instances together (null:
+    # ccxt's published rate for the venue; 0: no shared budget).
+    request_budget = optional(number)
     # Which credentials the venue needs; each becomes a Secret Manager secret mounted as VENUE_API_<NAME>.
     credentials = optional(list(string), ["api_key", "api_secret"])
     # Cloud Scheduler calls the adapter's POST /watchdog every minute (the venue's cancel-all-after where ccxt
@@ -142,6 +145,10 @@ variable "venues" {
   validation {
     condition     = alltrue([for v in values(var.venues) : v.timeout_ms >= 100 && v.timeout_ms <= 120000])
     error_message = "venues: timeout_ms from 100 to 120000."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.venues) : v.request_budget == null ? true : v.request_budget >= 0 && v.request_budget <= 100000])
+    error_message = "venues: request_budget from 0 to 100000 (ccxt cost units per second), or unset."
   }
 }
 

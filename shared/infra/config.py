@@ -58,6 +58,7 @@ _EXPECTED = {
     "VENUE_SANDBOX": "true or false",
     "VENUE_TIMEOUT_MS": "milliseconds, 100 to 120000",
     "VENUE_RATE_LIMIT_MS": "milliseconds between requests, 0 to 60000 (0 disables ccxt's throttle)",
+    "VENUE_REQUEST_BUDGET": "ccxt cost units per second for all instances together, 0 to 100000 (0: no shared budget)",
 }
 
 
@@ -275,6 +276,10 @@ class AdapterSettings(BaseSettings):
     venue_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
     # ccxt's per-venue throttle: None keeps ccxt's published rate for the venue; 0 turns it off (simulators only).
     venue_rate_limit_ms: int | None = Field(default=None, ge=0, le=60_000)
+    # The venue's request weight per second shared by every instance (ccxt cost units; shared/adapters/ccxt_venue.py).
+    # None: ccxt's published rate for the venue (1000 / its rateLimit), or none when VENUE_RATE_LIMIT_MS is 0
+    # (simulators); 0: no shared budget.
+    venue_request_budget: Decimal | None = Field(default=None, ge=0, le=100_000)
     redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
     redis_ca_file: CaFile = None
     log_level: LogLevel = "INFO"
@@ -295,6 +300,19 @@ class AdapterSettings(BaseSettings):
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         return _optional_url(v)
+
+    @field_validator("venue_request_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: object) -> object:
+        return None if v == "" else v  # Terraform sets it empty for "the default"
+
+    def request_budget_per_s(self, ccxt_rate_limit_ms: float) -> float | None:
+        """The shared budget in ccxt cost units per second, or None for none (see venue_request_budget)."""
+        if self.venue_request_budget is not None:
+            return float(self.venue_request_budget) or None
+        if self.venue_rate_limit_ms == 0:
+            return None
+        return 1000 / (self.venue_rate_limit_ms or ccxt_rate_limit_ms or 1000)
 
 
 def _describe(error: ValidationError) -> str:
