@@ -17,8 +17,9 @@ output "dead_letter_subscriptions" {
 }
 
 output "queues" {
-  description = "Cloud Tasks queue ids, by Settings attribute."
-  value       = { for k, q in google_cloud_tasks_queue.queue : k => q.name }
+  description = "Cloud Tasks queue ids, by Settings attribute (submit_queue-<venue>: each venue's submit queue)."
+  value = merge({ for k, q in google_cloud_tasks_queue.queue : k => q.name },
+  { for venue, q in google_cloud_tasks_queue.submit : "submit_queue-${venue}" => q.name })
 }
 
 output "function_urls" {

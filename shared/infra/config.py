@@ -246,6 +246,12 @@ class Settings(BaseSettings):
     def topic_path(self, topic: str) -> str:
         return f"projects/{self.google_cloud_project}/topics/{topic}"
 
+    def submit_queue_for(self, venue: str) -> str:
+        """The submit queue of one venue: SUBMIT_QUEUE + "-" + venue (underscores as hyphens, which queue ids
+        need), so a slow or rate-limited venue only delays its own submissions. Terraform (tasks.tf) and the
+        local stack create one per venue by this same rule."""
+        return f"{self.submit_queue}-{venue.replace('_', '-')}"
+
     def queue_path(self, queue: str) -> str:
         return f"projects/{self.google_cloud_project}/locations/{self.tasks_location}/queues/{queue}"
 

@@ -121,6 +121,13 @@ MUTATIONS = [
      'dead_letter_topic     = google_pubsub_topic.dead_letter["tca_records_topic"].id', "bigquery",
      "order_events_bigquery: dead_letter_topic"),
     ("bigquery.tf", "use_table_schema = true", "use_table_schema = false", "bigquery", "use_table_schema must be true"),
+    # deployment safety: one submit queue per venue
+    ("tasks.tf", 'q if k != "submit_queue" }', "q }", "queues", "without exactly the per-venue queues"),
+    ("tasks.tf", 'name = "${var.queues["submit_queue"].name}-${venue}"', 'name = "${venue}-submit"', "queues",
+     "one queue per var.venues entry"),
+    ("tasks.tf", 'resource "google_cloud_tasks_queue" "submit" {\n  for_each = local.submit_queues',
+     'resource "google_cloud_tasks_queue" "submit" {\n  for_each = var.venues', "queues",
+     "google_cloud_tasks_queue.submit must declare"),
     # deployment safety: the adapters' static egress address
     ("functions.tf", 'vpc_connector_egress_settings = "ALL_TRAFFIC"', 'vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"',
      "egress", "must send ALL_TRAFFIC"),

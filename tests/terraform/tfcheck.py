@@ -484,7 +484,9 @@ def topic_problems(cfg: Config) -> list[str]:
 
 
 def queue_problems(cfg: Config) -> list[str]:
-    """Every queue of topology.QUEUES, named as Settings does by default, with rate limits and retries."""
+    """Every queue of topology.QUEUES, named as Settings does by default, with rate limits and retries; those of
+    topology.PER_VENUE_QUEUES (submission) once per venue, named as Settings.submit_queue_for names them, and
+    not also once for all."""
     problems = []
     settings = default_settings()
     default = (cfg.variables.get("queues") or {}).get("default") or {}
@@ -492,13 +494,36 @@ def queue_problems(cfg: Config) -> list[str]:
     names = {k: v.get("name") for k, v in default.items()}
     if names != expected:
         problems.append(f"var.queues default names {names} must be {expected} (Settings defaults)")
+    per_venue = set(topology.PER_VENUE_QUEUES)
+    shared = cfg.locals.get("shared_queues", "")
+    excluded = set(re.findall(r'k\s*!=\s*"(\w+)"', str(shared)))
+    if not str(shared).startswith("${{for k, q in var.queues : k => q if") or excluded != per_venue:
+        problems.append(f"local.shared_queues must be var.queues without exactly the per-venue queues "
+                        f"{sorted(per_venue)} (it leaves out {sorted(excluded)})")
     queue = cfg.resource("google_cloud_tasks_queue", "queue")
-    if queue.get("for_each") != "${var.queues}" or queue.get("name") != "${each.value.name}":
-        problems.append("google_cloud_tasks_queue.queue must declare every var.queues entry (for_each, name)")
-    elif not blocks(queue, "rate_limits") or not blocks(queue, "retry_config"):
-        problems.append("google_cloud_tasks_queue.queue needs rate_limits and retry_config")
+    submit = cfg.resource("google_cloud_tasks_queue", "submit")
+    if queue.get("for_each") != "${local.shared_queues}" or queue.get("name") != "${each.value.name}":
+        problems.append("google_cloud_tasks_queue.queue must declare every local.shared_queues entry (for_each, name)")
+    elif submit.get("for_each") != "${local.submit_queues}" or submit.get("name") != "${each.value.name}":
+        problems.append("google_cloud_tasks_queue.submit must declare every local.submit_queues entry (for_each, name)")
+    elif not all(blocks(q, "rate_limits") and blocks(q, "retry_config") for q in (queue, submit)):
+        problems.append("google_cloud_tasks_queue.queue and .submit need rate_limits and retry_config")
     else:
         problems += retry_problems(cfg, default, blocks(queue, "retry_config")[0])
+        problems += retry_problems(cfg, {k: v for k, v in default.items() if k in per_venue},
+                                   blocks(submit, "retry_config")[0])
+    # The per-venue name, rendered for a sample venue, is the code's.
+    local = str(cfg.locals.get("submit_queues", ""))
+    m = re.search(r'name\s*=\s*"(\$\{var\.queues\["submit_queue"\]\.name\}-\$\{venue\})"', local)
+    if not local.startswith("${{for venue, _ in var.venues : venue =>") or not m:
+        problems.append("local.submit_queues must make one queue per var.venues entry, named "
+                        "\"${var.queues[\"submit_queue\"].name}-${venue}\" (Settings.submit_queue_for)")
+    else:
+        rendered = m[1].replace('${var.queues["submit_queue"].name}', str(names.get("submit_queue"))) \
+            .replace("${venue}", "binance")
+        if rendered != settings.submit_queue_for("binance"):
+            problems.append(f"a venue's submit queue is {rendered} in Terraform, "
+                            f"{settings.submit_queue_for('binance')} in the code")
     return problems
 
 
@@ -546,7 +571,8 @@ def cloud_required(model: type[BaseSettings]) -> set[str]:
     default, or whose default points at a local machine, or is empty; the resource names the topology lists
     (topics, queues), the Cloud Tasks wiring (tasks_*, *_function_url) and how the adapters are reached
     (adapter_*: their URLs, and the ID tokens deployed adapters demand); a venue's identity and tuning
-    (venue_* with a value as default); REDIS_CA_FILE (Memorystore TLS, verified against its own CA). Emulator hosts are never required (they must not be set at all)."""
+    (venue_* with a value as default); REDIS_CA_FILE (Memorystore TLS, verified against its own CA). Emulator
+    hosts are never required (they must not be set at all)."""
     names = set()
     resources = set(topology.TOPICS) | set(topology.QUEUES)
     for field, info in model.model_fields.items():
