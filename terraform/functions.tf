@@ -58,6 +58,7 @@ resource "google_cloudfunctions2_function" "service" {
   depends_on = [
     google_project_iam_member.build,
     google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_reads_staged_source,
     google_secret_manager_secret_iam_member.function,
     google_secret_manager_secret_version.redis_url,
     google_secret_manager_secret_version.redis_ca,
@@ -142,6 +143,7 @@ resource "google_cloudfunctions2_function" "adapter" {
   depends_on = [
     google_project_iam_member.build,
     google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_reads_staged_source,
     google_secret_manager_secret_iam_member.adapter,
     google_secret_manager_secret_version.redis_url,
     google_secret_manager_secret_version.redis_ca,

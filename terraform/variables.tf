@@ -47,11 +47,11 @@ variable "source_archive" {
 
 variable "firestore_location" {
   type        = string
-  description = "Location of the Firestore database: a multi-region (nam5, eur3) or a region. Cannot change after creation."
-  default     = "nam5"
+  description = "Location of the Firestore database: a multi-region (nam5, eur3) or a region. Null: var.region, so the order store sits beside the functions (every transaction is on the order path). Cannot change after creation: a database made with the old default keeps it only with firestore_location = \"nam5\"."
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-z0-9-]+$", var.firestore_location))
+    condition     = var.firestore_location == null || can(regex("^[a-z0-9-]+$", coalesce(var.firestore_location, "x")))
     error_message = "firestore_location: a Firestore location id such as nam5, eur3 or us-central1."
   }
 }

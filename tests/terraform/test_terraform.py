@@ -52,7 +52,7 @@ def test_configuration_loads_without_errors():
 # ---- cross-checks against the code ---------------------------------------------------------------------------
 @pytest.mark.parametrize("check", ["references", "variables", "tfvars", "functions", "triggers", "topics", "queues",
                                    "env", "indexes", "log_metrics", "alert_counterparts", "bigquery",
-                                   "egress"])
+                                   "egress", "placement"])
 def test_cross_check(cfg, check):
     assert tfcheck.all_problems(cfg)[check] == []
 
@@ -129,6 +129,13 @@ MUTATIONS = [
     ("tasks.tf", 'resource "google_cloud_tasks_queue" "submit" {\n  for_each = local.submit_queues',
      'resource "google_cloud_tasks_queue" "submit" {\n  for_each = var.venues', "queues",
      "google_cloud_tasks_queue.submit must declare"),
+    # deployment safety: Firestore beside the functions; the build reads the staged source
+    ("firestore.tf", "coalesce(var.firestore_location, var.region)", "var.firestore_location", "placement",
+     "location_id must be coalesce"),
+    ("iam.tf", 'staged_source_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"',
+     'staged_source_bucket = "gcf-sources"', "placement", "build_reads_staged_source"),
+    ("functions.tf", "    google_project_iam_member.build_reads_staged_source,\n", "", "placement",
+     "must depend on google_project_iam_member.build_reads_staged_source"),
     # deployment safety: the adapters' static egress address
     ("functions.tf", 'vpc_connector_egress_settings = "ALL_TRAFFIC"', 'vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"',
      "egress", "must send ALL_TRAFFIC"),

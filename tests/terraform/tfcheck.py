@@ -911,6 +911,30 @@ def egress_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def placement_problems(cfg: Config) -> list[str]:
+    """Firestore sits in the functions' region unless told otherwise; the build service account may read the
+    source Cloud Functions stages (gcf-v2-sources-PROJECT_NUMBER-REGION), and every function waits for that."""
+    problems = []
+    db = cfg.resource("google_firestore_database", "this")
+    default = (cfg.variables.get("firestore_location") or {}).get("default", "unset")
+    if db.get("location_id") != "${coalesce(var.firestore_location, var.region)}" or default is not None:
+        problems.append("google_firestore_database.this: location_id must be coalesce(var.firestore_location, "
+                        f"var.region) with var.firestore_location defaulting to null (default {default!r})")
+    grant = cfg.resource("google_project_iam_member", "build_reads_staged_source")
+    condition = (blocks(grant, "condition") or [{}])[0]
+    staged = str(cfg.locals.get("staged_source_bucket"))
+    if grant.get("role") != "roles/storage.objectViewer" or grant.get("member") != "${google_service_account.build.member}" \
+            or "projects/_/buckets/${local.staged_source_bucket}" not in str(condition.get("expression")) \
+            or staged != "gcf-v2-sources-${data.google_project.this.number}-${var.region}":
+        problems.append("google_project_iam_member.build_reads_staged_source: the build account needs "
+                        "roles/storage.objectViewer on gcf-v2-sources-PROJECT_NUMBER-REGION (a condition on it)")
+    for name, body in _functions(cfg):
+        if "${google_project_iam_member.build_reads_staged_source}" not in (body.get("depends_on") or []):
+            problems.append(f"google_cloudfunctions2_function.{name}: must depend on "
+                            f"google_project_iam_member.build_reads_staged_source (its build reads the staged source)")
+    return problems
+
+
 def all_problems(cfg: Config) -> dict[str, list[str]]:
     return {
         "references": reference_problems(cfg),
@@ -926,6 +950,7 @@ def all_problems(cfg: Config) -> dict[str, list[str]]:
         "alert_counterparts": alert_counterpart_problems(cfg),
         "bigquery": bigquery_problems(cfg),
         "egress": egress_problems(cfg),
+        "placement": placement_problems(cfg),
     }
 
 
