@@ -9,8 +9,10 @@ data "google_project" "this" {
 }
 
 locals {
-  # Every entry point of shared/topology.py except the per-venue adapter (functions.tf deploys that per venue).
-  service_functions = toset(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts"])
+  # Every entry point of shared/topology.py except the per-venue adapter (functions.tf deploys that per venue):
+  # the API (its own resource, the only one reachable from outside Google) and the internal ones.
+  internal_functions = toset(["signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts"])
+  service_functions  = setunion(local.internal_functions, ["api"])
 
   # Pub/Sub-triggered functions and their topic (the Settings attribute, a key of var.topics).
   pubsub_triggers = {
@@ -63,11 +65,10 @@ locals {
     }
   }
 
-  # Who may reach each service function from outside Google: only the API. The others are called by Cloud
-  # Tasks, Cloud Scheduler or Pub/Sub push, which count as internal traffic; all of them require an identity
-  # token with roles/run.invoker besides.
+  # Who may reach each internal function from outside Google: nobody (the API, ALLOW_ALL, is in functions.tf).
+  # They are called by Cloud Tasks, Cloud Scheduler or Pub/Sub push, which count as internal traffic; all of
+  # them require an identity token with roles/run.invoker besides.
   ingress = {
-    api        = "ALLOW_ALL"
     signals    = "ALLOW_INTERNAL_ONLY"
     submit     = "ALLOW_INTERNAL_ONLY"
     sync       = "ALLOW_INTERNAL_ONLY"

@@ -3,7 +3,7 @@
 
 output "api_url" {
   description = "Base URL of the REST API (every route is under it); calls need an identity token and an X-API-Key."
-  value       = "${google_cloudfunctions2_function.service["api"].service_config[0].uri}/api/v1"
+  value       = "${google_cloudfunctions2_function.api.service_config[0].uri}/api/v1"
 }
 
 output "topics" {
@@ -26,6 +26,7 @@ output "function_urls" {
   description = "URL of every function (adapters as adapter-<venue>)."
   value = merge(
     { for fn, f in google_cloudfunctions2_function.service : fn => f.service_config[0].uri },
+    { api = google_cloudfunctions2_function.api.service_config[0].uri },
     { for venue, f in google_cloudfunctions2_function.adapter : "adapter-${venue}" => f.service_config[0].uri },
   )
 }

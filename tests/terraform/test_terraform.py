@@ -52,7 +52,7 @@ def test_configuration_loads_without_errors():
 # ---- cross-checks against the code ---------------------------------------------------------------------------
 @pytest.mark.parametrize("check", ["references", "variables", "tfvars", "functions", "triggers", "topics", "queues",
                                    "env", "indexes", "log_metrics", "alert_counterparts", "bigquery",
-                                   "egress", "placement"])
+                                   "egress", "placement", "api_twin"])
 def test_cross_check(cfg, check):
     assert tfcheck.all_problems(cfg)[check] == []
 
@@ -88,8 +88,8 @@ MUTATIONS = [
     ("main.tf", 'body = "{\\"for_s\\": 55}"', 'body = "{}"', "triggers", "for_s"),
     ("scheduler.tf", "region           = var.region", "region           = var.nope", "references",
      "var.nope is not declared"),
-    ("outputs.tf", 'google_cloudfunctions2_function.service["api"]', 'google_cloudfunctions2_function.service["apy"]',
-     "references", 'service["apy"]: no such key'),
+    ("monitoring.tf", 'google_cloudfunctions2_function.service["submit"]', 'google_cloudfunctions2_function.service["subm1t"]',
+     "references", 'service["subm1t"]: no such key'),
     ("functions.tf", "google_service_account.build.id", "google_service_account.builder.id", "references",
      "google_service_account.builder is not declared"),
     ("main.tf", "    TASKS_LOCATION        = var.region\n", "", "env", "does not set TASKS_LOCATION"),
@@ -129,6 +129,10 @@ MUTATIONS = [
     ("tasks.tf", 'resource "google_cloud_tasks_queue" "submit" {\n  for_each = local.submit_queues',
      'resource "google_cloud_tasks_queue" "submit" {\n  for_each = var.venues', "queues",
      "google_cloud_tasks_queue.submit must declare"),
+    # the API, a resource of its own, in step with the service functions
+    ("functions.tf", "    timeout_seconds                  = local.function_config[each.key].timeout_seconds",
+     "    timeout_seconds                  = 30", "api_twin", "differs from .service in ['service_config']"),
+    ("functions.tf", 'name     = "${var.name}-api"', 'name     = "${var.name}-rest"', "api_twin", "name must be"),
     # deployment safety: Firestore beside the functions; the build reads the staged source
     ("firestore.tf", "coalesce(var.firestore_location, var.region)", "var.firestore_location", "placement",
      "location_id must be coalesce"),
@@ -268,6 +272,27 @@ def test_every_inline_skip_is_still_needed(checkov_report):
     stale = [f"{f}:{n}: checkov:skip={cid} suppresses nothing" for f, n, cid, _ in tfcheck.inline_skips(tfcheck.TF_DIR)
              if (f, cid) not in skipped and not cid.startswith("CKV_SECRET_")]
     assert stale == []
+
+
+@pytest.fixture(scope="module")
+def checkov_report_without_skips() -> dict:
+    copy = tfcheck.copy_tree()
+    try:
+        for path in copy.glob("*.tf"):
+            path.write_text(path.read_text().replace("checkov:skip=", "(skip removed) "))
+        return run_checkov(copy)
+    finally:
+        shutil.rmtree(copy.parent)
+
+
+def test_every_skip_covers_exactly_the_resources_it_is_true_for(checkov_report, checkov_report_without_skips):
+    # A skip sits on a resource block, so it covers every instance of a for_each: each instance it suppresses
+    # must be one that fails the check without the skip (a skip wider than its reason hides future findings).
+    skipped = {(c["check_id"], c["resource"]) for c in checkov_report["results"].get("skipped_checks", [])}
+    failing = {(c["check_id"], c["resource"]) for c in checkov_report_without_skips["results"].get("failed_checks", [])}
+    assert skipped, "no skipped checks: has the skip syntax changed?"
+    assert sorted(skipped - failing) == [], "skipped instances that pass the check anyway"
+    assert sorted(failing - skipped) == []
 
 
 @pytest.fixture(scope="module")

@@ -244,6 +244,10 @@ def keys_of(cfg: Config, value: Any) -> set[str] | None:
         return keys_of(cfg, body.get("for_each")) if body else None
     if m := re.fullmatch(r"toset\(\[((?:\s*\"[^\"]*\"\s*,?)*)\]\)", expr):
         return set(re.findall(r"\"([^\"]*)\"", m[1]))
+    # setunion(local.N, ["a", ...]): the keys of local.N and the literals.
+    if m := re.fullmatch(r"setunion\(local\.([\w-]+),\s*\[((?:\s*\"[^\"]*\"\s*,?)*)\]\)", expr):
+        inner = keys_of(cfg, cfg.locals[m[1]]) if m[1] in cfg.locals else None
+        return None if inner is None else inner | set(re.findall(r"\"([^\"]*)\"", m[2]))
     # {for k[, v] in SOURCE : k => ...}: the keys of SOURCE (a filter may drop some: a subset).
     if m := re.fullmatch(r"\{\s*for\s+(\w+)\s*(?:,\s*\w+\s*)?in\s+((?:var|local)\.[\w-]+)\s*:\s*\1\s*=>.*\}", expr, re.DOTALL):
         return keys_of(cfg, "${" + m[2] + "}")
@@ -607,9 +611,10 @@ def _secret_env_keys(cfg: Config, service_config: dict, key: str | None) -> tupl
         content = (blocks(dyn, "content") or [{}])[0]
         k = expression(content.get("key")) or ""
         source = expression(dyn.get("for_each")) or ""
-        if k == "secret_environment_variables.key" and (m := re.fullmatch(r"local\.(\w+)(\[each\.key\])?", source)):
+        if k == "secret_environment_variables.key" and (
+                m := re.fullmatch(r"local\.(\w+)(\[each\.key\]|\[\"(\w+)\"\])?", source)):
             local = cfg.locals.get(m[1]) or {}
-            names |= set((local.get(key) or {}) if m[2] else local)
+            names |= set((local.get(m[3] or key) or {}) if m[2] else local)
         elif m := re.fullmatch(r"local\.(\w+)\[secret_environment_variables\.value\]", k):
             names |= values_of(cfg, "${local." + m[1] + "}") or set()
         else:
@@ -935,6 +940,29 @@ def placement_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def api_twin_problems(cfg: Config) -> list[str]:
+    """The API is a resource of its own (so checkov's skip of the ingress check covers it alone) whose settings
+    are the service functions': its body equals google_cloudfunctions2_function.service's with each.key read
+    as "api", but for its name, for_each and its ingress (ALLOW_ALL: the API alone has callers outside Google)."""
+    service = cfg.resource("google_cloudfunctions2_function", "service")
+    api = cfg.resource("google_cloudfunctions2_function", "api")
+    if not service or not api:
+        return ["google_cloudfunctions2_function.service and .api must both exist"]
+    as_api: dict = json.loads(json.dumps({k: v for k, v in service.items() if k not in ("for_each", "name")})
+                        .replace("[each.key]", '[\\"api\\"]').replace("${each.key}", "api"))
+    mine = {k: v for k, v in api.items() if k != "name"}
+    # the one setting that differs on purpose: the API alone is reachable from outside Google
+    for svc in blocks(as_api, "service_config"):
+        if svc.get("ingress_settings") == '${local.ingress["api"]}':
+            svc["ingress_settings"] = "ALLOW_ALL"
+    if as_api != mine:
+        differ = sorted(k for k in set(as_api) | set(mine) if as_api.get(k) != mine.get(k))
+        return [f"google_cloudfunctions2_function.api differs from .service in {differ} (keep them in step)"]
+    if api.get("name") != "${var.name}-api":
+        return ["google_cloudfunctions2_function.api: name must be ${var.name}-api"]
+    return []
+
+
 def all_problems(cfg: Config) -> dict[str, list[str]]:
     return {
         "references": reference_problems(cfg),
@@ -951,6 +979,7 @@ def all_problems(cfg: Config) -> dict[str, list[str]]:
         "bigquery": bigquery_problems(cfg),
         "egress": egress_problems(cfg),
         "placement": placement_problems(cfg),
+        "api_twin": api_twin_problems(cfg),
     }
 
 
