@@ -129,6 +129,12 @@ resource "google_cloudfunctions2_function" "api" {
   ]
 }
 
+# Deployments made before the API had a resource of its own keep their API function (no destroy and create).
+moved {
+  from = google_cloudfunctions2_function.service["api"]
+  to   = google_cloudfunctions2_function.api
+}
+
 resource "google_cloudfunctions2_function" "adapter" {
   # checkov:skip=CKV_GCP_124:The service functions call the adapters at their run.app URL over the internet (their VPC egress covers private ranges only); every call still needs an identity token with run.invoker.
   for_each = var.venues
