@@ -40,8 +40,8 @@ from shared.adapters.protocol import (
     VenueOrder,
     VenueStatus,
 )
-from shared.infra import log
-from shared.infra.cache import RedisMarketsCache, RedisPlacedIds, RedisSwitchStore
+from shared.infra import log, redis_client
+from shared.infra.cache import RedisMarketsCache, RedisPlacedIds, RedisRequestBudget, RedisSwitchStore
 from shared.infra.config import AdapterSettings, ConfigError, load_settings
 
 logger = logging.getLogger("adapter")
@@ -68,14 +68,16 @@ try:
 except ValueError as exc:
     raise ConfigError(f"invalid configuration:\n  VENUE_EXCHANGE_ID: {exc}") from None
 
-_redis = redis.Redis.from_url(SETTINGS.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                              decode_responses=True)
+_redis = redis_client.connect(SETTINGS.redis_url, SETTINGS.redis_ca_file, socket_timeout=0.5,
+                              socket_connect_timeout=0.5, decode_responses=True)
 _switch = RedisSwitchStore(_redis, SETTINGS.venue_name)
+_budget_per_s = SETTINGS.request_budget_per_s(_exchange.rateLimit)
 venue = CcxtVenue(
     SETTINGS.venue_name,
     _exchange,
     placed=RedisPlacedIds(_redis, SETTINGS.venue_name),
     markets_cache=RedisMarketsCache(_redis, SETTINGS.venue_name),
+    budget=RedisRequestBudget(_redis, SETTINGS.venue_name, _budget_per_s) if _budget_per_s else None,
 )
 
 app = http.create_app(__name__)
@@ -231,7 +233,8 @@ def watchdog() -> flask.Response:
 def _sync_switch() -> None:
     try:
         state = _switch.load()
-    except redis.RedisError:
+    except redis.RedisError as exc:
+        redis_client.report_unavailable("adapter_switch", exc)
         return  # this instance's own view stands
     if state is not None:
         venue.restore_switch(state)

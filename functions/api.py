@@ -45,7 +45,7 @@ from shared.app.schemas import (
 from shared.domain import router, tca_aggregate
 from shared.domain.access import OPEN, Denied, KeyRecord, OutOfScope, Role, check_role, check_strategy
 from shared.domain.orders import InvalidOrder, Status
-from shared.infra import clients
+from shared.infra import clients, redis_client
 from shared.infra.access_keys import KeyProvider, KeysUnavailable
 from shared.infra.config import ConfigError
 from shared.infra.codec import jsonable
@@ -146,7 +146,8 @@ def _rate_limit(key: bytes) -> flask.Response | None:
         pipe.incr(name)
         pipe.expire(name, 2)
         count = pipe.execute()[0]
-    except redis.RedisError:
+    except redis.RedisError as exc:
+        redis_client.report_unavailable("rate_limit", exc)  # loud: the shared limit is not enforced meanwhile
         return None
     if count > runtime.SETTINGS.api_rate_limit:
         resp = http.error_response(429, "rate_limited",

@@ -426,8 +426,9 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
     return env
 
 
-def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
-    """Topics, push subscriptions with dead-letter topics, and queues; safe to run again."""
+def create_resources(cfg: Settings, ports: dict[str, int], venues: list[str]) -> None:
+    """Topics, push subscriptions with dead-letter topics, and queues (a submit queue per venue, as Terraform
+    makes them: Settings.submit_queue_for); safe to run again."""
     from google.api_core.exceptions import AlreadyExists, NotFound
     from google.cloud import pubsub_v1, tasks_v2
     from google.cloud.pubsub_v1.types import DeadLetterPolicy, PushConfig
@@ -486,17 +487,19 @@ def create_resources(cfg: Settings, ports: dict[str, int]) -> None:
     parent = f"projects/{project}/locations/{cfg.tasks_location}"
     for attr in topology.QUEUES:
         retry = topology.QUEUE_RETRY[attr]
+        names = [cfg.submit_queue_for(v) for v in venues] if attr in topology.PER_VENUE_QUEUES else [getattr(cfg, attr)]
         # As terraform/tasks.tf declares them (one definition: topology.QUEUE_RETRY).
         retry_config = tasks_v2.RetryConfig(
             max_attempts=retry.max_attempts, max_doublings=retry.max_doublings,
             min_backoff=timedelta(seconds=retry.min_backoff_s), max_backoff=timedelta(seconds=retry.max_backoff_s),
             max_retry_duration=timedelta(seconds=retry.max_retry_duration_s),
         )
-        try:
-            tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(getattr(cfg, attr)),
-                                                                   retry_config=retry_config))
-        except AlreadyExists:
-            pass
+        for name in names:
+            try:
+                tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(name),
+                                                                       retry_config=retry_config))
+            except AlreadyExists:
+                pass
 
 
 def wait_ready(stack: Stack, comps: list[Component], deadline_s: float) -> None:
@@ -578,7 +581,7 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     wait_ready(stack, first, timeout)
 
     os.environ.update(env)
-    create_resources(cfg, ports)
+    create_resources(cfg, ports, [item.partition("=")[0] for item in env["ADAPTER_ENDPOINTS"].split(",") if item])
     fresh = [v for v in venues if f"sim-{v}" not in running]
     forget_venues(redis_url, fresh)
 

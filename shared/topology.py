@@ -49,6 +49,9 @@ TOPICS: tuple[str, ...] = ("signals_topic", "order_events_topic", "heartbeats_to
 # reconcile_queue carries the sweep's fan-out (shared/domain/reconcile.py) to the sync function, apart from the
 # per-order sync tasks: its own rate limit, and the per-order polling can be paused without stopping the sweep.
 QUEUES: tuple[str, ...] = ("submit_queue", "slices_queue", "sync_queue", "reconcile_queue", "tca_queue")
+# Queues made once per venue (Settings.submit_queue_for names them): a slow venue must not delay the others'
+# submissions. The attribute's value is the prefix; no queue of that bare name exists.
+PER_VENUE_QUEUES: tuple[str, ...] = ("submit_queue",)
 
 
 @dataclass(frozen=True)

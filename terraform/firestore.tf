@@ -11,7 +11,7 @@
 
 resource "google_firestore_database" "this" {
   name                              = "(default)"
-  location_id                       = var.firestore_location
+  location_id                       = coalesce(var.firestore_location, var.region)
   type                              = "FIRESTORE_NATIVE"
   concurrency_mode                  = "PESSIMISTIC"
   point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"

@@ -75,6 +75,26 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
   member = google_service_account.build.member
 }
 
+# Cloud Functions (2nd gen) stages the source it builds in its own bucket, gcf-v2-sources-PROJECT_NUMBER-REGION,
+# and the build reads it from there as the build service account: without this the build fails on a
+# permission. That bucket is made by Cloud Functions on the first deployment (it may not exist before this
+# grant), so the grant is on the project, limited by a condition to that one bucket's objects.
+resource "google_project_iam_member" "build_reads_staged_source" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "staged-function-source"
+    description = "Only the bucket Cloud Functions stages this region's function sources in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${local.staged_source_bucket}\")"
+  }
+}
+
+locals {
+  staged_source_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
+
 # A function creating a task with an OIDC token as the tasks invoker must be allowed to act as it.
 resource "google_service_account_iam_member" "functions_act_as_tasks_invoker" {
   for_each           = local.service_functions

@@ -9,8 +9,10 @@ data "google_project" "this" {
 }
 
 locals {
-  # Every entry point of shared/topology.py except the per-venue adapter (functions.tf deploys that per venue).
-  service_functions = toset(["api", "signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts"])
+  # Every entry point of shared/topology.py except the per-venue adapter (functions.tf deploys that per venue):
+  # the API (its own resource, the only one reachable from outside Google) and the internal ones.
+  internal_functions = toset(["signals", "submit", "sync", "slices", "sweep", "heartbeats", "dms", "tca", "markouts"])
+  service_functions  = setunion(local.internal_functions, ["api"])
 
   # Pub/Sub-triggered functions and their topic (the Settings attribute, a key of var.topics).
   pubsub_triggers = {
@@ -63,11 +65,10 @@ locals {
     }
   }
 
-  # Who may reach each service function from outside Google: only the API. The others are called by Cloud
-  # Tasks, Cloud Scheduler or Pub/Sub push, which count as internal traffic; all of them require an identity
-  # token with roles/run.invoker besides.
+  # Who may reach each internal function from outside Google: nobody (the API, ALLOW_ALL, is in functions.tf).
+  # They are called by Cloud Tasks, Cloud Scheduler or Pub/Sub push, which count as internal traffic; all of
+  # them require an identity token with roles/run.invoker besides.
   ingress = {
-    api        = "ALLOW_ALL"
     signals    = "ALLOW_INTERNAL_ONLY"
     submit     = "ALLOW_INTERNAL_ONLY"
     sync       = "ALLOW_INTERNAL_ONLY"
@@ -115,6 +116,7 @@ locals {
     DMS_VENUE_TIMEOUT_MS  = tostring(var.dms_venue_timeout_ms)
     METRIC_STRATEGIES     = join(",", var.metric_strategies)
     SIGNAL_STRATEGIES     = join(",", [for topic, ids in var.signal_strategies : "${topic}=${join("|", ids)}"])
+    REDIS_CA_FILE         = "${local.redis_ca_dir}/${local.redis_ca_file}"
   }
 
   # Secret environment of each service function (variable => secret id): REDIS_URL carries the AUTH string.
@@ -136,8 +138,8 @@ locals {
   # A venue's credentials (var.venues[*].credentials) and the AdapterSettings variable each is mounted as.
   venue_credential_env = {
     api_key      = "VENUE_API_KEY"
-    api_secret   = "VENUE_API_SECRET"
-    api_password = "VENUE_API_PASSWORD"
+    api_secret   = "VENUE_API_SECRET"   # checkov:skip=CKV_SECRET_6:The name of an environment variable (AdapterSettings), not a secret value.
+    api_password = "VENUE_API_PASSWORD" # checkov:skip=CKV_SECRET_6:The name of an environment variable (AdapterSettings), not a secret value.
   }
   venue_credentials = merge([
     for venue, v in var.venues : { for c in v.credentials : "${venue}-${replace(c, "_", "-")}" => { venue = venue, credential = c } }
@@ -146,10 +148,13 @@ locals {
   # Pub/Sub's dead-letter policy takes 5..100 delivery attempts: Settings.pubsub_max_delivery_attempts.
   max_delivery_attempts = min(100, max(5, var.max_retries))
 
-  # Memorystore's server CA, mounted from Secret Manager into every function that talks to Redis; REDIS_URL
-  # names it (redis-py reads ssl_ca_certs from the URL's query string).
+  # Memorystore's server CA, mounted from Secret Manager into every function that talks to Redis; REDIS_CA_FILE
+  # names it (shared/infra/redis_client.py verifies the server against it).
   redis_ca_dir  = "/etc/secrets/redis-ca"
   redis_ca_file = "ca.pem"
+
+  # Secret files a service function mounts beside the Redis CA: the API's key file, on the API alone.
+  service_key_volumes = { for fn in local.service_functions : fn => fn == "api" ? [google_secret_manager_secret.api_keys.secret_id] : [] }
 
   # The API key file, mounted on the API function only: Settings.api_keys_file's default is this path.
   api_keys_dir  = "/etc/secrets/api-keys"
@@ -216,7 +221,9 @@ resource "google_storage_bucket_object" "source" {
 }
 
 # A private network for Memorystore, reached from the functions through a Serverless VPC Access connector.
-# Only traffic to private ranges goes through it; the adapters reach the venues over the internet directly.
+# The service functions send only traffic to private ranges through it. The adapters send all their traffic
+# through it (functions.tf), and leave the network through Cloud NAT from one reserved address
+# (google_compute_address.venue_egress, output venue_egress_ip): the address to allow-list at each venue.
 resource "google_compute_network" "this" {
   name                    = "${var.name}-vpc"
   auto_create_subnetworks = false
@@ -242,12 +249,70 @@ resource "google_compute_firewall" "deny_ingress" {
   }
 }
 
+# The connector's own subnet (Cloud NAT translates a subnet's ranges: a connector given only an ip_cidr_range
+# has none to name).
+resource "google_compute_subnetwork" "connector" {
+  name                     = "${var.name}-conn"
+  region                   = var.region
+  network                  = google_compute_network.this.id
+  ip_cidr_range            = var.connector_cidr
+  private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_10_MIN"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_vpc_access_connector" "this" {
   name          = "${var.name}-conn"
   region        = var.region
-  network       = google_compute_network.this.name
-  ip_cidr_range = var.connector_cidr
   machine_type  = "e2-micro"
   min_instances = 2
   max_instances = 3
+
+  subnet {
+    name = google_compute_subnetwork.connector.name
+  }
+}
+
+# The adapters' static egress: every request an adapter sends to a venue leaves from this one address, so venue
+# API keys can be restricted to it. Reserved (kept across NAT changes); destroy releases it.
+resource "google_compute_address" "venue_egress" {
+  name         = "${var.name}-venue-egress"
+  region       = var.region
+  address_type = "EXTERNAL"
+  network_tier = "PREMIUM"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_compute_router" "this" {
+  name    = "${var.name}-router"
+  region  = var.region
+  network = google_compute_network.this.id
+}
+
+resource "google_compute_router_nat" "venue_egress" {
+  name                               = "${var.name}-nat"
+  router                             = google_compute_router.this.name
+  region                             = var.region
+  nat_ip_allocate_option             = "MANUAL_ONLY"
+  nat_ips                            = [google_compute_address.venue_egress.self_link]
+  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
+  # Many concurrent venue connections from few connector instances: ports per instance, allocated as needed.
+  enable_dynamic_port_allocation = true
+  min_ports_per_vm               = 256
+  max_ports_per_vm               = 8192
+
+  subnetwork {
+    name                    = google_compute_subnetwork.connector.id
+    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]
+  }
+
+  log_config {
+    enable = true
+    filter = "ERRORS_ONLY"
+  }
 }

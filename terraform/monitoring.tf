@@ -1,4 +1,4 @@
-# Alert policies: failed submissions, dead-lettered messages, unhealthy adapters. They notify the channels in
+# Alert policies: failed submissions, Redis unavailable, dead-lettered messages, unhealthy adapters. They notify the channels in
 # var.alert_notification_channels (none: incidents still open in the console).
 
 locals {
@@ -51,6 +51,52 @@ resource "google_monitoring_alert_policy" "failed_submissions" {
       aggregations {
         alignment_period   = "300s"
         per_series_aligner = "ALIGN_SUM"
+      }
+    }
+  }
+}
+
+# Redis (Memorystore) failures the service works around: shared/infra/redis_client.py logs "redis unavailable"
+# (at most once per use every 10 s per instance) where the API's shared rate limit, metrics, adapter statistics
+# or an adapter's switch view go without Redis. Counted here so an outage is an incident, never silence.
+resource "google_logging_metric" "redis_unavailable" {
+  name             = "${var.name}-redis-unavailable"
+  description      = "Redis failures the service worked around, by use (rate_limit, metrics, adapter_stats, adapter_switch, venue_budget)."
+  filter           = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"redis unavailable\""
+  label_extractors = { use = "EXTRACT(jsonPayload.redis_use)" }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key        = "use"
+      value_type = "STRING"
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "redis_unavailable" {
+  display_name          = "${var.name}: redis unavailable"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+
+  documentation {
+    content   = "Functions could not reach Memorystore (log-based metric ${google_logging_metric.redis_unavailable.name}, \"redis unavailable\" log lines; the use label says what went without it). While it lasts the API's per-key rate limit is not shared between instances, metrics are lost and adapters fall back to their own view. Check the instance (maintenance, memory), the VPC connector and the REDIS_URL / REDIS_CA_FILE secrets."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "redis unavailable"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.redis_unavailable.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.use"]
       }
     }
   }
@@ -372,219 +418,187 @@ resource "google_logging_metric" "dms_fired" {
   }
 }
 
-resource "google_monitoring_alert_policy" "slippage_degraded" {
-  display_name          = "${var.name}: slippage degraded"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_slippage_degraded" }
-
-  documentation {
-    content   = "The last hour's mean arrival cost on a venue is more than ${var.alert_slippage_margin_bps} bps above its own ${var.alert_baseline_window} mean, over at least ${var.alert_min_orders} ended orders (log-based metric ${google_logging_metric.tca_arrival_cost.name}, from the \"tca record\" log lines). Prometheus: ExecutionSlippageDegraded. Look at BigQuery's tca_aggregate view for the venue (which algorithm, strategy, symbol moved), the venue's spread and ack latency."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "arrival cost above its baseline"
-    condition_prometheus_query_language {
-      query               = <<-EOT
-        (
-          sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[1h]))
-            / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h]))
-        )
-        > (
-          sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[${var.alert_baseline_window}]))
-            / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[${var.alert_baseline_window}]))
-        ) + ${var.alert_slippage_margin_bps}
-        and sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h])) >= ${var.alert_min_orders}
-      EOT
-      duration            = "900s"
-      evaluation_interval = "60s"
-      alert_rule          = "ExecutionSlippageDegraded"
-      rule_group          = "execution-quality"
-      labels              = { severity = "warning" }
-    }
-  }
-}
-
-resource "google_monitoring_alert_policy" "reject_rate" {
-  display_name          = "${var.name}: reject rate high"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_reject_rate_high" }
-
-  documentation {
-    content   = "More than ${var.alert_reject_rate * 100}% of a venue's orders (acknowledged or rejected, 15 minutes) ended rejected (log-based metrics ${google_logging_metric.order_rejects.name} / ${google_logging_metric.venue_outcomes.name}). Prometheus: ExecutionRejectRateHigh. The reason label of ${google_logging_metric.order_rejects.name} says why; check the venue's status, balances and limits, and GET /api/v1/adapters."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "rejected share of a venue's orders"
-    condition_threshold {
-      filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.order_rejects.name}\""
-      denominator_filter = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_outcomes.name}\""
-      comparison         = "COMPARISON_GT"
-      threshold_value    = var.alert_reject_rate
-      duration           = "600s"
-      aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.venue"]
-      }
-      denominator_aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.venue"]
+# The execution-quality alert policies: one per Prometheus alert, all of one shape, keyed by the alert's
+# snake-case name (user_labels.prometheus_alert). Each has either a threshold condition or a PromQL one.
+locals {
+  execution_alerts = {
+    execution_slippage_degraded = {
+      display_name  = "slippage degraded"
+      documentation = "The last hour's mean arrival cost on a venue is more than ${var.alert_thresholds.slippage_margin_bps} bps above its own ${var.alert_thresholds.baseline_window} mean, over at least ${var.alert_thresholds.min_orders} ended orders (log-based metric ${google_logging_metric.tca_arrival_cost.name}, from the \"tca record\" log lines). Prometheus: ExecutionSlippageDegraded. Look at BigQuery's tca_aggregate view for the venue (which algorithm, strategy, symbol moved), the venue's spread and ack latency."
+      condition     = "arrival cost above its baseline"
+      threshold     = null
+      promql = {
+        duration   = "900s"
+        alert_rule = "ExecutionSlippageDegraded"
+        query      = <<-EOT
+          (
+            sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[1h]))
+              / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h]))
+          )
+          > (
+            sum by (venue) (increase(${local.tca_promql.arrival_cost}_sum{${local.promql_resource}}[${var.alert_thresholds.baseline_window}]))
+              / sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[${var.alert_thresholds.baseline_window}]))
+          ) + ${var.alert_thresholds.slippage_margin_bps}
+          and sum by (venue) (increase(${local.tca_promql.arrival_cost}_count{${local.promql_resource}}[1h])) >= ${var.alert_thresholds.min_orders}
+        EOT
       }
     }
-  }
-}
-
-resource "google_monitoring_alert_policy" "venue_ack_latency" {
-  display_name          = "${var.name}: venue ack latency high"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_venue_ack_latency_high" }
-
-  documentation {
-    content   = "A venue's 95th percentile ack latency (first venue order sent -> acknowledgement) has been above ${var.alert_ack_latency_p95_ms} ms for 10 minutes (log-based metric ${google_logging_metric.venue_ack_latency.name}, from the \"venue acknowledged\" log lines). Prometheus: ExecutionVenueAckLatencyHigh. GET /api/v1/adapters shows the adapter's latency and errors."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "ack latency p95 per venue"
-    condition_threshold {
-      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_ack_latency.name}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_ack_latency_p95_ms
-      duration        = "600s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_PERCENTILE_95"
-        cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = ["metric.label.venue"]
+    execution_reject_rate_high = {
+      display_name  = "reject rate high"
+      documentation = "More than ${var.alert_thresholds.reject_rate * 100}% of a venue's orders (acknowledged or rejected, 15 minutes) ended rejected (log-based metrics ${google_logging_metric.order_rejects.name} / ${google_logging_metric.venue_outcomes.name}). Prometheus: ExecutionRejectRateHigh. The reason label of ${google_logging_metric.order_rejects.name} says why; check the venue's status, balances and limits, and GET /api/v1/adapters."
+      condition     = "rejected share of a venue's orders"
+      promql        = null
+      threshold = {
+        filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.order_rejects.name}\""
+        denominator_filter = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_outcomes.name}\""
+        value              = var.alert_thresholds.reject_rate
+        duration           = "600s"
+        alignment_period   = "900s"
+        aligner            = "ALIGN_SUM"
+        reducer            = "REDUCE_SUM"
+        group_by           = ["metric.label.venue"]
       }
     }
-  }
-}
-
-resource "google_monitoring_alert_policy" "fill_ratio_collapse" {
-  display_name          = "${var.name}: fill ratio collapse"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_fill_ratio_collapse" }
-
-  documentation {
-    content   = "The last hour's mean fill ratio on a venue is under ${var.alert_fill_ratio_collapse_factor} times its ${var.alert_baseline_window} mean, over at least ${var.alert_min_orders} ended orders (log-based metric ${google_logging_metric.tca_fill_ratio.name}). Prometheus: ExecutionFillRatioCollapse. Look for limit prices or collars that no longer reach the book, expiring orders and stale market data."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "fill ratio under its baseline"
-    condition_prometheus_query_language {
-      query               = <<-EOT
-        (
-          sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[1h]))
-            / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h]))
-        )
-        < ${var.alert_fill_ratio_collapse_factor} * (
-          sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[${var.alert_baseline_window}]))
-            / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[${var.alert_baseline_window}]))
-        )
-        and sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h])) >= ${var.alert_min_orders}
-      EOT
-      duration            = "1800s"
-      evaluation_interval = "60s"
-      alert_rule          = "ExecutionFillRatioCollapse"
-      rule_group          = "execution-quality"
-      labels              = { severity = "warning" }
+    execution_venue_ack_latency_high = {
+      display_name  = "venue ack latency high"
+      documentation = "A venue's 95th percentile ack latency (first venue order sent -> acknowledgement) has been above ${var.alert_thresholds.ack_latency_p95_ms} ms for 10 minutes (log-based metric ${google_logging_metric.venue_ack_latency.name}, from the \"venue acknowledged\" log lines). Prometheus: ExecutionVenueAckLatencyHigh. GET /api/v1/adapters shows the adapter's latency and errors."
+      condition     = "ack latency p95 per venue"
+      promql        = null
+      threshold = {
+        filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.venue_ack_latency.name}\""
+        denominator_filter = null
+        value              = var.alert_thresholds.ack_latency_p95_ms
+        duration           = "600s"
+        alignment_period   = "300s"
+        aligner            = "ALIGN_PERCENTILE_95"
+        reducer            = "REDUCE_MAX"
+        group_by           = ["metric.label.venue"]
+      }
     }
-  }
-}
-
-resource "google_monitoring_alert_policy" "market_data_stale" {
-  display_name          = "${var.name}: stale market data"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_market_data_stale" }
-
-  documentation {
-    content   = "More than ${var.alert_market_data_unavailable_per_10m} market data reads on a venue were stale or failed in 10 minutes (log-based metric ${google_logging_metric.market_data_unavailable.name}, \"market data unavailable\" log lines; a count: ok reads are not logged). Prometheus: ExecutionMarketDataStale (a share there). Market orders' collars and TCA benchmarks there use old or no quotes: check the adapter and the venue."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "stale or failed market data reads per venue"
-    condition_threshold {
-      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.market_data_unavailable.name}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_market_data_unavailable_per_10m
-      duration        = "300s"
-      aggregations {
-        alignment_period     = "600s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.venue"]
+    execution_fill_ratio_collapse = {
+      display_name  = "fill ratio collapse"
+      documentation = "The last hour's mean fill ratio on a venue is under ${var.alert_thresholds.fill_ratio_collapse_factor} times its ${var.alert_thresholds.baseline_window} mean, over at least ${var.alert_thresholds.min_orders} ended orders (log-based metric ${google_logging_metric.tca_fill_ratio.name}). Prometheus: ExecutionFillRatioCollapse. Look for limit prices or collars that no longer reach the book, expiring orders and stale market data."
+      condition     = "fill ratio under its baseline"
+      threshold     = null
+      promql = {
+        duration   = "1800s"
+        alert_rule = "ExecutionFillRatioCollapse"
+        query      = <<-EOT
+          (
+            sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[1h]))
+              / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h]))
+          )
+          < ${var.alert_thresholds.fill_ratio_collapse_factor} * (
+            sum by (venue) (increase(${local.tca_promql.fill_ratio}_sum{${local.promql_resource}}[${var.alert_thresholds.baseline_window}]))
+              / sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[${var.alert_thresholds.baseline_window}]))
+          )
+          and sum by (venue) (increase(${local.tca_promql.fill_ratio}_count{${local.promql_resource}}[1h])) >= ${var.alert_thresholds.min_orders}
+        EOT
+      }
+    }
+    execution_market_data_stale = {
+      display_name  = "stale market data"
+      documentation = "More than ${var.alert_thresholds.market_data_unavailable_per_10m} market data reads on a venue were stale or failed in 10 minutes (log-based metric ${google_logging_metric.market_data_unavailable.name}, \"market data unavailable\" log lines; a count: ok reads are not logged). Prometheus: ExecutionMarketDataStale (a share there). Market orders' collars and TCA benchmarks there use old or no quotes: check the adapter and the venue."
+      condition     = "stale or failed market data reads per venue"
+      promql        = null
+      threshold = {
+        filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.market_data_unavailable.name}\""
+        denominator_filter = null
+        value              = var.alert_thresholds.market_data_unavailable_per_10m
+        duration           = "300s"
+        alignment_period   = "600s"
+        aligner            = "ALIGN_SUM"
+        reducer            = "REDUCE_SUM"
+        group_by           = ["metric.label.venue"]
+      }
+    }
+    execution_dead_mans_switch_fired = {
+      display_name  = "dead man's switch fired"
+      documentation = "A dead man's switch fired (log-based metric ${google_logging_metric.dms_fired.name}, log lines with jsonPayload.dms_fired): heartbeats stopped and the service cancelled a strategy's open orders (strategy) or every strategy's (global). Prometheus: ExecutionDeadMansSwitchFired. Read the dms function's log line for the reason, check the heartbeat sender, then POST /api/v1/strategies/ID/enable."
+      condition     = "dead man's switch fired"
+      promql        = null
+      threshold = {
+        filter             = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.dms_fired.name}\""
+        denominator_filter = null
+        value              = 0
+        duration           = "0s"
+        alignment_period   = "300s"
+        aligner            = "ALIGN_SUM"
+        reducer            = "REDUCE_SUM"
+        group_by           = ["metric.label.scope"]
+      }
+    }
+    execution_adverse_markout = {
+      display_name  = "adverse markout"
+      documentation = "The last hour's mean 60 s markout on a venue is below ${var.alert_thresholds.markout_60s_bps} bps over at least ${var.alert_thresholds.min_orders} fills (log-based metric ${google_logging_metric.tca_markout.name}, \"tca markout\" log lines; positive: in our favour): fills there are adversely selected. Prometheus: ExecutionAdverseMarkout. Look at the markout curve, maker share and participation in tca_aggregate."
+      condition     = "60 s markout below the floor"
+      threshold     = null
+      promql = {
+        duration   = "1800s"
+        alert_rule = "ExecutionAdverseMarkout"
+        query      = <<-EOT
+          (
+            sum by (venue) (increase(${local.tca_promql.markout}_sum{${local.promql_resource}, horizon="60"}[1h]))
+              / sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h]))
+          ) < ${var.alert_thresholds.markout_60s_bps}
+          and sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h])) >= ${var.alert_thresholds.min_orders}
+        EOT
       }
     }
   }
 }
 
-resource "google_monitoring_alert_policy" "dms_fired" {
-  display_name          = "${var.name}: dead man's switch fired"
+resource "google_monitoring_alert_policy" "execution" {
+  for_each              = local.execution_alerts
+  display_name          = "${var.name}: ${each.value.display_name}"
   combiner              = "OR"
   notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_dead_mans_switch_fired" }
+  user_labels           = { prometheus_alert = each.key }
 
   documentation {
-    content   = "A dead man's switch fired (log-based metric ${google_logging_metric.dms_fired.name}, log lines with jsonPayload.dms_fired): heartbeats stopped and the service cancelled a strategy's open orders (strategy) or every strategy's (global). Prometheus: ExecutionDeadMansSwitchFired. Read the dms function's log line for the reason, check the heartbeat sender, then POST /api/v1/strategies/ID/enable."
+    content   = each.value.documentation
     mime_type = "text/markdown"
   }
 
   conditions {
-    display_name = "dead man's switch fired"
-    condition_threshold {
-      filter          = "${local.log_resource} AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.dms_fired.name}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.scope"]
+    display_name = each.value.condition
+
+    dynamic "condition_threshold" {
+      for_each = each.value.threshold == null ? [] : [each.value.threshold]
+      content {
+        filter             = condition_threshold.value.filter
+        denominator_filter = condition_threshold.value.denominator_filter
+        comparison         = "COMPARISON_GT"
+        threshold_value    = condition_threshold.value.value
+        duration           = condition_threshold.value.duration
+        aggregations {
+          alignment_period     = condition_threshold.value.alignment_period
+          per_series_aligner   = condition_threshold.value.aligner
+          cross_series_reducer = condition_threshold.value.reducer
+          group_by_fields      = condition_threshold.value.group_by
+        }
+        dynamic "denominator_aggregations" {
+          for_each = condition_threshold.value.denominator_filter == null ? [] : [condition_threshold.value]
+          content {
+            alignment_period     = denominator_aggregations.value.alignment_period
+            per_series_aligner   = denominator_aggregations.value.aligner
+            cross_series_reducer = denominator_aggregations.value.reducer
+            group_by_fields      = denominator_aggregations.value.group_by
+          }
+        }
       }
     }
-  }
-}
 
-resource "google_monitoring_alert_policy" "adverse_markout" {
-  display_name          = "${var.name}: adverse markout"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { prometheus_alert = "execution_adverse_markout" }
-
-  documentation {
-    content   = "The last hour's mean 60 s markout on a venue is below ${var.alert_markout_60s_bps} bps over at least ${var.alert_min_orders} fills (log-based metric ${google_logging_metric.tca_markout.name}, \"tca markout\" log lines; positive: in our favour): fills there are adversely selected. Prometheus: ExecutionAdverseMarkout. Look at the markout curve, maker share and participation in tca_aggregate."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "60 s markout below the floor"
-    condition_prometheus_query_language {
-      query               = <<-EOT
-        (
-          sum by (venue) (increase(${local.tca_promql.markout}_sum{${local.promql_resource}, horizon="60"}[1h]))
-            / sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h]))
-        ) < ${var.alert_markout_60s_bps}
-        and sum by (venue) (increase(${local.tca_promql.markout}_count{${local.promql_resource}, horizon="60"}[1h])) >= ${var.alert_min_orders}
-      EOT
-      duration            = "1800s"
-      evaluation_interval = "60s"
-      alert_rule          = "ExecutionAdverseMarkout"
-      rule_group          = "execution-quality"
-      labels              = { severity = "warning" }
+    dynamic "condition_prometheus_query_language" {
+      for_each = each.value.promql == null ? [] : [each.value.promql]
+      content {
+        query               = condition_prometheus_query_language.value.query
+        duration            = condition_prometheus_query_language.value.duration
+        evaluation_interval = "60s"
+        alert_rule          = condition_prometheus_query_language.value.alert_rule
+        rule_group          = "execution-quality"
+        labels              = { severity = "warning" }
+      }
     }
   }
 }

@@ -3,7 +3,7 @@
 
 output "api_url" {
   description = "Base URL of the REST API (every route is under it); calls need an identity token and an X-API-Key."
-  value       = "${google_cloudfunctions2_function.service["api"].service_config[0].uri}/api/v1"
+  value       = "${google_cloudfunctions2_function.api.service_config[0].uri}/api/v1"
 }
 
 output "topics" {
@@ -17,14 +17,16 @@ output "dead_letter_subscriptions" {
 }
 
 output "queues" {
-  description = "Cloud Tasks queue ids, by Settings attribute."
-  value       = { for k, q in google_cloud_tasks_queue.queue : k => q.name }
+  description = "Cloud Tasks queue ids, by Settings attribute (submit_queue-<venue>: each venue's submit queue)."
+  value = merge({ for k, q in google_cloud_tasks_queue.queue : k => q.name },
+  { for venue, q in google_cloud_tasks_queue.submit : "submit_queue-${venue}" => q.name })
 }
 
 output "function_urls" {
   description = "URL of every function (adapters as adapter-<venue>)."
   value = merge(
     { for fn, f in google_cloudfunctions2_function.service : fn => f.service_config[0].uri },
+    { api = google_cloudfunctions2_function.api.service_config[0].uri },
     { for venue, f in google_cloudfunctions2_function.adapter : "adapter-${venue}" => f.service_config[0].uri },
   )
 }
@@ -46,4 +48,9 @@ output "bigquery_tables" {
     order_events  = "${google_bigquery_table.order_events.project}.${google_bigquery_table.order_events.dataset_id}.${google_bigquery_table.order_events.table_id}"
     tca_aggregate = "${google_bigquery_table.tca_aggregate.project}.${google_bigquery_table.tca_aggregate.dataset_id}.${google_bigquery_table.tca_aggregate.table_id}"
   }
+}
+
+output "venue_egress_ip" {
+  description = "The static address every adapter reaches its venue from (Cloud NAT): allow-list it for each venue's API key."
+  value       = google_compute_address.venue_egress.address
 }

@@ -20,9 +20,10 @@ resource "google_redis_instance" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-# redis-py takes the CA file from the URL (ssl_ca_certs, passed through to its SSL connection) and verifies the
-# server's certificate against it. It does not check the hostname here (from_url leaves ssl_check_hostname
-# unset): Memorystore is reached by IP.
+# The functions verify the server's certificate against this instance's CA (REDIS_CA_FILE, the mounted
+# redis_ca secret) and do not check the hostname: REDIS_URL reaches the instance by its IP, which the
+# certificate does not name, and only this instance's CA can sign a certificate it accepts
+# (shared/infra/redis_client.py; redis-py 8 checks the hostname unless told not to).
 #
 # Trade-off: the AUTH string is in Terraform's state (the instance resource exports it whatever we do) and in
 # this secret's version; protect the state bucket accordingly. Rotating AUTH: a new apply writes a new version,
@@ -38,7 +39,7 @@ resource "google_secret_manager_secret" "redis_url" {
 
 resource "google_secret_manager_secret_version" "redis_url" {
   secret      = google_secret_manager_secret.redis_url.id
-  secret_data = "rediss://:${urlencode(google_redis_instance.this.auth_string)}@${google_redis_instance.this.host}:${google_redis_instance.this.port}/0?ssl_ca_certs=${local.redis_ca_dir}/${local.redis_ca_file}"
+  secret_data = "rediss://:${urlencode(google_redis_instance.this.auth_string)}@${google_redis_instance.this.host}:${google_redis_instance.this.port}/0"
 }
 
 resource "google_secret_manager_secret" "redis_ca" {

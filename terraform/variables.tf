@@ -47,11 +47,11 @@ variable "source_archive" {
 
 variable "firestore_location" {
   type        = string
-  description = "Location of the Firestore database: a multi-region (nam5, eur3) or a region. Cannot change after creation."
-  default     = "nam5"
+  description = "Location of the Firestore database: a multi-region (nam5, eur3) or a region. Null: var.region, so the order store sits beside the functions (every transaction is on the order path). Cannot change after creation: a database made with the old default keeps it only with firestore_location = \"nam5\"."
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-z0-9-]+$", var.firestore_location))
+    condition     = var.firestore_location == null || can(regex("^[a-z0-9-]+$", coalesce(var.firestore_location, "x")))
     error_message = "firestore_location: a Firestore location id such as nam5, eur3 or us-central1."
   }
 }
@@ -116,6 +116,9 @@ variable "venues" {
     exchange_id = string
     sandbox     = optional(bool, false)
     timeout_ms  = optional(number, 10000)
+    # VENUE_REQUEST_BUDGET: ccxt cost units per second for all the venue's adapter instances together (null:
+    # ccxt's published rate for the venue; 0: no shared budget).
+    request_budget = optional(number)
     # Which credentials the venue needs; each becomes a Secret Manager secret mounted as VENUE_API_<NAME>.
     credentials = optional(list(string), ["api_key", "api_secret"])
     # Cloud Scheduler calls the adapter's POST /watchdog every minute (the venue's cancel-all-after where ccxt
@@ -142,6 +145,10 @@ variable "venues" {
   validation {
     condition     = alltrue([for v in values(var.venues) : v.timeout_ms >= 100 && v.timeout_ms <= 120000])
     error_message = "venues: timeout_ms from 100 to 120000."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.venues) : v.request_budget == null ? true : v.request_budget >= 0 && v.request_budget <= 100000])
+    error_message = "venues: request_budget from 0 to 100000 (ccxt cost units per second), or unset."
   }
 }
 
@@ -318,91 +325,59 @@ variable "alert_notification_channels" {
 }
 
 # ---- execution-quality alerts (terraform/monitoring.tf; their Prometheus twins: monitoring/prometheus/alerts.yml)
-variable "alert_slippage_margin_bps" {
-  type        = number
-  description = "Slippage degraded: the last hour's mean arrival cost on a venue may exceed its own baseline mean by this many bps (Prometheus: 5)."
-  default     = 5
+variable "alert_thresholds" {
+  type = object({
+    # Slippage degraded: the last hour's mean arrival cost on a venue may exceed its own baseline by this many bps.
+    slippage_margin_bps = optional(number, 5)
+    # The baseline the slippage and fill ratio alerts compare the last hour with (a PromQL duration).
+    baseline_window = optional(string, "7d")
+    # The fewest ended orders (fills, for markouts) in the last hour for the slippage, fill ratio and markout alerts.
+    min_orders = optional(number, 20)
+    # Reject rate high: the share of a venue's orders (15 minutes) that may end rejected.
+    reject_rate = optional(number, 0.05)
+    # Venue ack latency high: the 95th percentile a venue's acknowledgement may take, in ms.
+    ack_latency_p95_ms = optional(number, 1000)
+    # Fill ratio collapse: the last hour's mean fill ratio below this fraction of its baseline mean.
+    fill_ratio_collapse_factor = optional(number, 0.5)
+    # Stale market data: stale or failed reads a venue may have in 10 minutes (the logs count only those).
+    market_data_unavailable_per_10m = optional(number, 10)
+    # Adverse markout: the floor of a venue's mean 60 s markout over the last hour, in bps (negative: against us).
+    markout_60s_bps = optional(number, -10)
+  })
+  description = "Thresholds of the execution-quality alert policies (monitoring.tf, local.execution_alerts), each field optional with the Prometheus rule's value as default: slippage_margin_bps (5), baseline_window (7d), min_orders (20), reject_rate (0.05), ack_latency_p95_ms (1000), fill_ratio_collapse_factor (0.5), market_data_unavailable_per_10m (10; Prometheus alerts on a 10% share), markout_60s_bps (-10)."
+  default     = {}
 
   validation {
-    condition     = var.alert_slippage_margin_bps > 0 && var.alert_slippage_margin_bps <= 100
-    error_message = "alert_slippage_margin_bps: above 0, at most 100."
+    condition     = var.alert_thresholds.slippage_margin_bps > 0 && var.alert_thresholds.slippage_margin_bps <= 100
+    error_message = "alert_thresholds.slippage_margin_bps: above 0, at most 100."
   }
-}
-
-variable "alert_baseline_window" {
-  type        = string
-  description = "The baseline the slippage and fill ratio alerts compare the last hour with, as a PromQL duration (Prometheus: 7d)."
-  default     = "7d"
-
   validation {
-    condition     = can(regex("^[1-9][0-9]*[hdw]$", var.alert_baseline_window))
-    error_message = "alert_baseline_window: a PromQL duration in hours, days or weeks, such as 7d."
+    condition     = can(regex("^[1-9][0-9]*[hdw]$", var.alert_thresholds.baseline_window))
+    error_message = "alert_thresholds.baseline_window: a PromQL duration in hours, days or weeks, such as 7d."
   }
-}
-
-variable "alert_min_orders" {
-  type        = number
-  description = "The fewest ended orders (fills, for markouts) in the last hour for the slippage, fill ratio and markout alerts to judge a venue (Prometheus: 20)."
-  default     = 20
-
   validation {
-    condition     = var.alert_min_orders >= 1 && floor(var.alert_min_orders) == var.alert_min_orders
-    error_message = "alert_min_orders: a whole number, at least 1."
+    condition     = var.alert_thresholds.min_orders >= 1 && floor(var.alert_thresholds.min_orders) == var.alert_thresholds.min_orders
+    error_message = "alert_thresholds.min_orders: a whole number, at least 1."
   }
-}
-
-variable "alert_reject_rate" {
-  type        = number
-  description = "Reject rate high: the share of a venue's orders (15 minutes) that may end rejected (Prometheus: 0.05)."
-  default     = 0.05
-
   validation {
-    condition     = var.alert_reject_rate > 0 && var.alert_reject_rate < 1
-    error_message = "alert_reject_rate: a share between 0 and 1, such as 0.05."
+    condition     = var.alert_thresholds.reject_rate > 0 && var.alert_thresholds.reject_rate < 1
+    error_message = "alert_thresholds.reject_rate: a share between 0 and 1, such as 0.05."
   }
-}
-
-variable "alert_ack_latency_p95_ms" {
-  type        = number
-  description = "Venue ack latency high: the 95th percentile a venue's acknowledgement may take, in ms (Prometheus: 1 s)."
-  default     = 1000
-
   validation {
-    condition     = var.alert_ack_latency_p95_ms >= 10 && var.alert_ack_latency_p95_ms <= 30000
-    error_message = "alert_ack_latency_p95_ms: 10 to 30000 (the log-based metric's buckets end at 30 s)."
+    condition     = var.alert_thresholds.ack_latency_p95_ms >= 10 && var.alert_thresholds.ack_latency_p95_ms <= 30000
+    error_message = "alert_thresholds.ack_latency_p95_ms: 10 to 30000 (the log-based metric's buckets end at 30 s)."
   }
-}
-
-variable "alert_fill_ratio_collapse_factor" {
-  type        = number
-  description = "Fill ratio collapse: the last hour's mean fill ratio on a venue below this fraction of its baseline mean (Prometheus: 0.5)."
-  default     = 0.5
-
   validation {
-    condition     = var.alert_fill_ratio_collapse_factor > 0 && var.alert_fill_ratio_collapse_factor < 1
-    error_message = "alert_fill_ratio_collapse_factor: between 0 and 1, such as 0.5."
+    condition     = var.alert_thresholds.fill_ratio_collapse_factor > 0 && var.alert_thresholds.fill_ratio_collapse_factor < 1
+    error_message = "alert_thresholds.fill_ratio_collapse_factor: between 0 and 1, such as 0.5."
   }
-}
-
-variable "alert_market_data_unavailable_per_10m" {
-  type        = number
-  description = "Stale market data: the stale or failed market data reads a venue may have in 10 minutes (the logs count only those; Prometheus alerts on their share, 10%)."
-  default     = 10
-
   validation {
-    condition     = var.alert_market_data_unavailable_per_10m >= 0 && floor(var.alert_market_data_unavailable_per_10m) == var.alert_market_data_unavailable_per_10m
-    error_message = "alert_market_data_unavailable_per_10m: a whole number, at least 0."
+    condition     = var.alert_thresholds.market_data_unavailable_per_10m >= 0 && floor(var.alert_thresholds.market_data_unavailable_per_10m) == var.alert_thresholds.market_data_unavailable_per_10m
+    error_message = "alert_thresholds.market_data_unavailable_per_10m: a whole number, at least 0."
   }
-}
-
-variable "alert_markout_60s_bps" {
-  type        = number
-  description = "Adverse markout: the floor of a venue's mean 60 s markout over the last hour, in bps (negative: against us; Prometheus: -10)."
-  default     = -10
-
   validation {
-    condition     = var.alert_markout_60s_bps < 0 && var.alert_markout_60s_bps >= -100
-    error_message = "alert_markout_60s_bps: below 0, at least -100."
+    condition     = var.alert_thresholds.markout_60s_bps < 0 && var.alert_thresholds.markout_60s_bps >= -100
+    error_message = "alert_thresholds.markout_60s_bps: below 0, at least -100."
   }
 }
 

@@ -9,6 +9,18 @@ placement of a marked id looks the order up at the venue and returns it, so one 
 venue orders, even for venues (Binance) that only reject duplicates of still-open orders. Without the index
 (Redis down) every placement looks up first: slower, never unsafe.
 
+A venue's request weight is budgeted across every instance of its adapter (``RequestBudget``: a token bucket in
+Redis). ccxt's own throttle is per process, so N instances behind one API key or egress address would send N
+times the venue's limit (ccxt issue 14639). Every HTTP request ccxt makes (``fetch2``, whatever unified call made
+it) first takes its ccxt cost (the endpoint's weight in ccxt's units, ``calculate_rate_limiter_cost``) from the
+shared bucket, waiting up to ``BUDGET_MAX_WAIT_MS`` for it. A request the budget refuses is never sent: it fails
+as ``rate_limited``, a retryable error, so the service treats a refused placement as "not sent" and schedules it
+again (shared/app/orders.py ``_place_failed``); nothing is lost or duplicated. When the budget cannot be read
+(Redis down) the adapter fails closed for everything but cancels: no placement, lookup or listing goes out on an
+unknown budget (each is retried by the service); cancels (the protocol's ``cancel``, ``cancel_all`` and
+``cancel_all_after``, with the reads they make) take risk off, so they always go after at most the wait, budget or
+not (ccxt's own throttle and the venue's 429 still apply).
+
 Markets are loaded once and cached (``MarketsCache``: Redis) so a cold start does not download them again
 (ccxt issue 14639: Cloud Functions users were IP-banned for reloading markets on every call).
 
@@ -33,11 +45,12 @@ off the venue's grid, below its minimum or above its maximum is refused as a fin
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -81,6 +94,10 @@ FILLS_LOOKBACK_MS = 5_000
 # taker order's fills all carry the same millisecond, so a page must hold them all (Binance's largest page).
 # A venue's ``trades_page`` quirk overrides it.
 SCAN_PAGE = 1_000
+
+
+# How long a request may wait for the shared budget before it is refused (cancels go after it regardless).
+BUDGET_MAX_WAIT_MS = 1_000
 
 
 class AdapterError(Exception):
@@ -210,6 +227,15 @@ class MarketsCache(Protocol):
     def put(self, markets: dict) -> None: ...
 
 
+class RequestBudget(Protocol):
+    """A venue's request weight shared by every adapter instance (shared/infra/cache.py: Redis)."""
+
+    def take(self, cost: float, now_ms: int) -> int:
+        """Take `cost` units: 0 when granted, else the milliseconds until they could be (nothing taken). Raises
+        when the budget cannot be read."""
+        ...
+
+
 def _dec(value: Any) -> Decimal | None:
     """A ccxt number as a plain Decimal, exactly: the venue's string "0.00100000" is 0.001 (trailing zeros and
     exponents dropped, no digit lost, whatever the decimal context's precision). A float (an older markets cache,
@@ -277,7 +303,9 @@ class CcxtVenue:
         *,
         placed: PlacedIds | None = None,
         markets_cache: MarketsCache | None = None,
+        budget: RequestBudget | None = None,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.venue = venue
         self.exchange = read_numbers_exactly(exchange)
@@ -288,6 +316,59 @@ class CcxtVenue:
         self._markets_lock = threading.Lock()
         self._watchdog_deadline_ms: int | None = None
         self._watchdog_timeout_ms = 0
+        self._budget = budget
+        self._sleep = sleep
+        self._risk = threading.local()  # .reducing: this thread is in a cancel (see _spend)
+        if budget is not None:
+            self._wrap_requests()
+
+    # ---- the shared request budget ---------------------------------------------------------------------
+    def _wrap_requests(self) -> None:
+        """Every HTTP request of the exchange object takes its cost from the shared budget first."""
+        exchange, send = self.exchange, self.exchange.fetch2
+
+        def fetch2(path: str, api: Any = "public", method: str = "GET", params: dict | None = None,
+                   config: dict | None = None) -> Any:
+            params, config = params or {}, config or {}
+            self._spend(float(exchange.calculate_rate_limiter_cost(api, method, path, params, config)))
+            return send(path, api, method, params, config)
+
+        exchange.fetch2 = fetch2
+
+    def _spend(self, cost: float) -> None:
+        assert self._budget is not None
+        risk_reducing = getattr(self._risk, "reducing", False)
+        waited_ms = 0  # counted, not read off the clock: the wait is bounded whatever the clock does
+        while True:
+            now = self._clock_ms()
+            try:
+                wait_ms = self._budget.take(cost, now)
+            except Exception as exc:
+                if risk_reducing:
+                    logger.warning("request budget of %s unavailable (%s); a cancel goes anyway", self.venue, exc)
+                    return
+                raise AdapterError(ErrorCode.RATE_LIMITED, f"{self.venue}: the shared request budget cannot be "
+                                                           f"read ({type(exc).__name__}); not sent") from exc
+            if wait_ms <= 0:
+                return
+            if waited_ms + wait_ms > BUDGET_MAX_WAIT_MS:
+                if risk_reducing:
+                    logger.warning("request budget of %s spent; a cancel goes anyway", self.venue)
+                    return
+                raise AdapterError(ErrorCode.RATE_LIMITED, f"{self.venue}: the request budget shared by every "
+                                                           f"adapter instance is spent for {wait_ms} ms; not sent")
+            self._sleep(wait_ms / 1000)
+            waited_ms += wait_ms
+
+    @contextlib.contextmanager
+    def _reducing_risk(self) -> Iterator[None]:
+        """Requests made inside take risk off (a cancel and its reads): the budget never stops them."""
+        outer = getattr(self._risk, "reducing", False)
+        self._risk.reducing = True
+        try:
+            yield
+        finally:
+            self._risk.reducing = outer
 
     # ---- markets ---------------------------------------------------------------------------------------
     def markets(self) -> dict:
@@ -472,6 +553,12 @@ class CcxtVenue:
     def cancel(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
                symbol: str) -> VenueOrder:
         """Idempotent: cancelling an order that is already terminal returns it as it is."""
+        with self._reducing_risk():
+            return self._cancel(client_order_id=client_order_id, venue_order_id=venue_order_id, symbol=symbol)
+
+    def _cancel(self, *, client_order_id: str | None = None, venue_order_id: str | None = None,
+               symbol: str) -> VenueOrder:
+        """Idempotent: cancelling an order that is already terminal returns it as it is."""
         params = self._id_params(client_order_id, venue_order_id, symbol)
         try:
             raw = self._call(self.exchange.cancel_order, venue_order_id, symbol, params, writes=True)
@@ -636,6 +723,11 @@ class CcxtVenue:
 
     def cancel_all(self, symbol: str | None = None) -> CancelAllResult:
         """Cancel every open order (of one symbol, or everywhere); returns them as they ended."""
+        with self._reducing_risk():
+            return self._cancel_all(symbol)
+
+    def _cancel_all(self, symbol: str | None = None) -> CancelAllResult:
+        """Cancel every open order (of one symbol, or everywhere); returns them as they ended."""
         before = self.open_orders(symbol)
         if symbol is None and not self._quirks["cancel_all_needs_symbol"]:
             batches = [None]
@@ -659,6 +751,11 @@ class CcxtVenue:
         return bool(self.exchange.has.get("cancelAllOrdersAfter"))
 
     def cancel_all_after(self, timeout_ms: int) -> DeadMansSwitch:
+        """Arm (or refresh) the switch for timeout_ms; 0 disarms. Native where the venue has it, else a watchdog."""
+        with self._reducing_risk():
+            return self._cancel_all_after(timeout_ms)
+
+    def _cancel_all_after(self, timeout_ms: int) -> DeadMansSwitch:
         """Arm (or refresh) the switch for timeout_ms; 0 disarms. Native where the venue has it, else a watchdog."""
         if self.native_cancel_after:
             self._call(self.exchange.cancel_all_orders_after, timeout_ms, writes=True)

@@ -85,5 +85,6 @@ def default_probes() -> dict[str, Probe]:
         ),
         "firestore": lambda: clients.firestore_db().collection("_health").document("probe").get(timeout=2),
         "redis": lambda: clients.cache().ping(),
-        "tasks": lambda: clients.tasks().get_queue(name=cfg.queue_path(cfg.submit_queue), timeout=2),
+        # sync: one queue whatever the venues (submission has one queue per venue)
+        "tasks": lambda: clients.tasks().get_queue(name=cfg.queue_path(cfg.sync_queue), timeout=2),
     }

@@ -271,7 +271,7 @@ class OrderService:
         if order.is_parent:
             self.scheduler.slice(order.order_id, slice_index=0, delay_s=0)
         else:
-            self.scheduler.submit(order.order_id, attempt=0, delay_s=0)
+            self.scheduler.submit(order.order_id, attempt=0, delay_s=0, venue=order.exchange)
 
     def children(self, parent_id: str) -> list[Order]:
         """Every child of a parent, paged to the end."""
@@ -450,7 +450,7 @@ class OrderService:
             order = self.commit(order.order_id, lambda o: self._release(o, token, str(err)))
         self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
         if not order.is_terminal:
-            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
+            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt), venue=order.exchange)
         return order
 
     @staticmethod
@@ -542,13 +542,13 @@ class OrderService:
                     return self._retake_placement(order, attempt)
                 # Not there yet: it may still arrive. Look again once it can no longer.
                 wait_s = max(backoff_s(attempt), (intent.since + UNKNOWN_OUTCOME_HORIZON_MS - now) / 1000)
-                self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=wait_s)
+                self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=wait_s, venue=order.exchange)
                 return order
             self.metrics.count("submit_retries", venue=order.exchange, code=err.code.value)
             if attempt + 1 > self.max_retries:
                 reason = f"attention: placement outcome unknown after {attempt + 1} lookups: {err.detail}"
                 order = self.commit(order.order_id, lambda o: _flag(o, reason, now))
-            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt))
+            self.scheduler.submit(order.order_id, attempt=attempt + 1, delay_s=backoff_s(attempt), venue=order.exchange)
             return order
         if intent.kind is IntentKind.REPLACE:
             return self._replacement_placed(order, None, found, fills)
@@ -1099,7 +1099,8 @@ class OrderService:
             if now - order.created_at < STUCK_NEW_MS:
                 return "in_step"
             # its submission was lost: again, under a name of this sweep's minute (attempt 1's may be used already)
-            self.scheduler.submit(order.order_id, attempt=1, delay_s=0, key=f"sweep{now // 60_000}")
+            self.scheduler.submit(order.order_id, attempt=1, delay_s=0, key=f"sweep{now // 60_000}",
+                                  venue=order.exchange)
             return "resubmitted"
         if order.intent is not None:
             if order.intent.token and now - order.intent.since < INTENT_STALE_MS:

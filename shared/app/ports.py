@@ -95,9 +95,10 @@ class EventPublisher(Protocol):
 
 
 class Scheduler(Protocol):
-    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "", *, venue: str) -> None:
         """A submission task, named by order id and attempt (and `key`, for a second task at one attempt: the
-        sweep's resubmission of a lost one), so a repeated schedule makes no second task."""
+        sweep's resubmission of a lost one), so a repeated schedule makes no second task; on the venue's own
+        queue (a slow venue delays only its own orders)."""
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
         """A sync task. `chain`: the generation of the order's one self-rescheduling chain it belongs to (named

@@ -17,6 +17,7 @@ import redis
 from shared.adapters.protocol import DeadMansSwitch, OrderBook
 from shared.domain.dms import Switch
 from shared.domain.orders import Order
+from shared.infra import redis_client
 from shared.infra.codec import order_from_dict, order_to_dict
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,52 @@ class RedisSwitchStore:
 
     def canceled_by_switch(self, client_order_id: str) -> bool:
         return bool(self._r.hexists(self._key + ":canceled", client_order_id))
+
+
+class RedisRequestBudget:
+    """A venue's request budget shared by every instance of its adapter: a token bucket of ``rate_per_s`` ccxt
+    cost units a second holding at most ``burst_s`` seconds of them, refilled and taken in one Lua script (atomic:
+    two instances never both spend the last units). Time is the callers' clock (instances' clocks are NTP-kept;
+    a caller behind the stored time refills nothing, never a negative amount). A failure is reported
+    (``redis unavailable``, use ``venue_budget``) and raised: the adapter decides (shared/adapters/ccxt_venue.py)."""
+
+    def __init__(self, client: redis.Redis, venue: str, rate_per_s: float, burst_s: float = 1.0) -> None:
+        if rate_per_s <= 0 or burst_s <= 0:
+            raise ValueError("a request budget needs a rate and a burst above 0")
+        self._r = client
+        self._key = f"adapter:{venue}:budget"
+        self._rate_per_ms = rate_per_s / 1000
+        self._capacity = rate_per_s * burst_s
+        self._take = client.register_script(_TAKE_TOKENS)
+
+    def take(self, cost: float, now_ms: int) -> int:
+        cost = min(cost, self._capacity)  # a request dearer than the whole bucket waits for a full one
+        ttl_ms = int(self._capacity / self._rate_per_ms) + 60_000
+        try:
+            return int(self._take(keys=[self._key], args=[repr(self._capacity), repr(self._rate_per_ms), now_ms,
+                                                          repr(cost), ttl_ms]))
+        except redis.RedisError as exc:
+            redis_client.report_unavailable("venue_budget", exc)
+            raise
+
+
+# Refill by the time passed since the last take (capped at the capacity), then take ARGV[4] if there is as much;
+# returns 0 (taken) or the milliseconds until there would be (nothing taken).
+_TAKE_TOKENS = """
+local capacity, rate, now, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens, at = capacity, now end
+if now > at then
+  tokens = math.min(capacity, tokens + (now - at) * rate)
+  at = now
+end
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = math.ceil((cost - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return wait
+"""
 
 
 class RedisOrderCache:

@@ -15,6 +15,7 @@ import redis
 from google.cloud import firestore, pubsub_v1, tasks_v2
 from google.cloud.pubsub_v1.types import BatchSettings, PublisherOptions
 
+from shared.infra import redis_client
 from shared.infra.config import settings
 
 if TYPE_CHECKING:
@@ -61,9 +62,11 @@ def tasks() -> tasks_v2.CloudTasksClient:
 
 @functools.cache
 def cache() -> redis.Redis:
-    """Redis (Memorystore). Short timeouts: the cache must never be what makes a request slow or fail."""
-    return redis.Redis.from_url(
+    """Redis (Memorystore; TLS as shared/infra/redis_client.py says). Short timeouts: the cache must never be
+    what makes a request slow or fail."""
+    return redis_client.connect(
         settings().redis_url,
+        settings().redis_ca_file,
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
         health_check_interval=30,

@@ -12,7 +12,18 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, AnyHttpUrl, BeforeValidator, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -29,6 +40,7 @@ _EXPECTED = {
     "FIRESTORE_EMULATOR_HOST": "host:port",
     "CLOUD_TASKS_EMULATOR_HOST": "host:port",
     "REDIS_URL": "redis://[:password@]host:port/db or rediss://...",
+    "REDIS_CA_FILE": "the path of a readable PEM file (the Redis server's CA), with a rediss:// REDIS_URL",
     "ADAPTER_ENDPOINTS": "name=url[,name=url...], e.g. binance=http://127.0.0.1:9101",
     "MAX_RETRIES": "an integer from 0 to 100",
     "EXECUTION_TIMEOUT": "a number of seconds greater than 0",
@@ -52,6 +64,7 @@ _EXPECTED = {
     "VENUE_SANDBOX": "true or false",
     "VENUE_TIMEOUT_MS": "milliseconds, 100 to 120000",
     "VENUE_RATE_LIMIT_MS": "milliseconds between requests, 0 to 60000 (0 disables ccxt's throttle)",
+    "VENUE_REQUEST_BUDGET": "ccxt cost units per second for all instances together, 0 to 100000 (0: no shared budget)",
 }
 
 
@@ -69,6 +82,30 @@ def _redis_url(v: str) -> str:
 
 
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
+
+
+def _ca_file(v: str | None) -> str | None:
+    """A readable file, or None when empty (checked at start-up, not at the first Redis call)."""
+    if not v:
+        return None
+    try:
+        with open(v, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {v}: {exc.strerror}") from None
+    return v
+
+
+CaFile = Annotated[str | None, AfterValidator(_ca_file)]
+
+
+def _redis_tls(redis_url: str, ca_file: str | None) -> None:
+    from shared.infra.redis_client import tls_options
+
+    try:
+        tls_options(redis_url, ca_file)
+    except ValueError as exc:
+        raise PydanticCustomError("redis_tls", str(exc), {"variable": "REDIS_CA_FILE"}) from None
 LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
     BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
@@ -102,6 +139,8 @@ class Settings(BaseSettings):
     firestore_emulator_host: str | None = None
     cloud_tasks_emulator_host: str | None = None
     redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    # Memorystore's server CA (PEM): verified, the hostname not (shared/infra/redis_client.py says why).
+    redis_ca_file: CaFile = None
     adapter_endpoints: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     max_retries: int = Field(default=5, ge=0, le=100)
     execution_timeout: float = Field(default=300.0, gt=0)
@@ -150,6 +189,11 @@ class Settings(BaseSettings):
     tasks_service_account: str | None = None
     # Deployed adapters accept only authenticated calls: send a Google ID token (audience = the adapter's URL).
     adapter_id_tokens: bool = False
+
+    @model_validator(mode="after")
+    def _tls(self) -> "Settings":
+        _redis_tls(self.redis_url, self.redis_ca_file)
+        return self
 
     @field_validator("google_cloud_project")
     @classmethod
@@ -250,6 +294,12 @@ class Settings(BaseSettings):
     def topic_path(self, topic: str) -> str:
         return f"projects/{self.google_cloud_project}/topics/{topic}"
 
+    def submit_queue_for(self, venue: str) -> str:
+        """The submit queue of one venue: SUBMIT_QUEUE + "-" + venue (underscores as hyphens, which queue ids
+        need), so a slow or rate-limited venue only delays its own submissions. Terraform (tasks.tf) and the
+        local stack create one per venue by this same rule."""
+        return f"{self.submit_queue}-{venue.replace('_', '-')}"
+
     def queue_path(self, queue: str) -> str:
         return f"projects/{self.google_cloud_project}/locations/{self.tasks_location}/queues/{queue}"
 
@@ -280,8 +330,18 @@ class AdapterSettings(BaseSettings):
     venue_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
     # ccxt's per-venue throttle: None keeps ccxt's published rate for the venue; 0 turns it off (simulators only).
     venue_rate_limit_ms: int | None = Field(default=None, ge=0, le=60_000)
+    # The venue's request weight per second shared by every instance (ccxt cost units; shared/adapters/ccxt_venue.py).
+    # None: ccxt's published rate for the venue (1000 / its rateLimit), or none when VENUE_RATE_LIMIT_MS is 0
+    # (simulators); 0: no shared budget.
+    venue_request_budget: Decimal | None = Field(default=None, ge=0, le=100_000)
     redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    redis_ca_file: CaFile = None
     log_level: LogLevel = "INFO"
+
+    @model_validator(mode="after")
+    def _tls(self) -> "AdapterSettings":
+        _redis_tls(self.redis_url, self.redis_ca_file)
+        return self
 
     @field_validator("venue_name", "venue_exchange_id")
     @classmethod
@@ -295,13 +355,27 @@ class AdapterSettings(BaseSettings):
     def _url(cls, v: str | None) -> str | None:
         return _optional_url(v)
 
+    @field_validator("venue_request_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: object) -> object:
+        return None if v == "" else v  # Terraform sets it empty for "the default"
+
+    def request_budget_per_s(self, ccxt_rate_limit_ms: float) -> float | None:
+        """The shared budget in ccxt cost units per second, or None for none (see venue_request_budget)."""
+        if self.venue_request_budget is not None:
+            return float(self.venue_request_budget) or None
+        if self.venue_rate_limit_ms == 0:
+            return None
+        return 1000 / (self.venue_rate_limit_ms or ccxt_rate_limit_ms or 1000)
+
 
 def _describe(error: ValidationError) -> str:
     lines = []
     for err in error.errors():
-        field = str(err["loc"][0]).upper() if err["loc"] else "?"
+        # A model-level rule names its variable in ctx; its input is every value (secrets too): never shown.
+        field = str(err["loc"][0]).upper() if err["loc"] else (err.get("ctx") or {}).get("variable", "?")
         expected = _EXPECTED.get(field, err["msg"])
-        got = "<hidden>" if field in _SECRET else repr(err.get("input"))
+        got = "<hidden>" if field in _SECRET or not err["loc"] else repr(err.get("input"))
         lines.append(f"{field}: expected {expected}; got {got} ({err['msg']})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -29,6 +29,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.infra import redis_client
+
 logger = logging.getLogger(__name__)
 
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -133,6 +135,7 @@ class RedisMetrics:
                     fill(pipe)
                 pipe.execute()
             except redis.RedisError as exc:
+                redis_client.report_unavailable("metrics", exc)
                 logger.debug("%d metric updates not recorded: %s", len(batch), exc)
 
     def order_event(self, status: str, venue: str, strategy: str) -> None:

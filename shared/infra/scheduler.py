@@ -50,8 +50,10 @@ class TasksScheduler:
         except AlreadyExists:
             pass  # this attempt is scheduled already
 
-    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
-        self._enqueue(self._settings.submit_queue, self._settings.submit_function_url,
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "", *, venue: str) -> None:
+        if not venue:
+            raise ValueError(f"submit of {order_id}: no venue to choose its queue by")
+        self._enqueue(self._settings.submit_queue_for(venue), self._settings.submit_function_url,
                       f"submit-{order_id}-{attempt}" + (f"-{key}" if key else ""),
                       {"order_id": order_id, "attempt": attempt}, delay_s)
 

@@ -46,7 +46,7 @@ from shared.adapters.protocol import (
     VenueInfo,
     VenueOrder,
 )
-from shared.infra import exact_json
+from shared.infra import exact_json, redis_client
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -107,8 +107,8 @@ class AdapterStats:
                 pipe.hincrby(f"{key}:counts", "errors", 1)
                 pipe.hset(f"{key}:counts", mapping={"last_error": error or "", "last_error_ms": self._clock_ms()})
             pipe.execute()
-        except redis.RedisError:
-            logger.debug("adapter stats not recorded (redis unavailable)")
+        except redis.RedisError as exc:
+            redis_client.report_unavailable("adapter_stats", exc)
 
     def record_switch(self, venue: str, state: DeadMansSwitch) -> None:
         try:

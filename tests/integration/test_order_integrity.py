@@ -196,8 +196,11 @@ def test_each_client_order_id_posted_twice_at_once_makes_one_venue_order(fast, v
 def _submit_queue(stack):
     from shared.infra import clients
 
+    from shared.infra.config import load_settings
+
     tasks = clients.tasks()
-    return tasks, tasks.queue_path(stack.project, stack.env["TASKS_LOCATION"], stack.env["SUBMIT_QUEUE"])
+    queue = load_settings(submit_queue=stack.env["SUBMIT_QUEUE"]).submit_queue_for("binance")  # its orders' venue
+    return tasks, tasks.queue_path(stack.project, stack.env["TASKS_LOCATION"], queue)
 
 
 @pytest.mark.timeout(300)

@@ -12,6 +12,7 @@ in .venv; checkov in .venv-checkov) come from ./scripts/bootstrap.sh; a missing 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_configuration_loads_without_errors():
 
 # ---- cross-checks against the code ---------------------------------------------------------------------------
 @pytest.mark.parametrize("check", ["references", "variables", "tfvars", "functions", "triggers", "topics", "queues",
-                                   "env", "indexes", "log_metrics", "alert_counterparts", "bigquery"])
+                                   "env", "indexes", "log_metrics", "alert_counterparts", "bigquery",
+                                   "egress", "placement", "api_twin"])
 def test_cross_check(cfg, check):
     assert tfcheck.all_problems(cfg)[check] == []
 
@@ -86,8 +88,8 @@ MUTATIONS = [
     ("main.tf", 'body = "{\\"for_s\\": 55}"', 'body = "{}"', "triggers", "for_s"),
     ("scheduler.tf", "region           = var.region", "region           = var.nope", "references",
      "var.nope is not declared"),
-    ("outputs.tf", 'google_cloudfunctions2_function.service["api"]', 'google_cloudfunctions2_function.service["apy"]',
-     "references", 'service["apy"]: no such key'),
+    ("monitoring.tf", 'google_cloudfunctions2_function.service["submit"]', 'google_cloudfunctions2_function.service["subm1t"]',
+     "references", 'service["subm1t"]: no such key'),
     ("functions.tf", "google_service_account.build.id", "google_service_account.builder.id", "references",
      "google_service_account.builder is not declared"),
     ("main.tf", "    TASKS_LOCATION        = var.region\n", "", "env", "does not set TASKS_LOCATION"),
@@ -104,8 +106,10 @@ MUTATIONS = [
      "reads jsonPayload.reason"),
     ("monitoring.tf", 'reason = "EXTRACT(jsonPayload.reject_reason)" }', 'code = "EXTRACT(jsonPayload.reject_reason)" }',
      "log_metrics", "differ from metric_descriptor labels"),
-    ("monitoring.tf", 'user_labels           = { prometheus_alert = "execution_fill_ratio_collapse" }', '',
+    ("monitoring.tf", "    execution_fill_ratio_collapse = {", "    execution_fill_ratio_collapsed = {",
      "alert_counterparts", "ExecutionFillRatioCollapse: 0 alert policies"),
+    ("monitoring.tf", "    content   = each.value.documentation", '    content   = "see the runbook"',
+     "alert_counterparts", "documentation.content from each.value.documentation"),
     ("monitoring.tf", 'Prometheus: ExecutionDeadMansSwitchFired.', 'Prometheus: the DMS alert.', "alert_counterparts",
      "must name ExecutionDeadMansSwitchFired"),
     ("bigquery.tf", '    { name = "maker_share", type = "NUMERIC", mode = "NULLABLE", description = "" },\n', "",
@@ -118,6 +122,34 @@ MUTATIONS = [
      'dead_letter_topic     = google_pubsub_topic.dead_letter["tca_records_topic"].id', "bigquery",
      "order_events_bigquery: dead_letter_topic"),
     ("bigquery.tf", "use_table_schema = true", "use_table_schema = false", "bigquery", "use_table_schema must be true"),
+    # deployment safety: one submit queue per venue
+    ("tasks.tf", 'q if k != "submit_queue" }', "q }", "queues", "without exactly the per-venue queues"),
+    ("tasks.tf", 'name = "${var.queues["submit_queue"].name}-${venue}"', 'name = "${venue}-submit"', "queues",
+     "one queue per var.venues entry"),
+    ("tasks.tf", 'resource "google_cloud_tasks_queue" "submit" {\n  for_each = local.submit_queues',
+     'resource "google_cloud_tasks_queue" "submit" {\n  for_each = var.venues', "queues",
+     "google_cloud_tasks_queue.submit must declare"),
+    # the API, a resource of its own, in step with the service functions
+    ("functions.tf", "    timeout_seconds                  = local.function_config[each.key].timeout_seconds",
+     "    timeout_seconds                  = 30", "api_twin", "differs from .service in ['service_config']"),
+    ("functions.tf", 'name     = "${var.name}-api"', 'name     = "${var.name}-rest"', "api_twin", "name must be"),
+    # deployment safety: Firestore beside the functions; the build reads the staged source
+    ("firestore.tf", "coalesce(var.firestore_location, var.region)", "var.firestore_location", "placement",
+     "location_id must be coalesce"),
+    ("iam.tf", 'staged_source_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"',
+     'staged_source_bucket = "gcf-sources"', "placement", "build_reads_staged_source"),
+    ("functions.tf", "    google_project_iam_member.build_reads_staged_source,\n", "", "placement",
+     "must depend on google_project_iam_member.build_reads_staged_source"),
+    # deployment safety: the adapters' static egress address
+    ("functions.tf", 'vpc_connector_egress_settings = "ALL_TRAFFIC"', 'vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"',
+     "egress", "must send ALL_TRAFFIC"),
+    ("main.tf", 'nat_ip_allocate_option             = "MANUAL_ONLY"', 'nat_ip_allocate_option             = "AUTO_ONLY"',
+     "egress", "exactly one reserved google_compute_address"),
+    ("main.tf", 'source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"',
+     'source_subnetwork_ip_ranges_to_nat = "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES"', "egress",
+     "must translate exactly the VPC connector's subnet"),
+    ("outputs.tf", "value       = google_compute_address.venue_egress.address", 'value       = "ask"', "egress",
+     "no output gives the egress address"),
 ]
 
 
@@ -186,20 +218,25 @@ def test_skip_without_reason_is_refused():
 
 
 # ---- checkov ---------------------------------------------------------------------------------------------------
-def run_checkov(directory: Path) -> dict:
+def run_checkov(directory: Path, framework: str = "terraform") -> dict:
+    """One framework's report: terraform (the resources' settings) or secrets (credentials in the files)."""
     if not CHECKOV.exists():
         pytest.fail(f"checkov is not installed ({CHECKOV} missing): run ./scripts/bootstrap.sh")
     proc = subprocess.run(
-        [str(CHECKOV), "-d", str(directory), "--framework", "terraform", "--skip-download", "-o", "json"],
+        [str(CHECKOV), "-d", str(directory), "--framework", framework, "--skip-download", "-o", "json"],
         check=False, capture_output=True, text=True, timeout=300,
     )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"checkov gave no JSON report (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    if isinstance(report, list):  # one report per framework; only terraform was asked for
+    if isinstance(report, list):  # one report per framework; only one was asked for
         assert len(report) == 1, [r.get("check_type") for r in report]
         report = report[0]
+    if "summary" not in report:  # a framework that found nothing to report on answers its bare summary
+        assert {"passed", "failed", "parsing_errors"} <= set(report), report
+        report = {"check_type": framework, "summary": report, "results": {}}
+    assert report.get("check_type") == framework, report.get("check_type")
     return report
 
 
@@ -229,10 +266,67 @@ def test_every_inline_skip_has_a_reason():
 
 
 def test_every_inline_skip_is_still_needed(checkov_report):
+    # The secrets framework reports no skipped finding (a skipped line is not scanned): those skips are shown
+    # needed by test_checkov_secrets_fails_without_its_skips instead.
     skipped = {(Path(c["file_path"]).name, c["check_id"]) for c in checkov_report["results"].get("skipped_checks", [])}
     stale = [f"{f}:{n}: checkov:skip={cid} suppresses nothing" for f, n, cid, _ in tfcheck.inline_skips(tfcheck.TF_DIR)
-             if (f, cid) not in skipped]
+             if (f, cid) not in skipped and not cid.startswith("CKV_SECRET_")]
     assert stale == []
+
+
+@pytest.fixture(scope="module")
+def checkov_report_without_skips() -> dict:
+    copy = tfcheck.copy_tree()
+    try:
+        for path in copy.glob("*.tf"):
+            path.write_text(path.read_text().replace("checkov:skip=", "(skip removed) "))
+        return run_checkov(copy)
+    finally:
+        shutil.rmtree(copy.parent)
+
+
+def test_every_skip_covers_exactly_the_resources_it_is_true_for(checkov_report, checkov_report_without_skips):
+    # A skip sits on a resource block, so it covers every instance of a for_each: each instance it suppresses
+    # must be one that fails the check without the skip (a skip wider than its reason hides future findings).
+    skipped = {(c["check_id"], c["resource"]) for c in checkov_report["results"].get("skipped_checks", [])}
+    failing = {(c["check_id"], c["resource"]) for c in checkov_report_without_skips["results"].get("failed_checks", [])}
+    assert skipped, "no skipped checks: has the skip syntax changed?"
+    assert sorted(skipped - failing) == [], "skipped instances that pass the check anyway"
+    assert sorted(failing - skipped) == []
+
+
+@pytest.fixture(scope="module")
+def checkov_secrets_report() -> dict:
+    return run_checkov(tfcheck.TF_DIR, "secrets")
+
+
+def test_checkov_secrets_finds_nothing(checkov_secrets_report):
+    # Findings justified one by one: CKV_SECRET_6 (high-entropy string) on main.tf's local.venue_credential_env,
+    # whose values are the names of environment variables, not secrets (skipped on those two lines only).
+    assert checkov_secrets_report["summary"]["parsing_errors"] == 0
+    assert checkov_secrets_report["summary"]["failed"] == 0, checkov_secrets_report["results"].get("failed_checks")
+
+
+def test_checkov_secrets_fails_without_its_skips():
+    copy = tfcheck.copy_tree()
+    try:
+        for path in copy.glob("*.tf"):
+            path.write_text(re.sub(r"[ \t]*# checkov:skip=CKV_SECRET_[^\n]*", "", path.read_text()))
+        report = run_checkov(copy, "secrets")
+    finally:
+        shutil.rmtree(copy.parent)
+    found = {(Path(c["file_path"]).name, c["check_id"]) for c in report["results"].get("failed_checks", [])}
+    assert found == {("main.tf", "CKV_SECRET_6")}, found
+
+
+def test_checkov_secrets_finds_a_planted_key():
+    copy = _mutated("secrets.tf", "# Secret Manager: the API keys",
+                    'locals {\n  leaked = "AKIAIOSFODNN7EXAMPLE"\n}\n# Secret Manager: the API keys')
+    try:
+        report = run_checkov(copy, "secrets")
+    finally:
+        shutil.rmtree(copy.parent)
+    assert report["summary"]["failed"] >= 1
 
 
 def test_checkov_fails_on_a_new_finding():

@@ -57,7 +57,10 @@ TCA_LOG_MESSAGES: dict[str, tuple[str, ...]] = {
 # Fields a metric may filter on by presence, whatever the message (the DMS logs free text with it).
 TCA_LOG_FIELDS: tuple[str, ...] = ("dms_fired",)
 # Log lines of older metrics (monitoring.tf's first part), held to the same rule.
-OTHER_LOG_MESSAGES: dict[str, tuple[str, ...]] = {"task done: order rejected": ()}
+OTHER_LOG_MESSAGES: dict[str, tuple[str, ...]] = {
+    "task done: order rejected": (),
+    "redis unavailable": ("redis_use",),  # shared/infra/redis_client.py FailureReporter
+}
 
 # Each Prometheus alert of monitoring/prometheus/alerts.yml and its Cloud Monitoring counterpart (a
 # google_monitoring_alert_policy whose user_labels.prometheus_alert is the alert's name in snake case).
@@ -241,6 +244,10 @@ def keys_of(cfg: Config, value: Any) -> set[str] | None:
         return keys_of(cfg, body.get("for_each")) if body else None
     if m := re.fullmatch(r"toset\(\[((?:\s*\"[^\"]*\"\s*,?)*)\]\)", expr):
         return set(re.findall(r"\"([^\"]*)\"", m[1]))
+    # setunion(local.N, ["a", ...]): the keys of local.N and the literals.
+    if m := re.fullmatch(r"setunion\(local\.([\w-]+),\s*\[((?:\s*\"[^\"]*\"\s*,?)*)\]\)", expr):
+        inner = keys_of(cfg, cfg.locals[m[1]]) if m[1] in cfg.locals else None
+        return None if inner is None else inner | set(re.findall(r"\"([^\"]*)\"", m[2]))
     # {for k[, v] in SOURCE : k => ...}: the keys of SOURCE (a filter may drop some: a subset).
     if m := re.fullmatch(r"\{\s*for\s+(\w+)\s*(?:,\s*\w+\s*)?in\s+((?:var|local)\.[\w-]+)\s*:\s*\1\s*=>.*\}", expr, re.DOTALL):
         return keys_of(cfg, "${" + m[2] + "}")
@@ -481,7 +488,9 @@ def topic_problems(cfg: Config) -> list[str]:
 
 
 def queue_problems(cfg: Config) -> list[str]:
-    """Every queue of topology.QUEUES, named as Settings does by default, with rate limits and retries."""
+    """Every queue of topology.QUEUES, named as Settings does by default, with rate limits and retries; those of
+    topology.PER_VENUE_QUEUES (submission) once per venue, named as Settings.submit_queue_for names them, and
+    not also once for all."""
     problems = []
     settings = default_settings()
     default = (cfg.variables.get("queues") or {}).get("default") or {}
@@ -489,13 +498,36 @@ def queue_problems(cfg: Config) -> list[str]:
     names = {k: v.get("name") for k, v in default.items()}
     if names != expected:
         problems.append(f"var.queues default names {names} must be {expected} (Settings defaults)")
+    per_venue = set(topology.PER_VENUE_QUEUES)
+    shared = cfg.locals.get("shared_queues", "")
+    excluded = set(re.findall(r'k\s*!=\s*"(\w+)"', str(shared)))
+    if not str(shared).startswith("${{for k, q in var.queues : k => q if") or excluded != per_venue:
+        problems.append(f"local.shared_queues must be var.queues without exactly the per-venue queues "
+                        f"{sorted(per_venue)} (it leaves out {sorted(excluded)})")
     queue = cfg.resource("google_cloud_tasks_queue", "queue")
-    if queue.get("for_each") != "${var.queues}" or queue.get("name") != "${each.value.name}":
-        problems.append("google_cloud_tasks_queue.queue must declare every var.queues entry (for_each, name)")
-    elif not blocks(queue, "rate_limits") or not blocks(queue, "retry_config"):
-        problems.append("google_cloud_tasks_queue.queue needs rate_limits and retry_config")
+    submit = cfg.resource("google_cloud_tasks_queue", "submit")
+    if queue.get("for_each") != "${local.shared_queues}" or queue.get("name") != "${each.value.name}":
+        problems.append("google_cloud_tasks_queue.queue must declare every local.shared_queues entry (for_each, name)")
+    elif submit.get("for_each") != "${local.submit_queues}" or submit.get("name") != "${each.value.name}":
+        problems.append("google_cloud_tasks_queue.submit must declare every local.submit_queues entry (for_each, name)")
+    elif not all(blocks(q, "rate_limits") and blocks(q, "retry_config") for q in (queue, submit)):
+        problems.append("google_cloud_tasks_queue.queue and .submit need rate_limits and retry_config")
     else:
         problems += retry_problems(cfg, default, blocks(queue, "retry_config")[0])
+        problems += retry_problems(cfg, {k: v for k, v in default.items() if k in per_venue},
+                                   blocks(submit, "retry_config")[0])
+    # The per-venue name, rendered for a sample venue, is the code's.
+    local = str(cfg.locals.get("submit_queues", ""))
+    m = re.search(r'name\s*=\s*"(\$\{var\.queues\["submit_queue"\]\.name\}-\$\{venue\})"', local)
+    if not local.startswith("${{for venue, _ in var.venues : venue =>") or not m:
+        problems.append("local.submit_queues must make one queue per var.venues entry, named "
+                        "\"${var.queues[\"submit_queue\"].name}-${venue}\" (Settings.submit_queue_for)")
+    else:
+        rendered = m[1].replace('${var.queues["submit_queue"].name}', str(names.get("submit_queue"))) \
+            .replace("${venue}", "binance")
+        if rendered != settings.submit_queue_for("binance"):
+            problems.append(f"a venue's submit queue is {rendered} in Terraform, "
+                            f"{settings.submit_queue_for('binance')} in the code")
     return problems
 
 
@@ -543,7 +575,8 @@ def cloud_required(model: type[BaseSettings]) -> set[str]:
     default, or whose default points at a local machine, or is empty; the resource names the topology lists
     (topics, queues), the Cloud Tasks wiring (tasks_*, *_function_url) and how the adapters are reached
     (adapter_*: their URLs, and the ID tokens deployed adapters demand); a venue's identity and tuning
-    (venue_* with a value as default). Emulator hosts are never required (they must not be set at all)."""
+    (venue_* with a value as default); REDIS_CA_FILE (Memorystore TLS, verified against its own CA). Emulator
+    hosts are never required (they must not be set at all)."""
     names = set()
     resources = set(topology.TOPICS) | set(topology.QUEUES)
     for field, info in model.model_fields.items():
@@ -552,7 +585,8 @@ def cloud_required(model: type[BaseSettings]) -> set[str]:
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         if (info.is_required() or _looks_local(default) or default in ({}, [])
                 or field in resources or field.startswith(("tasks_", "adapter_")) or field.endswith("_function_url")
-                or (field.startswith("venue_") and default is not None)):
+                or (field.startswith("venue_") and default is not None)
+                or field == "redis_ca_file"):  # Memorystore serves TLS with its own CA (redis.tf)
             names.add(env_name(model, field))
     return names
 
@@ -577,9 +611,10 @@ def _secret_env_keys(cfg: Config, service_config: dict, key: str | None) -> tupl
         content = (blocks(dyn, "content") or [{}])[0]
         k = expression(content.get("key")) or ""
         source = expression(dyn.get("for_each")) or ""
-        if k == "secret_environment_variables.key" and (m := re.fullmatch(r"local\.(\w+)(\[each\.key\])?", source)):
+        if k == "secret_environment_variables.key" and (
+                m := re.fullmatch(r"local\.(\w+)(\[each\.key\]|\[\"(\w+)\"\])?", source)):
             local = cfg.locals.get(m[1]) or {}
-            names |= set((local.get(key) or {}) if m[2] else local)
+            names |= set((local.get(m[3] or key) or {}) if m[2] else local)
         elif m := re.fullmatch(r"local\.(\w+)\[secret_environment_variables\.value\]", k):
             names |= values_of(cfg, "${local." + m[1] + "}") or set()
         else:
@@ -725,12 +760,25 @@ def alert_counterpart_problems(cfg: Config, alerts_yml: Path = ALERTS_YML) -> li
     in_file = prometheus_alert_names(alerts_yml)
     if sorted(in_file) != sorted(PROMETHEUS_ALERTS):
         problems.append(f"alerts.yml defines {sorted(in_file)}, PROMETHEUS_ALERTS lists {sorted(PROMETHEUS_ALERTS)}")
-    policies: dict[str, list[tuple[str, dict]]] = {}
+    policies: dict[str, list[tuple[str, dict, str]]] = {}  # label -> (address, body, documentation)
     for (t, name), body in cfg.resources.items():
-        if t == "google_monitoring_alert_policy":
-            label = (body.get("user_labels") or {}).get("prometheus_alert")
-            if label:
-                policies.setdefault(label, []).append((name, body))
+        if t != "google_monitoring_alert_policy":
+            continue
+        label = (body.get("user_labels") or {}).get("prometheus_alert")
+        content = str((blocks(body, "documentation") or [{}])[0].get("content", ""))
+        if label == "${each.key}":
+            # One policy per entry of a local map of alerts (for_each = local.M): its keys are the labels, and
+            # documentation.content = each.value.documentation is read from each entry.
+            source = re.fullmatch(r"local\.(\w+)", expression(body.get("for_each")) or "")
+            entries = cfg.locals.get(source[1]) if source else None
+            if not isinstance(entries, dict) or content != "${each.value.documentation}":
+                problems.append(f"google_monitoring_alert_policy.{name}: a for_each policy must iterate a local map "
+                                f"of alerts and take documentation.content from each.value.documentation")
+                continue
+            for key, entry in entries.items():
+                policies.setdefault(key, []).append((f"{name}[\"{key}\"]", body, str(entry.get("documentation", ""))))
+        elif label:
+            policies.setdefault(label, []).append((name, body, content))
     wanted = {_snake(a): a for a in PROMETHEUS_ALERTS}
     for label, alert in wanted.items():
         found = policies.get(label, [])
@@ -738,10 +786,9 @@ def alert_counterpart_problems(cfg: Config, alerts_yml: Path = ALERTS_YML) -> li
             problems.append(f"Prometheus alert {alert}: {len(found)} alert policies with "
                             f"user_labels.prometheus_alert = \"{label}\" (want 1)")
             continue
-        name, body = found[0]
+        name, body, content = found[0]
         if body.get("notification_channels") != "${var.alert_notification_channels}":
             problems.append(f"google_monitoring_alert_policy.{name}: notification_channels must be var.alert_notification_channels")
-        content = str((blocks(body, "documentation") or [{}])[0].get("content", ""))
         if alert not in content:
             problems.append(f"google_monitoring_alert_policy.{name}: its documentation must name {alert}")
     problems += [f"alert policy label prometheus_alert = {label!r} names no alert of PROMETHEUS_ALERTS"
@@ -830,6 +877,92 @@ def bigquery_problems(cfg: Config) -> list[str]:
     return problems
 
 
+# ---- deployment safety --------------------------------------------------------------------------------------
+def egress_problems(cfg: Config) -> list[str]:
+    """Every adapter sends all its traffic through the VPC connector, whose subnet Cloud NAT translates to one
+    reserved address only (MANUAL_ONLY), which an output hands to the operator to allow-list at the venues."""
+    problems = []
+    adapters = [(name, body) for name, body, per_venue in deployed_entry_points(cfg).values() if per_venue]
+    if not adapters:
+        problems.append("no per-venue adapter function found")
+    for name, body in adapters:
+        svc = (blocks(body, "service_config") or [{}])[0]
+        if svc.get("vpc_connector") != "${google_vpc_access_connector.this.id}" \
+                or svc.get("vpc_connector_egress_settings") != "ALL_TRAFFIC":
+            problems.append(f"google_cloudfunctions2_function.{name}: the adapters must send ALL_TRAFFIC through "
+                            f"google_vpc_access_connector.this (their venue calls leave through Cloud NAT)")
+    connector = cfg.resource("google_vpc_access_connector", "this")
+    subnet = (blocks(connector, "subnet") or [{}])[0].get("name")
+    nats = [(n, b) for (t, n), b in cfg.resources.items() if t == "google_compute_router_nat"]
+    if len(nats) != 1:
+        return problems + [f"want exactly one google_compute_router_nat, found {len(nats)}"]
+    nat_name, nat = nats[0]
+    where = f"google_compute_router_nat.{nat_name}"
+    ips = nat.get("nat_ips") or []
+    addresses = re.findall(r"google_compute_address\.([\w-]+)\.self_link", " ".join(map(str, ips)))
+    if nat.get("nat_ip_allocate_option") != "MANUAL_ONLY" or len(addresses) != 1 or len(ips) != 1:
+        problems.append(f"{where}: must use exactly one reserved google_compute_address (MANUAL_ONLY, nat_ips), "
+                        f"or the egress address can change")
+    nat_subnets = [str(s.get("name")) for s in blocks(nat, "subnetwork")]
+    subnet_ref = re.fullmatch(r"\$\{google_compute_subnetwork\.([\w-]+)\.name\}", str(subnet))
+    if not subnet_ref or nat.get("source_subnetwork_ip_ranges_to_nat") != "LIST_OF_SUBNETWORKS" or \
+            nat_subnets != [f"${{google_compute_subnetwork.{subnet_ref[1]}.id}}"]:
+        problems.append(f"{where}: must translate exactly the VPC connector's subnet (connector subnet {subnet}, "
+                        f"NAT subnetworks {nat_subnets})")
+    if addresses:
+        wanted = f"${{google_compute_address.{addresses[0]}.address}}"
+        if not any(o.get("value") == wanted for o in cfg.outputs.values()):
+            problems.append(f"no output gives the egress address ({wanted}) to allow-list at the venues")
+    return problems
+
+
+def placement_problems(cfg: Config) -> list[str]:
+    """Firestore sits in the functions' region unless told otherwise; the build service account may read the
+    source Cloud Functions stages (gcf-v2-sources-PROJECT_NUMBER-REGION), and every function waits for that."""
+    problems = []
+    db = cfg.resource("google_firestore_database", "this")
+    default = (cfg.variables.get("firestore_location") or {}).get("default", "unset")
+    if db.get("location_id") != "${coalesce(var.firestore_location, var.region)}" or default is not None:
+        problems.append("google_firestore_database.this: location_id must be coalesce(var.firestore_location, "
+                        f"var.region) with var.firestore_location defaulting to null (default {default!r})")
+    grant = cfg.resource("google_project_iam_member", "build_reads_staged_source")
+    condition = (blocks(grant, "condition") or [{}])[0]
+    staged = str(cfg.locals.get("staged_source_bucket"))
+    if grant.get("role") != "roles/storage.objectViewer" or grant.get("member") != "${google_service_account.build.member}" \
+            or "projects/_/buckets/${local.staged_source_bucket}" not in str(condition.get("expression")) \
+            or staged != "gcf-v2-sources-${data.google_project.this.number}-${var.region}":
+        problems.append("google_project_iam_member.build_reads_staged_source: the build account needs "
+                        "roles/storage.objectViewer on gcf-v2-sources-PROJECT_NUMBER-REGION (a condition on it)")
+    for name, body in _functions(cfg):
+        if "${google_project_iam_member.build_reads_staged_source}" not in (body.get("depends_on") or []):
+            problems.append(f"google_cloudfunctions2_function.{name}: must depend on "
+                            f"google_project_iam_member.build_reads_staged_source (its build reads the staged source)")
+    return problems
+
+
+def api_twin_problems(cfg: Config) -> list[str]:
+    """The API is a resource of its own (so checkov's skip of the ingress check covers it alone) whose settings
+    are the service functions': its body equals google_cloudfunctions2_function.service's with each.key read
+    as "api", but for its name, for_each and its ingress (ALLOW_ALL: the API alone has callers outside Google)."""
+    service = cfg.resource("google_cloudfunctions2_function", "service")
+    api = cfg.resource("google_cloudfunctions2_function", "api")
+    if not service or not api:
+        return ["google_cloudfunctions2_function.service and .api must both exist"]
+    as_api: dict = json.loads(json.dumps({k: v for k, v in service.items() if k not in ("for_each", "name")})
+                        .replace("[each.key]", '[\\"api\\"]').replace("${each.key}", "api"))
+    mine = {k: v for k, v in api.items() if k != "name"}
+    # the one setting that differs on purpose: the API alone is reachable from outside Google
+    for svc in blocks(as_api, "service_config"):
+        if svc.get("ingress_settings") == '${local.ingress["api"]}':
+            svc["ingress_settings"] = "ALLOW_ALL"
+    if as_api != mine:
+        differ = sorted(k for k in set(as_api) | set(mine) if as_api.get(k) != mine.get(k))
+        return [f"google_cloudfunctions2_function.api differs from .service in {differ} (keep them in step)"]
+    if api.get("name") != "${var.name}-api":
+        return ["google_cloudfunctions2_function.api: name must be ${var.name}-api"]
+    return []
+
+
 def all_problems(cfg: Config) -> dict[str, list[str]]:
     return {
         "references": reference_problems(cfg),
@@ -844,6 +977,9 @@ def all_problems(cfg: Config) -> dict[str, list[str]]:
         "log_metrics": log_metric_problems(cfg),
         "alert_counterparts": alert_counterpart_problems(cfg),
         "bigquery": bigquery_problems(cfg),
+        "egress": egress_problems(cfg),
+        "placement": placement_problems(cfg),
+        "api_twin": api_twin_problems(cfg),
     }
 
 

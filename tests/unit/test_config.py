@@ -74,13 +74,22 @@ def test_paths_and_dead_letter_policy_are_derived_in_one_place():
     assert load_settings(max_retries=100).pubsub_max_delivery_attempts == 100
 
 
-def test_a_memorystore_url_with_auth_and_tls_gives_a_tls_client_trusting_its_ca(monkeypatch):
-    # What Terraform puts in the REDIS_URL secret: AUTH string, TLS port 6378, the CA file Secret Manager mounts.
+def test_a_memorystore_url_with_auth_and_tls_gives_a_tls_client_trusting_its_ca(monkeypatch, tmp_path):
+    # What Terraform sets: REDIS_URL (AUTH string, TLS port 6378) and REDIS_CA_FILE, the CA Secret Manager mounts.
     import redis
 
-    monkeypatch.setenv("REDIS_URL", "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem")
-    client = redis.Redis.from_url(load_settings().redis_url)  # builds, connects only when used
+    from shared.infra import redis_client
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REDIS_URL", "rediss://:auth-string@10.0.0.3:6378/0")
+    monkeypatch.setenv("REDIS_CA_FILE", str(ca))
+    cfg = load_settings()
+    client = redis_client.connect(cfg.redis_url, cfg.redis_ca_file)  # builds, connects only when used
     kwargs = client.connection_pool.connection_kwargs
     assert client.connection_pool.connection_class is redis.SSLConnection
-    assert kwargs["ssl_ca_certs"] == "/secrets/redis-ca/ca.pem" and kwargs["password"] == "auth-string"
+    assert kwargs["ssl_ca_certs"] == str(ca) and kwargs["password"] == "auth-string"
+    assert kwargs["ssl_cert_reqs"] == "required" and kwargs["ssl_check_hostname"] is False
     assert kwargs["port"] == 6378
+
+

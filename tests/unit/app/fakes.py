@@ -305,14 +305,16 @@ class FakeScheduler:
 
     def __init__(self) -> None:
         self.submits: list[SubmitTask] = []
+        self.submit_venues: list[str] = []  # the venue each submission was queued for (its own queue)
         self.syncs: list[SyncTask] = []
         self.reconciles: list[ReconcileTask] = []
         self.names = TaskNames()
         self.slices: list[SliceTask] = []
         self.markouts: list[tuple[str, dict[str, Any], float]] = []
 
-    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "", *, venue: str) -> None:
         self.submits.append(SubmitTask(order_id, attempt, delay_s))
+        self.submit_venues.append(venue)
 
     def sync(self, order_id: str, attempt: int, delay_s: float, chain: int | None = None) -> None:
         if chain is None or self.names.first(TaskNames.chain(order_id, chain, attempt)):

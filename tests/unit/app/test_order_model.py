@@ -266,7 +266,7 @@ class ModelScheduler:
         self.tasks: list[Task] = []
         self.names = TaskNames()
 
-    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "") -> None:
+    def submit(self, order_id: str, attempt: int, delay_s: float, key: str = "", *, venue: str) -> None:
         if self.names.first(f"submit-{order_id}-{attempt}-{key}"):
             self.tasks.append(Task("submit", order_id, attempt, self.clock() + int(delay_s * 1000)))
 
