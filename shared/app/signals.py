@@ -2,8 +2,10 @@
 
 The order's client order id derives from (strategy_id, signal_id), so a redelivered signal finds its order
 instead of making another. A signal that cannot become an order is answered with a ``rejected`` event naming
-the problem and is acknowledged: it must not loop. Anything else (a crash) propagates, so Pub/Sub redelivers
-and finally dead-letters the message.
+the problem and is acknowledged: it must not loop. Anything else (a crash) propagates to the function, which
+lets Pub/Sub redeliver a dependency's passing failure and answers any other with ``crashed`` (a ``rejected``
+event, acknowledged: a poison message would crash every delivery). The signal's id and its order's id are
+added to the log context as soon as they are known, so every later line of the delivery carries them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pydantic import ValidationError
 
 from shared.app.orders import Halted, OrderService
 from shared.app.ports import EventPublisher
+from shared.app import fields
 from shared.app.schemas import Signal, rejection
-from shared.domain.orders import InvalidOrder
-from shared.infra import exact_json
+from shared.domain.orders import InvalidOrder, client_order_id_for_signal, order_id_for
+from shared.infra import exact_json, log
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +41,27 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
 
 def intake(data: bytes, message_id: str, *, service: OrderService, events: EventPublisher,
            now_ms: Callable[[], int]) -> Outcome:
-    try:
-        payload = exact_json.loads(data)  # prices and quantities exact: never through a float
+    try:  # prices and quantities exact: never through a float; size and nesting bounded
+        payload = exact_json.loads(data, max_bytes=exact_json.EDGE_MAX_BYTES)
+    except (exact_json.TooLarge, exact_json.TooDeep) as exc:
+        return _reject(None, f"message data refused: {exc}", [{"field": "data", "issue": str(exc)}], message_id,
+                       events, now_ms)
     except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to convert
         return _reject(None, f"message data is not JSON: {exc}", [], message_id, events, now_ms)
     if not isinstance(payload, dict):
         return _reject(None, "message data must be a JSON object", [], message_id, events, now_ms)
     signal_id = payload.get("signal_id")
+    if not fields.is_signal_id(signal_id):
+        signal_id = None  # never echoed (nor logged) unless it is a valid id
+    log.add(signal_id=signal_id)
     try:
         signal = Signal.model_validate(payload)
     except ValidationError as exc:
         details = _details(exc)
         reason = "; ".join(f"{d['field']}: {d['issue']}" for d in details)
         return _reject(signal_id, reason, details, message_id, events, now_ms)
+    log.add(order_id=order_id_for(signal.strategy_id, client_order_id_for_signal(signal.strategy_id,
+                                                                                 signal.signal_id)))
     try:
         order, created = service.create(signal.to_order(now_ms()))
     except InvalidOrder as exc:
@@ -67,3 +78,28 @@ def _reject(signal_id: object, reason: str, details: list[dict[str, str]], messa
     logger.warning("signal rejected: %s", reason, extra={"fields": {"message_id": message_id}})
     events.publish_notice(rejection(signal_id, reason, details, message_id, now_ms()))
     return Outcome("rejected", signal_id if isinstance(signal_id, str) else None, reason=reason)
+
+
+def deliver(data: bytes, message_id: str, *, service: OrderService, events: EventPublisher,
+            now_ms: Callable[[], int], transient: Callable[[BaseException], bool]) -> Outcome:
+    """One delivery of a signal message, every failure answered: ``intake``; a `transient` failure (a dependency's
+    passing trouble) is logged and raised, so Pub/Sub delivers the message again; any other is logged with its
+    stack trace and answered by ``crashed`` (rejected and acknowledged). Call inside ``log.bind(message_id=...)``:
+    the signal's and the order's ids join every line as intake learns them."""
+    try:
+        return intake(data, message_id, service=service, events=events, now_ms=now_ms)
+    except Exception as exc:  # noqa: BLE001 (every failure is answered: redelivered, or rejected)
+        if transient(exc):
+            logger.warning("signal deferred: %s; Pub/Sub delivers it again", type(exc).__name__, exc_info=exc)
+            raise
+        logger.error("signal crashed intake: rejected and acknowledged", exc_info=exc)
+        return crashed(message_id, exc, events=events, now_ms=now_ms)
+
+
+def crashed(message_id: str, exc: BaseException, *, events: EventPublisher, now_ms: Callable[[], int]) -> Outcome:
+    """Answer a delivery whose intake raised something no retry can cure (a defect, or an input no rule caught):
+    a ``rejected`` event naming the message and the error's kind, so the message is acknowledged rather than
+    crashing every delivery until it is dead-lettered. The caller has logged the stack trace."""
+    signal_id = log.current().get("signal_id")
+    reason = f"internal error ({type(exc).__name__}); the service logs have it under message_id {message_id}"
+    return _reject(signal_id, reason, [{"field": "message", "issue": "internal error"}], message_id, events, now_ms)
