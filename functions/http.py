@@ -34,7 +34,8 @@ def error_response(status: int, code: str, message: str, details: list[dict] | N
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     """pydantic's errors as [{"field": "a.b", "issue": "..."}]."""
     return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "issue": err["msg"]}
+        {"field": ".".join(str(p) for p in err["loc"]) or "body",
+         "issue": err["msg"].removeprefix("Value error, ")}
         for err in exc.errors(include_url=False)
     ]
 
@@ -88,7 +89,9 @@ def json_body_or_empty(request: flask.Request | None = None) -> Any:
 
 def _http_error(exc: HTTPException) -> flask.Response:
     code = (exc.name or "error").lower().replace(" ", "_")
-    response = error_response(exc.code or 500, code, exc.description or exc.name or "error")
+    details = {404: [{"field": "path", "issue": "no such route"}],
+               405: [{"field": "method", "issue": "not allowed on this route (see Allow)"}]}.get(exc.code or 0, [])
+    response = error_response(exc.code or 500, code, exc.description or exc.name or "error", details)
     for name, value in exc.get_headers():  # 405's Allow, 413's ..., but our own Content-Type
         if name.lower() != "content-type":
             response.headers[name] = value

@@ -35,7 +35,8 @@ class Outcome:
 
 
 def _details(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "message", "issue": e["msg"]}
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "message",
+             "issue": e["msg"].removeprefix("Value error, ")}
             for e in exc.errors(include_url=False)]
 
 
