@@ -53,7 +53,6 @@ v1 = flask.Blueprint("v1", __name__, url_prefix="/api/v1")
 _service = runtime.order_service()
 _keys = [k.get_secret_value().encode() for k in runtime.SETTINGS.api_keys]
 _OPEN_ROUTES = {"v1.get_health", "v1.get_openapi"}
-MAX_LIMIT = 500
 ANALYTICS_MAX_ORDERS = 20_000  # rows one GET /analytics/tca reads at most (bench_tca.py: ~1.5 s for 10,000 here)
 ANALYTICS_DEFAULT_WINDOW_MS = 24 * 3600 * 1000
 _GROUPS = TypeAdapter(list[tca_aggregate.Group])

@@ -234,6 +234,9 @@ class OptimizeRequest(_In):
     depth: fields.bounded_int(1, 500) = 50
 
 
+MAX_LIST_LIMIT = 500
+
+
 class OrderListQuery(_In):
     """GET /api/v1/orders: its query string (each parameter at most once; unknown ones refused)."""
 
@@ -245,7 +248,7 @@ class OrderListQuery(_In):
     parent_id: fields.OrderId | None = None
     created_after: fields.EpochMs | None = None
     created_before: fields.EpochMs | None = None
-    limit: fields.bounded_int(1, 500) = 100
+    limit: fields.bounded_int(1, MAX_LIST_LIMIT) = 100
     cursor: Annotated[str, StringConstraints(max_length=512), AfterValidator(fields.check_text)] | None = None
 
 

@@ -271,3 +271,12 @@ def test_ids_added_outside_a_bound_block_go_nowhere():
         log.add(order_id="ord_1")
         assert log.current() == {"message_id": "m", "order_id": "ord_1"}
     assert log.current() == {}
+
+
+def test_metric_strategies_are_strategy_ids_since_they_become_label_values():
+    from shared.infra.config import Settings
+
+    assert Settings(metric_strategies="a,b").metric_strategies == ["a", "b"]
+    for bad in ("a,b\u202e", "a\x00", "__x__"):
+        with pytest.raises(ValidationError):
+            Settings(metric_strategies=bad)
