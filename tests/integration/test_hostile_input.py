@@ -410,3 +410,10 @@ def test_schemathesis_finds_no_server_error_and_no_stack_trace(stack, spawn_func
     assert not server_errors, server_errors[:10]
     assert not traces, traces[:10]
     assert "Server error" not in run.stdout, run.stdout[-3000:]
+
+
+@pytest.mark.parametrize("target", ["SUBMIT_FUNCTION_URL", "SYNC_FUNCTION_URL", "SLICES_FUNCTION_URL"])
+def test_a_task_for_an_order_id_firestore_reserves_is_dropped_not_retried_forever(stack, http, target):
+    """Cloud Tasks retries any non-2xx: a reserved id once raised InvalidArgument, a 500, on every attempt."""
+    resp = http.post(stack.env[target], json={"order_id": "__main__"}, timeout=30)
+    assert resp.status_code == 200 and resp.json() == {"dropped": "malformed task"}, resp.text
