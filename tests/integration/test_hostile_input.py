@@ -262,7 +262,11 @@ def test_a_bad_rest_input_is_a_4xx_json_error_naming_the_field(api, live_order, 
     kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kw.items()}
     key = kw.pop("key", "default")
     body = kw.pop("json", None) if "json" in kw else kw.pop("data", None)  # bytes: sent as they are
-    resp = api(method, path.replace("{live}", live_order), body, key=key, **kw)
+    for _ in range(10):  # the key's rate limit is shared with the rest of the suite: a 429 is not the answer
+        resp = api(method, path.replace("{live}", live_order), body, key=key, **kw)
+        if resp.status_code != 429:
+            break
+        time.sleep(float(resp.headers.get("Retry-After", "1")))
     text = resp.text
     assert 400 <= resp.status_code < 500, f"{name}: {resp.status_code} {text[:300]}"
     assert resp.headers.get("Content-Type", "").startswith("application/json"), f"{name}: {text[:300]}"
@@ -350,6 +354,7 @@ def _names_it(event: dict, want: str) -> bool:
     return want in (event.get("reason") or "") or any(want in d.get("field", "") for d in event.get("details") or [])
 
 
+@pytest.mark.timeout(300)  # 45 messages through the emulator's push rounds on a loaded machine
 def test_every_poison_signal_is_rejected_by_a_rule_once_and_acknowledged(stack, publisher, tap):
     events = tap(stack.env["ORDER_EVENTS_TOPIC"])
     topic = f"projects/{stack.project}/topics/{stack.env['SIGNALS_TOPIC']}"
