@@ -57,6 +57,15 @@ def test_only_ascii_json_number_literals_parse(raw):
         exact_json.loads(raw.encode())
 
 
+@pytest.mark.parametrize("text", ["\u0661", "1_0", "0.0_1", "\uff11", "1.5e\u0663"])
+def test_the_number_hooks_refuse_what_only_a_unicode_aware_scanner_would_hand_them(text):
+    # CPython's C scanner matches ASCII digits only; its pure-Python fallback matches \d, any Unicode digit.
+    with pytest.raises(ValueError):
+        exact_json._int(text)
+    with pytest.raises(ValueError):
+        exact_json._decimal(text)
+
+
 # ---- the number rule -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value,expected", [
     ("0.1", "0.1"), ("-2", "-2"), ("1e-5", "0.00001"), (".5", "0.5"), ("5.", "5"), (7, "7"),
