@@ -58,15 +58,15 @@ NUMBER_RULE = (f"a decimal number in ASCII (a JSON number or a string such as \"
 
 # ---- plain checks (also used outside pydantic: query strings, path parameters) ------------------------------
 def is_order_id(value: object) -> bool:
-    return isinstance(value, str) and _ORDER_ID.match(value) is not None
+    return isinstance(value, str) and _ORDER_ID.fullmatch(value) is not None
 
 
 def is_strategy_id(value: object) -> bool:
-    return isinstance(value, str) and _ID.match(value) is not None
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def is_signal_id(value: object) -> bool:
-    return isinstance(value, str) and _LONG_ID.match(value) is not None
+    return isinstance(value, str) and _LONG_ID.fullmatch(value) is not None
 
 
 def decimal_of(value: object) -> Decimal:
@@ -79,7 +79,7 @@ def decimal_of(value: object) -> Decimal:
             raise ValueError(NUMBER_RULE)
         return Decimal(value)
     if isinstance(value, str):
-        if len(value) > MAX_LITERAL or not _DECIMAL.match(value):
+        if len(value) > MAX_LITERAL or not _DECIMAL.fullmatch(value):
             raise ValueError(NUMBER_RULE)
         try:
             value = Decimal(value)
@@ -100,7 +100,7 @@ def int_of(value: object, low: int = 0, high: int = INT64_MAX) -> int:
     if isinstance(value, bool):
         raise ValueError(rule)
     if isinstance(value, str):
-        if not _DIGITS.match(value):
+        if not _DIGITS.fullmatch(value):
             raise ValueError(rule)
         value = int(value)
     if not isinstance(value, int) or not low <= value <= high:
@@ -119,7 +119,7 @@ def check_text(value: str) -> str:
 
 def _matching(pattern: re.Pattern[str], rule: str):
     def check(value: object) -> object:
-        if not isinstance(value, str) or not pattern.match(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             raise ValueError(rule)
         return value
     return check
@@ -135,7 +135,7 @@ def _params(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > 32:
         raise ValueError("at most 32 parameters")
     for key, item in value.items():
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise ValueError(f"parameter name {key[:70]!r}: {KEY_RULE}")
         items = item if isinstance(item, list) else [item]
         if len(items) > 1440:

@@ -401,7 +401,7 @@ def test_schemathesis_finds_no_server_error_and_no_stack_trace(stack, spawn_func
            "--request-timeout", "40", "--max-time", "170", "--suppress-health-check", "all",
            "--report", "har", "--report-dir", str(report)]
     started = time.monotonic()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=420, check=False,
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=420, check=False, cwd=tmp_path,
                          env={**os.environ, "NO_COLOR": "1"})
     print(run.stdout[-6000:], run.stderr[-2000:], f"schemathesis took {time.monotonic() - started:.0f} s", sep="\n")
     hars = glob.glob(str(report / "*.json"))

@@ -159,6 +159,16 @@ def test_heartbeats_and_list_queries_use_the_same_id_and_integer_rules():
     assert OrderListQuery.model_validate({"limit": "7"}).limit == 7
 
 
+@pytest.mark.parametrize("value", ["s1\n", "s1\r", "ord_" + "0" * 24 + "\n"])
+def test_a_trailing_newline_is_no_part_of_an_id(value):
+    # Python's $ also matches before a final newline: the rules match the whole value.
+    assert not fields.is_strategy_id(value) and not fields.is_signal_id(value) and not fields.is_order_id(value)
+    with pytest.raises(ValueError):
+        fields.int_of("42\n")
+    with pytest.raises(ValueError):
+        fields.decimal_of("1\n")
+
+
 def test_order_ids_are_only_those_the_service_makes():
     assert fields.is_order_id("ord_" + "0" * 24)
     for bad in ("__main__", "__x__", "ord_doesnotexist", "ord_" + "0" * 23, "ORD_" + "0" * 24, "ord_" + "g" * 24):
