@@ -5,8 +5,10 @@ Routes parse the request, call a use case, and answer JSON. Every error leaves a
 ``X-API-Key``, 403 the key's role is below the route's or a new order's strategy is outside its scope, 404 unknown
 order (also one of a strategy outside the key's scope: the same answer), 409 not possible in the order's state,
 422 invalid fields, 429 over the per-key rate limit, 503 a dependency is down or the order is contended (with
-Retry-After; nothing was changed). An unexpected exception is logged with its stack trace and answered as a 500
-without one.
+Retry-After; nothing was changed). Every input is validated at the edge by shared/app/fields.py's rules (bodies and
+query strings through the pydantic models of shared/app/schemas.py; a path's order id must be one the service
+makes, else 404 without a store read). An unexpected exception is logged with its stack trace and answered as a
+500 without one (functions/http.py), with the request's id.
 
 Access (README, Access): ``ROUTE_ROLES`` names every route's minimum role in one table (a route missing from it is
 refused); the strategy scope is applied where a route meets an order or a strategy (``_in_scope``,
@@ -27,7 +29,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from functions import http, runtime
 from shared.adapters.protocol import VenueCallError
-from shared.app import adapters, health
+from shared.app import adapters, fields, health
 from shared.app.dms import SwitchStateUnavailable
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
@@ -39,19 +41,22 @@ from shared.app.schemas import (
     ModifyRequest,
     OptimizeRequest,
     OrderList,
+    OrderListQuery,
     OrderRequest,
     OrderView,
+    TcaQuery,
 )
 from shared.domain import router, tca_aggregate
 from shared.domain.access import OPEN, Denied, KeyRecord, OutOfScope, Role, check_role, check_strategy
 from shared.domain.orders import InvalidOrder, Status
-from shared.infra import clients, redis_client
+from shared.infra import clients, errors, log, redis_client
 from shared.infra.access_keys import KeyProvider, KeysUnavailable
 from shared.infra.config import ConfigError
 from shared.infra.codec import jsonable
 from shared.infra.metrics import prometheus_text
 
 app = http.create_app(__name__)
+http.install_framework_errors()
 v1 = flask.Blueprint("v1", __name__, url_prefix="/api/v1")
 _service = runtime.order_service()
 _keys = KeyProvider(runtime.SETTINGS.api_keys_file, runtime.SETTINGS.api_keys_ttl_s, time.monotonic)
@@ -75,7 +80,6 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "v1.get_metrics": Role.OPERATOR,  # counts of every strategy
     "v1.get_health": OPEN, "v1.get_openapi": OPEN,
 }
-MAX_LIMIT = 500
 ANALYTICS_MAX_ORDERS = 20_000  # rows one GET /analytics/tca reads at most (bench_tca.py: ~1.5 s for 10,000 here)
 ANALYTICS_DEFAULT_WINDOW_MS = 24 * 3600 * 1000
 _GROUPS = TypeAdapter(list[tca_aggregate.Group])
@@ -135,6 +139,29 @@ def _denied(exc: Denied) -> flask.Response:
 def _out_of_scope(exc: OutOfScope) -> flask.Response:
     return http.error_response(403, "forbidden", str(exc),
                                [{"field": "strategy_id", "issue": "outside this key's strategies"}])
+
+
+@v1.before_request
+def _known_ids() -> flask.Response | None:
+    """A path's order id is one the service makes (ord_ + 24 hex digits) or no order at all: 404 without a store
+    read (Firestore refuses ids such as __main__ with an error, once a 503). Bound to every log line."""
+    order_id = (flask.request.view_args or {}).get("order_id")
+    if order_id is None:
+        return None
+    if not fields.is_order_id(order_id):
+        return http.error_response(404, "not_found", "no such order",
+                                   [{"field": "order_id", "issue": "unknown (order ids are ord_ and 24 hex digits)"}])
+    log.add(order_id=order_id)
+    return None
+
+
+def _query(model: type[BaseModel]) -> BaseModel:
+    """The query string validated by `model` (422 naming each bad parameter); a parameter given twice is refused."""
+    args = flask.request.args
+    repeated = sorted(name for name in args if len(args.getlist(name)) > 1)
+    if repeated:
+        raise InvalidOrder([(name, "given more than once") for name in repeated])
+    return model.model_validate(args.to_dict())
 
 
 def _rate_limit(key: bytes) -> flask.Response | None:
@@ -197,6 +224,8 @@ def _switch_state(exc: SwitchStateUnavailable) -> flask.Response:
 @app.errorhandler(redis.RedisError)
 @app.errorhandler(GoogleAPIError)
 def _dependency(exc: Exception) -> flask.Response:
+    if not errors.transient(exc):  # e.g. Firestore's InvalidArgument: our defect, not a dependency that is down
+        return http.unexpected(exc)
     return http.error_response(503, "unavailable", f"a dependency is unavailable: {type(exc).__name__}")
 
 
@@ -215,7 +244,9 @@ def _unavailable(failed: dict[str, str]) -> list[dict[str, str]]:
 def create_order() -> flask.Response:
     request = OrderRequest.model_validate(http.json_body())
     check_strategy(_key(), request.strategy_id)
-    order, created = _service.create(request.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}"))
+    order = request.to_order(runtime.now_ms(), generated_id=f"api-{uuid.uuid4().hex}")
+    log.add(order_id=order.order_id, signal_id=order.signal_id)
+    order, created = _service.create(order)
     return _json(OrderView.of(order), 201 if created else 200)
 
 
@@ -253,22 +284,19 @@ def tca_analytics() -> flask.Response:
     short, so a figure never silently covers part of what it claims. Fleet-scale questions go to BigQuery's
     tca_aggregate view (terraform/bigquery.tf). Pre-aggregation was not chosen: medians, p90 and a bootstrap need
     the rows, and any group_by of five keys would need its own running sums."""
-    args = flask.request.args
-    unknown = set(args) - {"group_by", "since", "until", "seed"}
-    if unknown:
-        raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
-    group_by = tuple(k.strip() for k in (args.get("group_by") or "").split(",") if k.strip())
+    query = _query(TcaQuery)
+    group_by = tuple(k.strip() for k in query.group_by.split(",") if k.strip())
     bad = [k for k in group_by if k not in tca_aggregate.GROUP_KEYS] or \
         [k for i, k in enumerate(group_by) if k in group_by[:i]]
     if bad:
         raise InvalidOrder([("group_by", f"{bad[0]!r}: a comma-separated list of distinct keys among "
                                          f"{', '.join(tca_aggregate.GROUP_KEYS)}")])
     now = runtime.now_ms()
-    until = _int_arg("until", now)
-    since = _int_arg("since", until - ANALYTICS_DEFAULT_WINDOW_MS)
+    until = now if query.until is None else query.until
+    since = until - ANALYTICS_DEFAULT_WINDOW_MS if query.since is None else query.since
     if since >= until:
         raise InvalidOrder([("since", "must be before until")])
-    seed = _int_arg("seed", 0, 0, 2**32)
+    seed = query.seed
     rows = runtime.tca_store().rows(since, until, ANALYTICS_MAX_ORDERS + 1)
     if len(rows) > ANALYTICS_MAX_ORDERS:
         raise InvalidOrder([("since", f"the window holds more than {ANALYTICS_MAX_ORDERS} ended orders: narrow "
@@ -318,37 +346,19 @@ def cancel_order(order_id: str) -> flask.Response:
     return _json(OrderView.of(_service.cancel(order_id)))
 
 
-def _int_arg(name: str, default: int | None = None, low: int = 0, high: int = 2**63) -> int | None:
-    raw = flask.request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidOrder([(name, f"expected an integer from {low} to {high}")])
-    return int(raw)
-
-
 @v1.get("/orders")
 def list_orders() -> flask.Response:
-    args = flask.request.args
-    unknown = set(args) - {"status", "strategy_id", "signal_id", "symbol", "exchange", "parent_id", "created_after",
-                           "created_before", "limit", "cursor"}
-    if unknown:
-        raise InvalidOrder([(name, "unknown query parameter") for name in sorted(unknown)])
-    status = args.get("status")
-    if status is not None and status not in {s.value for s in Status}:
-        raise InvalidOrder([("status", f"one of {', '.join(s.value for s in Status)}")])
-    filters = {name: args.get(name) for name in ("status", "strategy_id", "signal_id", "symbol", "exchange",
-                                                 "parent_id")}
-    filters["created_after"] = _int_arg("created_after")
-    filters["created_before"] = _int_arg("created_before")
-    limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+    query = _query(OrderListQuery)
+    filters = query.model_dump(include={"strategy_id", "signal_id", "symbol", "exchange", "parent_id",
+                                        "created_after", "created_before"})
+    filters["status"] = query.status.value if query.status is not None else None
     scope = _key().scoped_strategies()
     if scope is not None and filters["strategy_id"] is not None and filters["strategy_id"] not in scope:
         return _json(OrderList(orders=[], next_cursor=None))  # as a strategy without orders answers
     if scope is not None and filters["strategy_id"] is None:
         filters["strategy_ids"] = scope  # one `in` query (at most 30 strategies a key)
     try:
-        page = _service.list(filters, limit, args.get("cursor"))
+        page = _service.list(filters, query.limit, query.cursor)
     except ValueError as exc:
         raise InvalidOrder([("cursor", str(exc))]) from None
     return _json(OrderList(orders=[OrderView.of(o) for o in page.orders], next_cursor=page.cursor))
@@ -391,6 +401,9 @@ def get_heartbeats() -> flask.Response:
 
 @v1.post("/strategies/<strategy_id>/enable")
 def enable_strategy(strategy_id: str) -> flask.Response:
+    if not fields.is_strategy_id(strategy_id):
+        return http.error_response(422, "invalid_request", "the request has invalid fields",
+                                   [{"field": "strategy_id", "issue": fields.ID_RULE}])
     check_strategy(_key(), strategy_id)
     try:
         switch = runtime.dms_service().enable(strategy_id, by=f"operator (API key {_key().id})")

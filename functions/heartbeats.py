@@ -49,6 +49,10 @@ def heartbeats(event: CloudEvent) -> None:
         except SwitchStateUnavailable as exc:
             logger.error("heartbeat not recorded: %s", exc, extra={"fields": {"strategy_id": beat.strategy_id}})
             return
+        except Exception:  # noqa: BLE001 (a retry of a defect cannot count later: acknowledged, never looping)
+            logger.exception("heartbeat crashed; acknowledged (the next heartbeat counts, else the switch fires)",
+                             extra={"fields": {"strategy_id": beat.strategy_id}})
+            return
         logger.info("heartbeat %s", "ignored" if outcome.ignored else "taken",
                     extra={"fields": {"strategy_id": beat.strategy_id, "reason": outcome.ignored,
                                       "sent_at_ms": sent}})

@@ -17,6 +17,7 @@ import flask
 from pydantic import BaseModel, Field, ValidationError
 
 from functions import http, runtime
+from shared.app import fields
 from shared.app.ports import Contended, OrderNotFound
 from shared.domain.reconcile import ReconcileTask
 from shared.infra import log
@@ -26,12 +27,12 @@ _service = runtime.order_service()
 
 
 class SubmitTask(BaseModel):
-    order_id: str
+    order_id: fields.OrderId  # the edge's rule: never a Firestore-reserved id
     attempt: int = 0
 
 
 class SyncTask(BaseModel):
-    order_id: str
+    order_id: fields.OrderId  # the edge's rule: never a Firestore-reserved id
     attempt: int = 0
     chain: int | None = None  # the order's sync chain generation; None: a one-off check
 
@@ -49,7 +50,7 @@ class ReconcileBody(BaseModel):
 
 
 class SliceTask(BaseModel):
-    order_id: str
+    order_id: fields.OrderId  # the edge's rule: never a Firestore-reserved id
     slice_index: int = 0
 
 

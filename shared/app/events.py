@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
+from shared.app import fields
 from shared.domain.orders import Side, Status, client_order_id_for_signal
 from shared.infra import exact_json
 
@@ -116,6 +117,10 @@ def _text(value: Any, limit: int = 128) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
+    try:
+        fields.check_text(value)
+    except ValueError:
+        return None  # control or format characters: not echoed
     return value if 0 < len(value) <= limit else None
 
 
@@ -123,7 +128,9 @@ def rejection(signal: Any, reason: str, details: list[dict[str, str]], message_i
     """The ``rejected`` event for a signal that never became an order, in the full event format: what could be read
     of the signal (its ids, strategy, venue, symbol, side), quantities 0, prices and the order's id null."""
     given = signal if isinstance(signal, Mapping) else {}
-    signal_id, strategy_id = _text(given.get("signal_id")), _text(given.get("strategy_id"))
+    # ids are echoed only when they keep the id rules (shared/app/fields.py): never a NUL or U+202E into an event
+    signal_id = given.get("signal_id") if fields.is_signal_id(given.get("signal_id")) else None
+    strategy_id = given.get("strategy_id") if fields.is_strategy_id(given.get("strategy_id")) else None
     side = given.get("side")
     return {
         "order_id": None, "signal_id": signal_id, "status": Status.REJECTED.value,

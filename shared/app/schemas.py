@@ -10,8 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.app import fields
 from shared.domain.orders import (
     CLIENT_ORDER_ID_PATTERN,
     SMART,
@@ -26,23 +27,20 @@ from shared.domain.orders import (
     venue_client_id_for,
 )
 
-Number = Annotated[Decimal, Field(allow_inf_nan=True)]  # finiteness is the domain's rule, with its message
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Number = fields.Amount  # an ASCII decimal literal within bounds (shared/app/fields.py); sign: the domain's rule
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+                 AfterValidator(fields.check_text)]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-TagKey = Annotated[str, StringConstraints(max_length=64)]
-TagValue = Annotated[str, StringConstraints(max_length=256)]
-
-
 class _OrderFields(_In):
     """The fields an order is made of; the REST body and the signal share them (one set of rules)."""
 
-    strategy_id: Text
-    exchange: Text = Field(default=SMART, description="a venue, or smart (the default): the SmartRouter")
+    strategy_id: fields.StrategyId
+    exchange: fields.VenueName = Field(default=SMART, description="a venue, or smart (the default): the SmartRouter")
     symbol: Text
     side: Side
     quantity: Number
@@ -52,12 +50,12 @@ class _OrderFields(_In):
     time_in_force: TimeInForce = TimeInForce.GTC
     post_only: bool = False
     reduce_only: bool = False
-    expire_at: Annotated[int, Field(gt=0, description="GTD expiry, epoch milliseconds")] | None = None
+    expire_at: Annotated[fields.EpochMs, Field(description="GTD expiry, epoch milliseconds")] | None = None
     max_slippage_bps: Number | None = None
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=32)
-    algorithm: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+    tags: fields.Tags = Field(default_factory=dict)
+    algorithm: fields.Key | None = Field(
         default=None, description="direct, twap, vwap, iceberg, pov or smart (implied by exchange smart)")
-    algorithm_params: dict[str, Any] = Field(default_factory=dict)
+    algorithm_params: fields.AlgorithmParams = Field(default_factory=dict)
 
     def _order(self, client_order_id: str, signal_id: str | None, now_ms: int) -> Order:
         return Order(
@@ -77,7 +75,7 @@ class OrderRequest(_OrderFields):
     """POST /api/v1/orders. Send client_order_id to make retries safe: the same id returns the same order."""
 
     client_order_id: Annotated[str, StringConstraints(pattern=CLIENT_ORDER_ID_PATTERN)] | None = None
-    signal_id: Text | None = None
+    signal_id: fields.SignalId | None = None
 
     def to_order(self, now_ms: int, generated_id: str) -> Order:
         client_order_id = self.client_order_id or (
@@ -89,7 +87,7 @@ class Signal(_OrderFields):
     """A risk-approved trading signal on the signals topic: the seed's input message (extra fields refused).
     Its client order id derives from (strategy_id, signal_id): a redelivered signal finds its order."""
 
-    signal_id: Text
+    signal_id: fields.SignalId
 
     def to_order(self, now_ms: int) -> Order:
         return self._order(client_order_id_for_signal(self.strategy_id, self.signal_id), self.signal_id, now_ms)
@@ -208,18 +206,18 @@ class Heartbeat(_In):
     """POST /api/v1/heartbeat and the heartbeats topic: re-arm a strategy's dead man's switch (no strategy_id:
     the global switch)."""
 
-    strategy_id: Text | None = None
-    timeout_ms: Annotated[int, Field(ge=1_000, le=3_600_000)] = 30_000
+    strategy_id: fields.StrategyId | None = None
+    timeout_ms: fields.bounded_int(1_000, 3_600_000) = 30_000
     # When the strategy sent it (epoch ms). Optional: over HTTP a heartbeat without it counts as sent on arrival;
     # on the topic, the older of this and Pub/Sub's publish time counts (a republished message keeps its age).
-    sent_at_ms: Annotated[int, Field(ge=0, le=2**53)] | None = None
+    sent_at_ms: fields.bounded_int(0, 2**53) | None = None
 
 
 class ExecuteRequest(_In):
     """POST /api/v1/execute: place an order and wait for it to settle."""
 
     order: OrderRequest
-    wait_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    wait_s: fields.Seconds(30) = 5.0
     until: Literal["terminal", "working"] = "working"
 
 
@@ -228,6 +226,33 @@ class OptimizeRequest(_In):
 
     side: Side
     symbol: Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
-    quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-    limit_price: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
-    depth: Annotated[int, Field(ge=1, le=500)] = 50
+    quantity: Annotated[Number, Field(gt=0)]
+    limit_price: Annotated[Number, Field(gt=0)] | None = None
+    depth: fields.bounded_int(1, 500) = 50
+
+
+MAX_LIST_LIMIT = 500
+
+
+class OrderListQuery(_In):
+    """GET /api/v1/orders: its query string (each parameter at most once; unknown ones refused)."""
+
+    status: Status | None = None
+    strategy_id: fields.StrategyId | None = None
+    signal_id: fields.SignalId | None = None
+    symbol: Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)] | None = None
+    exchange: fields.VenueName | None = None
+    parent_id: fields.OrderId | None = None
+    created_after: fields.EpochMs | None = None
+    created_before: fields.EpochMs | None = None
+    limit: fields.bounded_int(1, MAX_LIST_LIMIT) = 100
+    cursor: Annotated[str, StringConstraints(max_length=512), AfterValidator(fields.check_text)] | None = None
+
+
+class TcaQuery(_In):
+    """GET /api/v1/analytics/tca: its query string (group_by is checked by the route against the group keys)."""
+
+    group_by: Annotated[str, StringConstraints(max_length=128), AfterValidator(fields.check_text)] = ""
+    since: fields.EpochMs | None = None
+    until: fields.EpochMs | None = None
+    seed: fields.bounded_int(0, 2**32) = 0

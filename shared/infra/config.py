@@ -26,6 +26,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.app import fields
+
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _RESOURCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
@@ -242,6 +244,9 @@ class Settings(BaseSettings):
         names = _split_csv(v)
         if isinstance(names, list) and len(names) > 50:
             raise ValueError("at most 50 strategies get their own series (each multiplies every labelled family)")
+        bad = [n for n in names if not fields.is_strategy_id(n)] if isinstance(names, list) else []
+        if bad:  # a label value: the strategy id rule of the edge
+            raise ValueError(f"{bad[0]!r} is not a strategy id ({fields.ID_RULE})")
         return names
 
     @field_validator("api_keys", mode="before")

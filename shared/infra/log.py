@@ -2,7 +2,8 @@
 
 Each record carries ``severity``, ``message``, ``logger``, the trace (``logging.googleapis.com/trace``) when a
 request brought one, ``logging.googleapis.com/labels`` (function name), and the ids bound for the current unit of
-work (order_id, signal_id, client_order_id, ...) via ``bind()``. Extra fields go in ``extra={"fields": {...}}``.
+work (order_id, signal_id, message_id, request_id, ...) via ``bind()`` (and ``add()`` for ids learnt inside
+the block). Extra fields go in ``extra={"fields": {...}}``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_bound: contextvars.ContextVar[bool] = contextvars.ContextVar("log_bound", default=False)
 _configured = False
 
 
@@ -39,10 +41,25 @@ def trace_from_headers(headers: Any, project: str) -> str | None:
 def bind(**fields: Any) -> Iterator[None]:
     """Attach fields (ids, trace) to every log record written inside the block."""
     token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    bound = _bound.set(True)
     try:
         yield
     finally:
+        _bound.reset(bound)
         _context.reset(token)
+
+
+def add(**fields: Any) -> None:
+    """Attach fields to every later log line of the current unit of work (the innermost ``bind`` block, which
+    drops them when it ends): for ids learnt on the way, such as a signal's id once its message parsed. Outside
+    any ``bind`` block it does nothing (there is no unit of work to attach them to, and they would outlive it)."""
+    if _bound.get():
+        _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def current() -> dict[str, Any]:
+    """The fields bound for the current unit of work."""
+    return dict(_context.get())
 
 
 class CloudLoggingFormatter(logging.Formatter):
