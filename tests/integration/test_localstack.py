@@ -47,6 +47,7 @@ def alive(pgid: int) -> bool:
 ONE_VENUE = {"SIMULATED_VENUES": "binance"}  # a lighter second stack: one simulated venue
 
 
+@pytest.mark.timeout(600)  # two starts of a whole stack and a stop: minutes on a loaded 2-core machine
 def test_start_twice_status_and_stop_leave_no_process(stack, tmp_path):
     state = tmp_path / "stack"
     try:
