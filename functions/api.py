@@ -17,7 +17,6 @@ refused); the strategy scope is applied where a route meets an order or a strate
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import asdict
@@ -54,6 +53,7 @@ from shared.infra.access_keys import KeyProvider, KeysUnavailable
 from shared.infra.config import ConfigError
 from shared.infra.codec import jsonable
 from shared.infra.metrics import prometheus_text
+from shared.infra.rate_limit import RateLimiter
 
 app = http.create_app(__name__)
 http.install_framework_errors()
@@ -80,6 +80,8 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "v1.get_metrics": Role.OPERATOR,  # counts of every strategy
     "v1.get_health": OPEN, "v1.get_openapi": OPEN,
 }
+_limiter = RateLimiter(clients.cache, lambda: runtime.SETTINGS.api_rate_limit, time.time,
+                       redis_client.report_unavailable)
 ANALYTICS_MAX_ORDERS = 20_000  # rows one GET /analytics/tca reads at most (bench_tca.py: ~1.5 s for 10,000 here)
 ANALYTICS_DEFAULT_WINDOW_MS = 24 * 3600 * 1000
 _GROUPS = TypeAdapter(list[tca_aggregate.Group])
@@ -165,23 +167,14 @@ def _query(model: type[BaseModel]) -> BaseModel:
 
 
 def _rate_limit(key: bytes) -> flask.Response | None:
-    """A fixed one-second window per key in Redis, shared by every instance; without Redis, no limit."""
-    window = int(time.time())
-    name = f"ratelimit:{hashlib.sha256(key).hexdigest()[:16]}:{window}"
-    try:
-        pipe = clients.cache().pipeline(transaction=False)
-        pipe.incr(name)
-        pipe.expire(name, 2)
-        count = pipe.execute()[0]
-    except redis.RedisError as exc:
-        redis_client.report_unavailable("rate_limit", exc)  # loud: the shared limit is not enforced meanwhile
+    """API_RATE_LIMIT requests per second per key (shared/infra/rate_limit.py: shared in Redis; per instance while
+    Redis is down, never off)."""
+    if _limiter.allow(key):
         return None
-    if count > runtime.SETTINGS.api_rate_limit:
-        resp = http.error_response(429, "rate_limited",
-                                   f"more than {runtime.SETTINGS.api_rate_limit} requests per second for this key")
-        resp.headers["Retry-After"] = "1"
-        return resp
-    return None
+    resp = http.error_response(429, "rate_limited",
+                               f"more than {runtime.SETTINGS.api_rate_limit} requests per second for this key")
+    resp.headers["Retry-After"] = "1"
+    return resp
 
 
 @app.errorhandler(ValidationError)
