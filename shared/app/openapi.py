@@ -40,6 +40,7 @@ _MEANING = {
     403: "the key's role or strategies do not allow this",
     404: "no such order (or none the key may see)",
     409: "not possible in the order's state (the message says why)",
+    413: "the body is over 64 KiB",
     422: "invalid fields, each named in details",
     429: "over the key's rate limit (Retry-After)",
     503: "a dependency or venue is unavailable, or the order is contended (Retry-After: 1; nothing was changed)",
@@ -212,6 +213,10 @@ def api_document() -> dict[str, Any]:
         "/openapi.json": {"get": {"summary": "This document (no key needed)", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
     }
+    for item in paths.values():  # a body over 64 KiB is refused before any route reads it (functions/http.py)
+        for op in item.values():
+            if "requestBody" in op:
+                op["responses"]["413"] = oa.json_content(ErrorResponse, _MEANING[413])
     return {
         "openapi": "3.1.0",
         "info": {"title": "Execution Service API", "version": "1",
