@@ -389,6 +389,9 @@ def local_key_file(path: Path, api_key: str) -> None:
         write_key_file(path, [*records, record_for(api_key, "local-admin", Role.ADMIN)])
 
 
+LOCAL_MAX_AGE_MS = 30_000  # SIGNAL_MAX_AGE_MS and HEARTBEAT_MAX_AGE_MS of the local stack (stack_env)
+
+
 def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str,
               venues: list[str], api_keys_file: Path) -> dict[str, str]:
     adapters = {v: f"http://127.0.0.1:{ports[f'adapter-{v}']}" for v in venues} or cfg.adapter_endpoints
@@ -409,6 +412,10 @@ def stack_env(cfg: Settings, ports: dict[str, int], redis_url: str, api_key: str
         "EXECUTION_TIMEOUT": f"{cfg.execution_timeout:g}",
         "LOG_LEVEL": cfg.log_level,
         "TASKS_LOCATION": cfg.tasks_location,
+        # The emulators push late on a loaded machine (seconds, where Pub/Sub takes milliseconds): locally a signal
+        # or a heartbeat may be 30 s old before it is refused as too old, unless the environment says otherwise.
+        "SIGNAL_MAX_AGE_MS": os.environ.get("SIGNAL_MAX_AGE_MS", str(LOCAL_MAX_AGE_MS)),
+        "HEARTBEAT_MAX_AGE_MS": os.environ.get("HEARTBEAT_MAX_AGE_MS", str(LOCAL_MAX_AGE_MS)),
     }
     for attr in topology.TOPICS:
         topic = getattr(cfg, attr)
