@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.domain.access import Role
 from tests.integration.conftest import key_file_env, wait_for
 
 ORDER = {"strategy_id": "hostile-it", "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
@@ -393,7 +394,11 @@ def test_schemathesis_finds_no_server_error_and_no_stack_trace(stack, spawn_func
     completed (issue 12, "Contracts exact"), and `positive_data_acceptance` cannot hold for rules no schema
     states (a limit order needs a price)."""
     key = f"schemathesis-{uuid.uuid4().hex}"
-    base = spawn_function("api", API_RATE_LIMIT="100000", **key_file_env(tmp_path, key))
+    # An operator key of one strategy nobody else uses: every route is reachable, but what it arms or lifts stays
+    # its own (the global switch needs a key of every strategy: with an admin key the fuzzer armed it, it expired,
+    # and every later test's orders were refused as halted).
+    base = spawn_function("api", API_RATE_LIMIT="100000",
+                          **key_file_env(tmp_path, key, Role.OPERATOR, [f"fuzz-{uuid.uuid4().hex[:8]}"]))
     report = tmp_path / "report"
     cmd = [str(Path(sys.executable).parent / "st"), "run", f"{base}/api/v1/openapi.json",
            "-H", f"X-API-Key: {key}", "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
