@@ -39,7 +39,7 @@ def test_unknown_route_is_a_json_404(stack, http):
     err = resp.json()["error"]
     assert err["code"] == "not_found"
     assert err["message"]
-    assert err["details"] == []
+    assert [d["field"] for d in err["details"]] == ["path"]  # names what is unknown (issue 12: hostile input)
 
 
 def test_wrong_method_is_a_json_405(stack, http):
