@@ -437,7 +437,7 @@ def create_resources(cfg: Settings, ports: dict[str, int], venues: list[str]) ->
     """Topics, push subscriptions with dead-letter topics, and queues (a submit queue per venue, as Terraform
     makes them: Settings.submit_queue_for); safe to run again."""
     from google.api_core.exceptions import AlreadyExists, NotFound
-    from google.cloud import pubsub_v1, tasks_v2
+    from google.cloud import pubsub_v1
     from google.cloud.pubsub_v1.types import DeadLetterPolicy, PushConfig
 
     from shared.infra import clients
@@ -490,23 +490,31 @@ def create_resources(cfg: Settings, ports: dict[str, int], venues: list[str]) ->
             ),
             ack_deadline_seconds=60,
         )
-    tasks = clients.tasks()
-    parent = f"projects/{project}/locations/{cfg.tasks_location}"
     for attr in topology.QUEUES:
-        retry = topology.QUEUE_RETRY[attr]
         names = [cfg.submit_queue_for(v) for v in venues] if attr in topology.PER_VENUE_QUEUES else [getattr(cfg, attr)]
-        # As terraform/tasks.tf declares them (one definition: topology.QUEUE_RETRY).
-        retry_config = tasks_v2.RetryConfig(
-            max_attempts=retry.max_attempts, max_doublings=retry.max_doublings,
-            min_backoff=timedelta(seconds=retry.min_backoff_s), max_backoff=timedelta(seconds=retry.max_backoff_s),
-            max_retry_duration=timedelta(seconds=retry.max_retry_duration_s),
-        )
         for name in names:
-            try:
-                tasks.create_queue(parent=parent, queue=tasks_v2.Queue(name=cfg.queue_path(name),
-                                                                       retry_config=retry_config))
-            except AlreadyExists:
-                pass
+            ensure_queue(cfg, attr, name)
+
+
+def ensure_queue(cfg: Settings, attr: str, name: str) -> None:
+    """The Cloud Tasks queue `name` (of the kind `attr`, one of topology.QUEUES) with its retry configuration as
+    terraform/tasks.tf declares it (one definition: topology.QUEUE_RETRY); nothing if it exists."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import tasks_v2
+
+    from shared.infra import clients
+
+    retry = topology.QUEUE_RETRY[attr]
+    retry_config = tasks_v2.RetryConfig(
+        max_attempts=retry.max_attempts, max_doublings=retry.max_doublings,
+        min_backoff=timedelta(seconds=retry.min_backoff_s), max_backoff=timedelta(seconds=retry.max_backoff_s),
+        max_retry_duration=timedelta(seconds=retry.max_retry_duration_s),
+    )
+    try:
+        clients.tasks().create_queue(parent=f"projects/{cfg.google_cloud_project}/locations/{cfg.tasks_location}",
+                                     queue=tasks_v2.Queue(name=cfg.queue_path(name), retry_config=retry_config))
+    except AlreadyExists:
+        pass
 
 
 def wait_ready(stack: Stack, comps: list[Component], deadline_s: float) -> None:

@@ -23,7 +23,9 @@ import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from localstack import free_port  # noqa: E402
+from localstack import ensure_queue, free_port  # noqa: E402
+
+from shared.infra.config import load_settings  # noqa: E402
 
 VENUE = "flaky"
 LIMIT = {"strategy_id": "unreachable-test", "exchange": VENUE, "symbol": "BTC/USDT", "side": "buy",
@@ -162,6 +164,8 @@ def test_the_api_answers_with_an_adapter_that_refuses_connections(stack, spawn_f
 
 
 def test_orders_on_an_unreachable_venue_go_through_once_its_adapter_is_back(stack, spawn_function, relay):
+    cfg = load_settings()
+    ensure_queue(cfg, "submit_queue", cfg.submit_queue_for(VENUE))  # each venue has its own submit queue
     submit_port, sync_port = free_port(), free_port()
     env = _env(stack, relay, SUBMIT_FUNCTION_URL=f"http://127.0.0.1:{submit_port}",
                SYNC_FUNCTION_URL=f"http://127.0.0.1:{sync_port}")
