@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,3 +30,15 @@ def schemas(models: list[type[BaseModel]], inputs: list[type[BaseModel]] = ()) -
     pairs = [(m, "serialization") for m in models] + [(m, "validation") for m in inputs]
     _, defs = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     return defs.get("$defs", {})
+
+
+def render(document: dict[str, Any]) -> str:
+    """A generated document as it is committed (docs/*.json): indented, keys sorted, one final newline."""
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def write(out: Path, document: dict[str, Any]) -> None:
+    """Write a generated document to its committed place (a module's ``python -m`` entry point)."""
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(render(document))
+    sys.stdout.write(f"wrote {out}\n")

@@ -6,8 +6,6 @@ file and the models disagree.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 from shared import openapi as oa
@@ -98,10 +96,8 @@ def document() -> dict:
 
 
 def render() -> str:
-    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+    return oa.render(document())
 
 
 if __name__ == "__main__":
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(render())
-    sys.stdout.write(f"wrote {OUT}\n")
+    oa.write(OUT, document())

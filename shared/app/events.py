@@ -18,7 +18,6 @@ through the model, so every message leaves in exactly the documented form. ``doc
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
+from shared import openapi as oa
 from shared.app import fields
 from shared.domain.orders import Side, Status, client_order_id_for_signal
 from shared.infra import exact_json
@@ -152,10 +152,8 @@ def document() -> dict[str, Any]:
 
 
 def render() -> str:
-    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+    return oa.render(document())
 
 
 if __name__ == "__main__":
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(render())
-    sys.stdout.write(f"wrote {OUT}\n")
+    oa.write(OUT, document())
