@@ -65,3 +65,11 @@ fi
 # The project itself: the repo root on the venv's path (what an editable install does, without a build backend).
 site=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$site/execution_service.pth"
+# execctl, the operator CLI: the console script pyproject.toml declares, as pip writes it for an installed project.
+cat > "$ROOT/.venv/bin/execctl" <<EOF
+#!$ROOT/.venv/bin/python
+import sys
+from execctl.main import main
+sys.exit(main())
+EOF
+chmod +x "$ROOT/.venv/bin/execctl"
