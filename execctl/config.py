@@ -5,7 +5,8 @@
 3. a named profile (``--profile NAME`` or ``EXECCTL_PROFILE``) of the profile file (``--config`` or
    ``EXECCTL_CONFIG``, default ``~/.config/execctl/profiles.toml``): ``[NAME]`` with ``url`` and ``api_key`` or
    ``api_key_file``, and for ``events tail`` ``project`` (and ``pubsub_emulator_host``, ``order_events_topic``);
-4. the ``env`` file of a running local stack (``--stack-dir``, ``EXECCTL_STACK_DIR`` or ``LOCALSTACK_STATE``,
+4. a sourced local stack env (``API_URL`` and ``API_KEY`` in the environment);
+5. the ``env`` file of a running local stack (``--stack-dir``, ``EXECCTL_STACK_DIR`` or ``LOCALSTACK_STATE``,
    default the checkout's ``.local``): its ``API_URL``, ``API_KEY``, and for ``events tail`` its Pub/Sub emulator.
 
 The key is a ``SecretStr``: it is never printed (``execctl config`` shows where it came from, not what it is).
@@ -115,6 +116,10 @@ def resolve(*, url: str | None = None, api_key: str | None = None, api_key_file:
         if key is None and section.get("api_key_file"):
             key = _read_key_file(section["api_key_file"], f"profile {profile}")
             source["api_key"] = f"profile {profile} (api_key_file)"
+    if not url and env.get("API_URL") and (key is not None or env.get("API_KEY")):  # a sourced stack env file
+        url, source["url"] = env["API_URL"], "env API_URL (a sourced stack env)"
+        if key is None:
+            key, source["api_key"] = SecretStr(env["API_KEY"]), "env API_KEY (a sourced stack env)"
     stack: dict[str, str] = {}
     stack_path = Path(stack_dir or env.get("EXECCTL_STACK_DIR") or env.get("LOCALSTACK_STATE")
                       or REPO_ROOT / ".local") / "env"
@@ -128,7 +133,7 @@ def resolve(*, url: str | None = None, api_key: str | None = None, api_key_file:
         raise ConfigProblem("no service URL: pass --url, set EXECCTL_URL, name a --profile, or start the local "
                             f"stack (./emulator.sh start writes {stack_path})")
     # Pub/Sub (events tail) follows the service: the local stack's emulator only when the URL is the stack's.
-    extra = stack if source["url"].startswith("local stack") else section if profile else {}
+    extra = stack if source["url"].startswith("local stack") else section if profile and section.get("url") else {}
     pubsub = env.get("PUBSUB_EMULATOR_HOST") or extra.get("PUBSUB_EMULATOR_HOST") or extra.get("pubsub_emulator_host")
     project = env.get("GOOGLE_CLOUD_PROJECT") or extra.get("GOOGLE_CLOUD_PROJECT") or extra.get("project")
     topic = (env.get("ORDER_EVENTS_TOPIC") or extra.get("ORDER_EVENTS_TOPIC") or extra.get("order_events_topic")
