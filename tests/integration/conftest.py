@@ -199,3 +199,38 @@ def wait_for(api: Callable[..., requests.Response], order_id: str, done: Callabl
         if done(order) or time.monotonic() > deadline:
             return order
         time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return exact_json.loads(self.stdout)
+
+
+@pytest.fixture(scope="session")
+def execctl(stack: StackInfo) -> Callable[..., CliResult]:
+    """Run execctl in this process (typer's CliRunner) against the suite's stack, found as a user's would be:
+    through the stack's env file (EXECCTL_STACK_DIR). execctl("orders", "list", "-o", "json", expect=0) fails the
+    test, showing the output, unless the exit code is `expect` (None: any)."""
+    from typer.testing import CliRunner
+
+    from execctl.main import app
+
+    runner = CliRunner()
+    env = {"EXECCTL_STACK_DIR": str(stack.state), "EXECCTL_URL": None, "EXECCTL_API_KEY": None,
+           "EXECCTL_API_KEY_FILE": None, "EXECCTL_PROFILE": None, "API_URL": None, "API_KEY": None,
+           "COLUMNS": "200"}
+
+    def run(*args: str, expect: int | None = 0, input: str | None = None, **more_env: str | None) -> CliResult:
+        result = runner.invoke(app, list(args), env={**env, **more_env}, input=input, catch_exceptions=False)
+        out = CliResult(result.exit_code, result.stdout, result.stderr)
+        assert expect is None or out.exit_code == expect, (
+            f"execctl {' '.join(args)}: exit {out.exit_code}, expected {expect}\nstdout:\n{out.stdout}\n"
+            f"stderr:\n{out.stderr}")
+        return out
+
+    return run
