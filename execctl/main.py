@@ -96,19 +96,20 @@ def _now_ms() -> int:
 
 # ---- orders -------------------------------------------------------------------------------------------------
 ORDER_COLUMNS = (
-    Column("order_id", "order_id"), Column("client_order_id", "client_order_id"), Column("strategy", "strategy_id"),
+    Column("order_id", "order_id", "id"), Column("client_order_id", "client_order_id", "id"),
+    Column("strategy", "strategy_id"),
     Column("exchange", "exchange"), Column("symbol", "symbol"), Column("side", "side"), Column("type", "order_type"),
     Column("quantity", "quantity", "num"), Column("price", "price", "num"), Column("status", "status"),
     Column("filled", "filled_quantity", "num"), Column("avg_price", "average_price", "num"),
-    Column("algorithm", "algorithm"), Column("parent_id", "parent_id"), Column("created", "created_at", "ms"),
+    Column("algorithm", "algorithm"), Column("parent_id", "parent_id", "id"), Column("created", "created_at", "ms"),
 )
 FILL_COLUMNS = (
-    Column("trade_id", "trade_id"), Column("time", "timestamp", "ms"), Column("quantity", "quantity", "num"),
+    Column("trade_id", "trade_id", "id"), Column("time", "timestamp", "ms"), Column("quantity", "quantity", "num"),
     Column("price", "price", "num"), Column("fee", "fee", "num"), Column("fee_ccy", "fee_currency"),
     Column("liquidity", "liquidity"),
 )
 CHILD_COLUMNS = (
-    Column("slice", "slice", "num"), Column("order_id", "order_id"), Column("exchange", "exchange"),
+    Column("slice", "slice", "num"), Column("order_id", "order_id", "id"), Column("exchange", "exchange"),
     Column("status", "status"), Column("quantity", "quantity", "num"), Column("price", "price", "num"),
     Column("filled", "filled_quantity", "num"), Column("avg_price", "average_price", "num"),
     Column("created", "created_at", "ms"),
@@ -404,15 +405,16 @@ def show_config(fmt: OutputOpt = Format.table) -> None:
 
 # ---- dead man's switch ----------------------------------------------------------------------------------------
 SWITCH_COLUMNS = (
-    Column("scope", "strategy_id", read=lambda s: s.get("strategy_id") or "(global)"), Column("armed", "armed"),
-    Column("halted", "halted"), Column("last_heartbeat", "last_heartbeat_ms", "ms"),
-    Column("deadline", "deadline_ms", "ms"), Column("timeout_ms", "timeout_ms", "num"),
+    Column("strategy", "strategy_id", read=lambda s: s.get("strategy_id") or "(global)"),
+    Column("last_heartbeat", "last_heartbeat_ms", "ms"), Column("timeout_ms", "timeout_ms", "num"),
+    Column("deadline", "deadline_ms", "ms"), Column("expired", "expired"), Column("halted_at", "halted_at_ms", "ms"),
+    Column("reason", "reason"),
 )
 
 
 @dms_app.command("status")
 def dms_status(fmt: OutputOpt = Format.table) -> None:
-    """Every dead man's switch: armed, halted, last heartbeat, deadline (operator key)."""
+    """Every dead man's switch: last heartbeat, deadline, expired, halted and why (operator key)."""
     doc = api().get("/heartbeat")
     rows = doc.get("switches", [])
     output.emit_rows(doc, rows, SWITCH_COLUMNS, fmt, "dead man's switches")
@@ -428,11 +430,12 @@ def dms_heartbeat(
 ) -> None:
     """Send one heartbeat (arms the switch). Stamped with this machine's clock (sent_at_ms)."""
     doc = api().post("/heartbeat", {"strategy_id": strategy, "timeout_ms": timeout_ms, "sent_at_ms": _now_ms()})
-    output.emit_object(doc, fmt, "heartbeat", {"deadline_ms": "ms", "last_heartbeat_ms": "ms"})
+    output.emit_object(doc, fmt, "heartbeat", {"deadline_ms": "ms", "last_heartbeat_ms": "ms", "halted_at_ms": "ms"})
 
 
 @dms_app.command("enable")
 def dms_enable(strategy: Annotated[str, typer.Argument(help="the strategy_id to enable again")],
                fmt: OutputOpt = Format.table) -> None:
     """Lift a strategy's halt (operator key): its orders are accepted again."""
-    output.emit_object(api().post(f"/strategies/{strategy}/enable"), fmt, f"strategy {strategy}")
+    output.emit_object(api().post(f"/strategies/{strategy}/enable"), fmt, f"strategy {strategy}",
+                       {"deadline_ms": "ms", "last_heartbeat_ms": "ms", "halted_at_ms": "ms"})

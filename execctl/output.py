@@ -45,7 +45,7 @@ def dig(item: Any, path: str) -> Any:
 class Column:
     header: str
     path: str  # where the value is in an item (dig)
-    kind: str = "text"  # text | ms (epoch milliseconds) | num (right-aligned)
+    kind: str = "text"  # text | id (never folded) | ms (epoch milliseconds) | num (right-aligned)
     read: Callable[[Any], Any] | None = None  # instead of path: the value computed from the item
 
     def raw(self, item: Any) -> Any:
@@ -85,10 +85,14 @@ def emit_json(doc: Any) -> None:
 
 def table(rows: Iterable[Any], columns: Sequence[Column], title: str | None = None) -> Table:
     grid = Table(title=title, title_justify="left", header_style="bold")
-    for col in columns:
-        grid.add_column(col.header, justify="right" if col.kind == "num" else "left", overflow="fold")
-    for row in rows:
-        grid.add_row(*(col.shown(row) for col in columns))
+    cells = [[col.shown(row) for col in columns] for row in rows]
+    for i, col in enumerate(columns):
+        # An id stays whole (it is copied into the next command); other cells fold when the terminal is narrow.
+        widest = max((len(r[i]) for r in cells), default=0) if col.kind in ("id", "ms") else None
+        grid.add_column(col.header, justify="right" if col.kind == "num" else "left", overflow="fold",
+                        no_wrap=widest is not None, min_width=widest)
+    for row in cells:
+        grid.add_row(*row)
     return grid
 
 
