@@ -127,8 +127,8 @@ def resolve(*, url: str | None = None, api_key: str | None = None, api_key_file:
         stack = read_env_file(stack_path)
         if not url and stack.get("API_URL"):
             url, source["url"] = stack["API_URL"], f"local stack {stack_path}"
-        if key is None and stack.get("API_KEY"):
-            key, source["api_key"] = SecretStr(stack["API_KEY"]), f"local stack {stack_path}"
+            if key is None and stack.get("API_KEY"):  # the stack's key goes to the stack only
+                key, source["api_key"] = SecretStr(stack["API_KEY"]), f"local stack {stack_path}"
     if not url:
         raise ConfigProblem("no service URL: pass --url, set EXECCTL_URL, name a --profile, or start the local "
                             f"stack (./emulator.sh start writes {stack_path})")
