@@ -8,11 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from execctl.config import Config
 from shared.infra import exact_json
 
 TIMEOUT_S = 35.0  # above the longest wait the service itself takes (POST /execute waits up to 30 s)
+# What is retried, for every method: a connection that was never made, and the service's own "nothing was changed,
+# try again" answers (429 rate limited, 503 contended or a dependency down, each with Retry-After). Safe for writes
+# too: a submit carries its client_order_id, a cancel or modify names its target. An answer lost after the request
+# was sent (a read timeout) is not retried: the command says so (exit 3) and its repeat is idempotent.
+RETRY = Retry(total=4, connect=3, read=0, status=3, other=0, allowed_methods=None, status_forcelist=(429, 503),
+              backoff_factor=0.5, respect_retry_after_header=True, raise_on_status=False)
 
 
 class Refused(Exception):
@@ -38,6 +46,8 @@ class Api:
         self.config = config
         self.timeout_s = timeout_s
         self._session = session or requests.Session()
+        self._session.mount("http://", HTTPAdapter(max_retries=RETRY))
+        self._session.mount("https://", HTTPAdapter(max_retries=RETRY))
         self._session.headers["Accept"] = "application/json"
         if config.api_key is not None:
             self._session.headers["X-API-Key"] = config.api_key.get_secret_value()

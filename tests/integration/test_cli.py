@@ -204,3 +204,38 @@ def test_an_unreachable_service_exits_3_and_a_missing_configuration_2(execctl, t
 def test_a_wrong_key_is_refused_with_the_services_error(execctl):
     result = execctl("--api-key", "not-a-key", "orders", "list", expect=1)
     assert "401" in result.stderr and "unauthorized" in result.stderr
+
+
+def test_a_busy_answer_is_retried_and_a_refusal_is_not(execctl):
+    """The service's 503 "contended, nothing was changed" (with Retry-After) is asked again; a 4xx is final."""
+    import http.server
+    import threading
+
+    answers = [(503, b'{"error":{"code":"contended","message":"busy","details":[]}}'), (200, b'{"orders":[],'
+               b'"next_cursor":null}'), (422, b'{"error":{"code":"invalid_request","message":"bad","details":[]}}')]
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            seen.append(self.path)
+            status, body = answers.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+        assert execctl("--url", url, "--api-key", "k", "orders", "list", "-o", "json").json()["orders"] == []
+        assert len(seen) == 2  # the 503, then its retry
+        refused = execctl("--url", url, "--api-key", "k", "orders", "list", expect=1)
+        assert "invalid_request" in refused.stderr and len(seen) == 3
+    finally:
+        server.shutdown()
