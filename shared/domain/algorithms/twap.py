@@ -72,9 +72,9 @@ RepriceAfter = whole(1, 3600, description="maker only: a resting child older tha
 Percent = number(0, 50)
 
 
-def window_problems(params: AlgorithmParams, duration: int, slices: int | None, interval: int | None,
-                    default_slices: int | None = None) -> tuple[int, list[tuple[str, str]]]:
-    """The number of slices for `duration` (from slices, interval_s, or the default), and what is wrong with them."""
+def _window_problems(params: WindowParams, default_slices: int | None) -> tuple[int, list[tuple[str, str]]]:
+    """The number of slices for the window (from slices, interval_s, or the default), and what is wrong with them."""
+    duration, slices, interval = params.duration_s, params.slices, params.interval_s
     found: list[tuple[str, str]] = []
     if {"slices", "interval_s"} <= params.model_fields_set:
         found.append(("interval_s", "give slices or interval_s, not both"))
@@ -90,37 +90,42 @@ def window_problems(params: AlgorithmParams, duration: int, slices: int | None, 
             slices = min(default_slices, duration // MIN_BUCKET_S)
         else:
             slices = math.ceil(duration / (interval or DEFAULT_INTERVAL_S))
+    if "reprice_after_s" in params.model_fields_set and params.mode == "taker":
+        found.append(("reprice_after_s", "only used with mode maker"))
     return max(1, slices), found
 
 
-def execution_problems(params: AlgorithmParams) -> list[tuple[str, str]]:
-    """The rule TWAP and VWAP share about how children are priced."""
-    if "reprice_after_s" in params.model_fields_set and getattr(params, "mode") == "taker":
-        return [("reprice_after_s", "only used with mode maker")]
-    return []
-
-
-class TwapParams(AlgorithmParams):
-    """TWAP's algorithm_params: an even schedule over duration_s, in `slices` (or slices about interval_s apart;
-    by default one a minute). After validation `slices` is the number of slices the schedule uses."""
+class WindowParams(AlgorithmParams):
+    """What TWAP and VWAP share: a window of duration_s in `slices` (or slices about interval_s apart), children
+    as takers or makers, a limit and a collar. After validation `slices` is the number of slices the schedule
+    uses."""
 
     duration_s: Duration
     slices: Slices | None = None
     interval_s: Interval | None = None
-    randomize_size_pct: Percent = ZERO
-    randomize_time_pct: Percent = ZERO
     mode: Mode = "taker"
     reprice_after_s: RepriceAfter = 30
     limit_price: LimitPrice | None = None
     default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
+    def default_slices(self) -> int | None:
+        """The number of slices when neither slices nor interval_s is given (None: one a minute)."""
+        return None
+
     @model_validator(mode="after")
     def _resolve(self) -> Self:
-        slices, found = window_problems(self, self.duration_s, self.slices, self.interval_s)
-        found += execution_problems(self)
+        slices, found = _window_problems(self, self.default_slices())
         if found:
             raise problems(*found)
         return self.model_copy(update={"slices": slices})
+
+
+class TwapParams(WindowParams):
+    """TWAP's algorithm_params: an even schedule over the window (by default one slice a minute), sizes and times
+    optionally jittered."""
+
+    randomize_size_pct: Percent = ZERO
+    randomize_time_pct: Percent = ZERO
 
 
 @dataclass(frozen=True)

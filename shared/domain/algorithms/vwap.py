@@ -23,47 +23,24 @@ from typing import Self
 from pydantic import model_validator
 
 from shared.domain.algorithms.base import MarketNeeds
-from shared.domain.algorithms.params import AlgorithmParams, CollarBps, LimitPrice, number, problems, weights
-from shared.domain.algorithms.slippage import DEFAULT_COLLAR_BPS
-from shared.domain.algorithms.twap import (
-    Duration,
-    Interval,
-    Mode,
-    RepriceAfter,
-    ScheduledPlanner,
-    Slices,
-    execution_problems,
-    window_problems,
-)
+from shared.domain.algorithms.params import number, weights
+from shared.domain.algorithms.twap import ScheduledPlanner, WindowParams
 from shared.domain.market import ZERO, MarketSnapshot
 
 DEFAULT_PROFILE: tuple[Decimal, ...] = tuple(Decimal(w) for w in (
     "1.60", "1.25", "1.05", "0.90", "0.80", "0.75", "0.75", "0.80", "0.90", "1.05", "1.30", "1.85"))
 
 
-class VwapParams(AlgorithmParams):
-    """VWAP's algorithm_params: TWAP's, with slice sizes following a volume profile (``profile``: the given
+class VwapParams(WindowParams):
+    """VWAP's algorithm_params: TWAP's window, with slice sizes following a volume profile (``profile``: the given
     relative weights; else the venue's recent volume; else a U-shaped default), and ``max_participation``."""
 
     profile: weights(1000, description="relative volume per equal time bucket of the window") | None = None
-    duration_s: Duration
-    slices: Slices | None = None
-    interval_s: Interval | None = None
     max_participation: number(0, 1, lo_open=True, description="no slice sends more than this share of the volume "
                                                               "traded since the previous slice") | None = None
-    mode: Mode = "taker"
-    reprice_after_s: RepriceAfter = 30
-    limit_price: LimitPrice | None = None
-    default_collar_bps: CollarBps = DEFAULT_COLLAR_BPS
 
-    @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        slices, found = window_problems(self, self.duration_s, self.slices, self.interval_s,
-                                        default_slices=len(self.profile or DEFAULT_PROFILE))
-        found += execution_problems(self)
-        if found:
-            raise problems(*found)
-        return self.model_copy(update={"slices": slices})
+    def default_slices(self) -> int:
+        return len(self.profile or DEFAULT_PROFILE)
 
 
 def usable(profile: tuple[Decimal, ...]) -> bool:
