@@ -239,3 +239,28 @@ def test_a_busy_answer_is_retried_and_a_refusal_is_not(execctl):
         assert "invalid_request" in refused.stderr and len(seen) == 3
     finally:
         server.shutdown()
+
+
+def test_the_installed_command_answers_with_its_exit_codes(stack):
+    """.venv/bin/execctl, as scripts/bootstrap.sh installs it, run as a user runs it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = Path(sys.executable).parent / "execctl"
+    assert command.is_file(), f"{command} is missing: scripts/bootstrap.sh installs it"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECCTL_") and k not in ("API_URL", "API_KEY")}
+    env["EXECCTL_STACK_DIR"] = str(stack.state)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(command), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    ok = run("health", "-o", "json")
+    assert ok.returncode == 0 and '"status":"ok"' in ok.stdout, ok
+    refused = run("orders", "show", "ord_" + "0" * 24)
+    assert refused.returncode == 1 and "not_found" in refused.stderr and "Traceback" not in refused.stderr, refused
+    usage = run("orders", "list", "--status", "sideways")
+    assert usage.returncode == 2 and "--status" in usage.stderr, usage
+    down = run("--url", "http://127.0.0.1:9/api/v1", "health")
+    assert down.returncode == 3 and "unreachable" in down.stderr, down
