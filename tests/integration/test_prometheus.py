@@ -1,7 +1,7 @@
 """The stack's Prometheus (``localstack.py start --with-prometheus``; scripts/test.sh starts the suite's stack with
 it) scrapes the service: its one target, the API's /api/v1/metrics, is up through the key-adding proxy; a fill is
 seen in Prometheus once it is in the API's own counts; and the alert rules of monitoring/prometheus/alerts.yml
-are loaded and evaluate without errors.
+are loaded and evaluate without errors; and every query of every dashboard runs on it.
 
 A stack started without the flag has no PROMETHEUS_URL: these tests then fail saying so (never skip)."""
 
@@ -17,6 +17,7 @@ import requests
 
 from tests.integration.conftest import wait_for
 from tests.monitoring import promql
+from tests.monitoring import test_dashboard as dashboard_checks
 
 FILLING = {"strategy_id": "prometheus", "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
            "quantity": "0.01", "order_type": "limit", "price": "51000"}  # above the simulator's ask: fills
@@ -106,3 +107,18 @@ def test_the_alert_rules_are_loaded_and_evaluate(prometheus):
                   "every rule evaluated once", timeout=150)
     failing = {name: r.get("lastError") for (_, name), r in rules.items() if r["health"] != "ok"}
     assert failing == {}
+
+
+@pytest.mark.parametrize("path", dashboard_checks.DASHBOARDS, ids=lambda p: p.name)
+def test_every_dashboard_query_runs_on_the_stack(prometheus, path):
+    """Grafana's variables filled in as its "All" would, over the last 15 minutes: Prometheus answers each query
+    (an error here is one Grafana would show on the panel)."""
+    dashboard = dashboard_checks.load(path)
+    end = time.time()
+    failed = {}
+    for title, expr in dashboard_checks.queries(dashboard):
+        resp = requests.get(f"{prometheus}/api/v1/query_range", timeout=30, params={
+            "query": dashboard_checks.filled(dashboard, expr), "start": end - 900, "end": end, "step": "15"})
+        if resp.status_code != 200 or resp.json().get("status") != "success":
+            failed[title] = resp.text[:300]
+    assert failed == {}
