@@ -1,7 +1,7 @@
 """The stack's Prometheus (``localstack.py start --with-prometheus``; scripts/test.sh starts the suite's stack with
 it) scrapes the service: its one target, the API's /api/v1/metrics, is up through the key-adding proxy; a fill is
-seen in Prometheus once it is in the API's own counts; and the alert rules of monitoring/prometheus/alerts.yml
-are loaded and evaluate without errors; and every query of every dashboard runs on it.
+seen in Prometheus once it is in the API's own counts; the alert rules of monitoring/prometheus/alerts.yml are
+loaded and evaluate without errors; and every query of every dashboard runs on it.
 
 A stack started without the flag has no PROMETHEUS_URL: these tests then fail saying so (never skip)."""
 
@@ -69,7 +69,8 @@ def test_the_api_is_scraped_and_up(prometheus, stack):
 
 def _filled_count(api) -> int:
     rows = api("GET", "/metrics").json()["counters"].get("orders", [])
-    return sum(r["value"] for r in rows if r["labels"].get("status") == "filled" and r["labels"].get("venue") == "binance")
+    return sum(r["value"] for r in rows
+               if r["labels"].get("status") == "filled" and r["labels"].get("venue") == "binance")
 
 
 def _prometheus_filled(prometheus: str) -> float | None:
