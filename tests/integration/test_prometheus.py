@@ -7,6 +7,7 @@ A stack started without the flag has no PROMETHEUS_URL: these tests then fail sa
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -65,6 +66,17 @@ def test_the_api_is_scraped_and_up(prometheus, stack):
     assert target["lastError"] == ""
     (up,) = prom(prometheus, "query", query='up{job="execution"}')["result"]
     assert up["value"][1] == "1"
+
+
+def test_the_scrape_proxy_adds_the_key_to_the_metrics_url_and_forwards_nothing_else(stack):
+    ports = json.loads((stack.state / "state.json").read_text())["ports"]
+    proxies = {"http": f"http://127.0.0.1:{ports['prometheus-proxy']}"}
+    metrics = requests.get(f"{stack.api_url}/metrics", params={"format": "prometheus"}, proxies=proxies, timeout=30)
+    assert metrics.status_code == 200, metrics.text  # no key sent: the proxy added its own
+    assert "execution_orders_total" in metrics.text
+    for method, path in (("GET", "/orders"), ("GET", "/adapters"), ("POST", "/metrics")):
+        refused = requests.request(method, f"{stack.api_url}{path}", proxies=proxies, timeout=30)
+        assert refused.status_code == 403 and "forwards only GET" in refused.text, (method, path)
 
 
 def _filled_count(api) -> int:

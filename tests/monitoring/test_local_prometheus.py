@@ -49,7 +49,8 @@ def test_the_configuration_scrapes_the_api_metrics_through_the_proxy():
     assert job["proxy_url"] == "http://127.0.0.1:9089"
 
 
-def test_a_configuration_promtool_refuses_is_reported(tmp_path):
+def test_this_prometheus_cannot_send_the_header_itself(tmp_path):
+    """Why the scrape proxy exists; fails the day the installed Prometheus can do without it."""
     config = tmp_path / "prometheus.yml"
     broken = localstack.prometheus_config(8080, 9089)
     broken["scrape_configs"][0]["http_headers"] = {"X-API-Key": {"values": ["k"]}}  # Prometheus >= 2.55 only
