@@ -71,9 +71,11 @@ def test_the_api_is_scraped_and_up(prometheus, stack):
 def test_the_scrape_proxy_adds_the_key_to_the_metrics_url_and_forwards_nothing_else(stack):
     ports = json.loads((stack.state / "state.json").read_text())["ports"]
     proxies = {"http": f"http://127.0.0.1:{ports['prometheus-proxy']}"}
-    metrics = requests.get(f"{stack.api_url}/metrics", params={"format": "prometheus"}, proxies=proxies, timeout=30)
-    assert metrics.status_code == 200, metrics.text  # no key sent: the proxy added its own
-    assert "execution_orders_total" in metrics.text
+    url = f"{stack.api_url}/metrics?format=prometheus"
+    assert requests.get(url, timeout=30).status_code == 401  # no key: refused, unless the proxy adds its own
+    metrics = requests.get(url, proxies=proxies, timeout=30)
+    assert metrics.status_code == 200, metrics.text
+    assert metrics.headers["Content-Type"].startswith("text/plain")
     for method, path in (("GET", "/orders"), ("GET", "/adapters"), ("POST", "/metrics")):
         refused = requests.request(method, f"{stack.api_url}{path}", proxies=proxies, timeout=30)
         assert refused.status_code == 403 and "forwards only GET" in refused.text, (method, path)
