@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from shared import topology  # noqa: E402
 from shared.infra.config import ConfigError, Settings, load_settings  # noqa: E402
 from shared.infra.access_keys import KeysUnavailable, read_key_file, write_key_file  # noqa: E402
-from shared.domain.access import KeyRecord, Role, digest, new_key, record_for  # noqa: E402
+from shared.domain.access import KeyRecord, Role, new_key, record_for  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 TASKS_VENV_BIN = ROOT / ".venv-tasks" / "bin"
@@ -416,7 +416,8 @@ NO_STRATEGY = "(no strategy)"
 def prometheus_key_record(key: str) -> KeyRecord:
     """The local Prometheus's key: as narrow as GET /api/v1/metrics allows. Its role is operator, the lowest the
     route takes; its one strategy is one no request can name, so it places, lists, cancels and re-enables
-    nothing: what it can read besides the metrics is what every operator key reads (adapters, the switches)."""
+    nothing: what it can read besides the metrics is what every operator key reads (adapters, the switches'
+    state, the market data routes)."""
     return record_for(key, "local-prometheus", Role.OPERATOR, [NO_STRATEGY])
 
 
