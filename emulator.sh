@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole service, locally: Pub/Sub, Firestore and Cloud Tasks emulators, Redis, and every Cloud Function.
-#   ./emulator.sh [start]   bring it up (idempotent), write .local/env, print the API URL
+#   ./emulator.sh [start] [--with-prometheus]   bring it up (idempotent), write .local/env, print the API URL
+#                           (--with-prometheus: also a Prometheus scraping the metrics, alert rules loaded)
 #   ./emulator.sh stop      end exactly what start started
 #   ./emulator.sh status    what runs where
 #   ./emulator.sh logs [NAME]

@@ -1,6 +1,7 @@
 """The local stack: Google's emulators, a Cloud Tasks emulator, Redis and every Cloud Function, on this machine.
 
-    python scripts/localstack.py start  [--state-dir DIR] [--free-ports] [--own-redis] [--timeout S]
+    python scripts/localstack.py start  [--state-dir DIR] [--free-ports] [--own-redis] [--with-prometheus]
+                                        [--timeout S]
     python scripts/localstack.py stop   [--state-dir DIR]
     python scripts/localstack.py status [--state-dir DIR]
     python scripts/localstack.py logs   [--state-dir DIR] [NAME]
@@ -10,6 +11,12 @@ runs it with a fresh temporary state directory, free ports and its own Redis, so
 running stack. Every process is started in its own process group, recorded in ``STATE/pids/NAME.pid`` and
 logging to ``STATE/logs/NAME.log``; ``stop`` ends those groups and nothing else. ``STATE/env`` is a sourceable
 file describing the stack.
+
+``--with-prometheus`` adds a Prometheus (Debian's ``prometheus`` binary) that loads
+``monitoring/prometheus/alerts.yml`` and scrapes the API's ``/api/v1/metrics?format=prometheus`` with a key of
+its own (an operator key that acts for no strategy: ``prometheus_key_record``), through ``scripts/scrape_proxy.py``
+(Prometheus 2.42 cannot send the ``X-API-Key`` header itself); its data lives in ``STATE/prometheus/``. Without
+the flag nothing of it is started or written.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from shared import topology  # noqa: E402
 from shared.infra.config import ConfigError, Settings, load_settings  # noqa: E402
 from shared.infra.access_keys import KeysUnavailable, read_key_file, write_key_file  # noqa: E402
-from shared.domain.access import Role, digest, record_for  # noqa: E402
+from shared.domain.access import KeyRecord, Role, new_key, record_for  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 TASKS_VENV_BIN = ROOT / ".venv-tasks" / "bin"
@@ -47,6 +54,10 @@ DEFAULT_STATE = ROOT / ".local"
 # Default ports of the infrastructure; each overridable by the environment variable named here.
 INFRA_PORTS = {"pubsub": ("PUBSUB_PORT", 8681), "firestore": ("FIRESTORE_PORT", 8682), "tasks": ("TASKS_PORT", 8683)}
 SIM_BASE_PORT = 9201
+# The local Prometheus (--with-prometheus) and the proxy that adds its key to the scrape.
+PROMETHEUS_PORTS = {"prometheus": ("PROMETHEUS_PORT", 9090), "prometheus-proxy": ("PROMETHEUS_PROXY_PORT", 9089)}
+PROMETHEUS_SCRAPE_INTERVAL = "5s"  # locally: a scrape is one Redis read, and tests should not wait long
+ALERT_RULES = ROOT / "monitoring" / "prometheus" / "alerts.yml"
 
 
 class StackError(RuntimeError):
@@ -258,9 +269,11 @@ def simulated_venues() -> list[str]:
     return venues
 
 
-def port_plan(venues: list[str]) -> dict[str, tuple[str, int]]:
+def port_plan(venues: list[str], with_prometheus: bool = False) -> dict[str, tuple[str, int]]:
     """Every component's name -> (port variable, default port)."""
     plan = dict(INFRA_PORTS)
+    if with_prometheus:
+        plan.update(PROMETHEUS_PORTS)
     for i, venue in enumerate(venues):
         plan[f"sim-{venue}"] = (f"SIM_{venue.upper()}_PORT", SIM_BASE_PORT + i)
     for fn in topology.FUNCTIONS:
@@ -380,13 +393,81 @@ def function_components(ports: dict[str, int], plan: dict[str, tuple[str, int]])
 def local_key_file(path: Path, api_key: str) -> None:
     """The stack's API key file: API_KEY (the key the suite and its users send) as an admin key of every strategy.
     Keys added to the file by hand (or rotated) are kept; the admin key is added again if it went missing."""
+    ensure_key_record(path, record_for(api_key, "local-admin", Role.ADMIN))
+
+
+def ensure_key_record(path: Path, record: KeyRecord) -> None:
+    """`record` in the key file: added (replacing a record of the same id) unless its key is there already; every
+    other record is kept."""
     try:
         records = list(read_key_file(path).keys) if path.exists() else []
     except KeysUnavailable as exc:
         raise StackError(f"{exc}; fix it or delete it to start with the local admin key only") from None
-    if not any(r.sha256 == digest(api_key) for r in records):
-        records = [r for r in records if r.id != "local-admin"]
-        write_key_file(path, [*records, record_for(api_key, "local-admin", Role.ADMIN)])
+    if not any(r.sha256 == record.sha256 for r in records):
+        records = [r for r in records if r.id != record.id]
+        write_key_file(path, [*records, record])
+
+
+# A strategy id no order, heartbeat or re-enable can name (the input rules allow no parentheses or spaces): the
+# scrape key is an operator key (GET /metrics needs one) that can act for no strategy.
+NO_STRATEGY = "(no strategy)"
+
+
+def prometheus_key_record(key: str) -> KeyRecord:
+    """The local Prometheus's key: as narrow as GET /api/v1/metrics allows. Its role is operator, the lowest the
+    route takes; its one strategy is one no request can name, so it places, lists, cancels and re-enables
+    nothing: what it can read besides the metrics is what every operator key reads (adapters, the switches'
+    state, the market data routes)."""
+    return record_for(key, "local-prometheus", Role.OPERATOR, [NO_STRATEGY])
+
+
+def prometheus_config(api_port: int, proxy_port: int, rules: Path = ALERT_RULES) -> dict:
+    """The local Prometheus's configuration (JSON, which is YAML): one job scraping the API's metrics through the
+    key-adding proxy (scrape_proxy.py), and the alert rules."""
+    return {
+        "global": {"scrape_interval": PROMETHEUS_SCRAPE_INTERVAL, "scrape_timeout": PROMETHEUS_SCRAPE_INTERVAL,
+                   "evaluation_interval": "15s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{
+            "job_name": "execution",
+            # The counts are cluster-wide (Redis): one target, the API (docs/monitoring.md).
+            "metrics_path": "/api/v1/metrics",
+            "params": {"format": ["prometheus"]},
+            "proxy_url": f"http://127.0.0.1:{proxy_port}",
+            "static_configs": [{"targets": [f"127.0.0.1:{api_port}"]}],
+        }],
+    }
+
+
+def prometheus_binary() -> str:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise StackError("prometheus is missing (--with-prometheus): install the Debian package prometheus "
+                         "(apt-get install -y prometheus)")
+    return binary
+
+
+def prometheus_components(stack: "Stack", ports: dict[str, int], key: str, binary: str) -> list[Component]:
+    """The proxy and Prometheus, their files written (the key file 0600)."""
+    home = stack.state / "prometheus"
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    key_file = home / "scrape-key"
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(key + "\n")
+    config = home / "prometheus.yml"
+    config.write_text(json.dumps(prometheus_config(ports["api"], ports["prometheus-proxy"]), indent=2) + "\n")
+    proxy_port, port = ports["prometheus-proxy"], ports["prometheus"]
+    return [
+        Component("prometheus-proxy", proxy_port, PROMETHEUS_PORTS["prometheus-proxy"][0],
+                  [str(VENV_BIN / "python"), str(ROOT / "scripts/scrape_proxy.py"), "--port", str(proxy_port),
+                   "--upstream", f"http://127.0.0.1:{ports['api']}", "--key-file", str(key_file)],
+                  lambda: tcp_open(proxy_port)),
+        Component("prometheus", port, PROMETHEUS_PORTS["prometheus"][0],
+                  [binary, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+                   f"--web.listen-address=127.0.0.1:{port}"],
+                  lambda: http_ok(f"http://127.0.0.1:{port}/-/ready")),
+    ]
 
 
 LOCAL_MAX_AGE_MS = 30_000  # SIGNAL_MAX_AGE_MS and HEARTBEAT_MAX_AGE_MS of the local stack (stack_env)
@@ -533,7 +614,7 @@ def wait_ready(stack: Stack, comps: list[Component], deadline_s: float) -> None:
         time.sleep(0.1)
 
 
-def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str, str]:
+def start(stack: Stack, free: bool, own_redis: bool, timeout: float, with_prometheus: bool = False) -> dict[str, str]:
     t0 = time.monotonic()
     stack.state.mkdir(parents=True, exist_ok=True)  # it owns the ports it claims
     previous = stack.load()
@@ -541,7 +622,10 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     recorded = previous.get("ports", {})
     running = {n for n in stack.names() if stack.pgid(n) is not None}
     venues = simulated_venues()
-    plan = port_plan(venues)
+    # A Prometheus started earlier keeps running (and its ports recorded) when start is run again without the flag.
+    with_prometheus = with_prometheus or bool(running & set(PROMETHEUS_PORTS))
+    prometheus = prometheus_binary() if with_prometheus else None
+    plan = port_plan(venues, with_prometheus)
     ports = choose_ports(plan, free, recorded, running, stack.state)
     os.environ.pop("API_KEYS", None)  # an older .local/env's plain keys: replaced by API_KEYS_FILE
     try:
@@ -549,8 +633,11 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
     except ConfigError as exc:
         raise StackError(str(exc)) from None
 
+    prometheus_key = previous.get("prometheus_key") or (new_key() if with_prometheus else None)
     comps = infra_components(sdk_root(), ports) + venue_components(venues, ports, plan) + \
         function_components(ports, plan)
+    if with_prometheus:
+        comps += prometheus_components(stack, ports, prometheus_key, prometheus)
     for comp in comps:
         if comp.name not in running and not port_free(comp.port):
             raise StackError(port_taken(stack, comp.name, comp.port, comp.port_env, recorded.get(comp.name) == comp.port))
@@ -583,8 +670,13 @@ def start(stack: Stack, free: bool, own_redis: bool, timeout: float) -> dict[str
 
     api_key = previous.get("api_key") or f"local-{secrets.token_hex(16)}"
     local_key_file(stack.state / "api-keys.json", api_key)
+    if with_prometheus:
+        ensure_key_record(stack.state / "api-keys.json", prometheus_key_record(prometheus_key))
     env = stack_env(cfg, ports, redis_url, api_key, venues, (stack.state / "api-keys.json").resolve())
-    stack.save({"ports": ports, "redis_url": redis_url, "api_key": api_key})
+    if with_prometheus:
+        env["PROMETHEUS_URL"] = f"http://127.0.0.1:{ports['prometheus']}"
+    stack.save({"ports": ports, "redis_url": redis_url, "api_key": api_key,
+                **({"prometheus_key": prometheus_key} if prometheus_key else {})})
     base_env = {**os.environ, **env}
 
     # First what has no dependency of ours (emulators, Redis, simulated exchanges), then the functions.
@@ -676,6 +768,8 @@ def status(stack: Stack) -> int:
     api = ports.get("api")
     if api:
         print(f"{'API_URL':<18} http://127.0.0.1:{api}/api/v1")
+    if "prometheus" in names and ports.get("prometheus"):
+        print(f"{'PROMETHEUS_URL':<18} http://127.0.0.1:{ports['prometheus']}")
     return 0 if all_up else 1
 
 
@@ -697,13 +791,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--free-ports", action="store_true", help="pick free ports for everything")
     parser.add_argument("--own-redis", action="store_true", help="always start a private redis-server")
+    parser.add_argument("--with-prometheus", action="store_true",
+                        help="also run a Prometheus scraping the API's metrics, with the alert rules loaded")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("STACK_TIMEOUT", 60)))
     args = parser.parse_args(argv)
     stack = Stack(args.state_dir.resolve())
     try:
         if args.command == "start":
-            env = start(stack, args.free_ports, args.own_redis, args.timeout)
+            env = start(stack, args.free_ports, args.own_redis, args.timeout, args.with_prometheus)
             print(f"API_URL={env['API_URL']}")
+            if "PROMETHEUS_URL" in env:
+                print(f"PROMETHEUS_URL={env['PROMETHEUS_URL']}")
             print(f"source {stack.state / 'env'} to use the stack")
             return 0
         if args.command == "stop":

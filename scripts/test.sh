@@ -21,7 +21,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'status=130; exit 130' INT TERM
 
-"$PY" "$ROOT/scripts/localstack.py" start --state-dir "$STATE" --free-ports --own-redis >/dev/null
+# --with-prometheus: tests/integration/test_prometheus.py reads PROMETHEUS_URL (about a second more to start)
+"$PY" "$ROOT/scripts/localstack.py" start --state-dir "$STATE" --free-ports --own-redis --with-prometheus >/dev/null
 set -a
 # shellcheck disable=SC1091
 source "$STATE/env"

@@ -62,6 +62,9 @@ def test_start_twice_status_and_stop_leave_no_process(stack, tmp_path):
                     "ORDER_EVENTS_TOPIC", "SIGNALS_SUBSCRIPTION", "SUBMIT_QUEUE", "ADAPTER_ENDPOINTS",
                     "SIMULATED_EXCHANGES"):
             assert f"export {var}=" in env_file, var
+        # Without --with-prometheus nothing of the local Prometheus runs or is written.
+        assert "PROMETHEUS_URL" not in env_file and not set(started) & {"prometheus", "prometheus-proxy"}
+        assert not (state / "prometheus").exists()
 
         again = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE)
         assert again.returncode == 0, again.stderr

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"
 ALERTS_YML = PROMETHEUS_DIR / "alerts.yml"
 RULE_TESTS = (PROMETHEUS_DIR / "alerts_test.yml", PROMETHEUS_DIR / "alerts_baseline_test.yml")
-DASHBOARD = ROOT / "monitoring" / "grafana" / "execution-quality.json"
+GRAFANA_DIR = ROOT / "monitoring" / "grafana"
 
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
             "unless", "inf", "nan", "atan2"}
