@@ -108,6 +108,12 @@ FILL_COLUMNS = (
     Column("price", "price", "num"), Column("fee", "fee", "num"), Column("fee_ccy", "fee_currency"),
     Column("liquidity", "liquidity"),
 )
+PROGRESS_COLUMNS = (
+    Column("filled_pct", "filled_pct", "num"), Column("slices_done", "slices_done", "num"),
+    Column("next_slice", "next_slice_at", "ms"), Column("working", "working_quantity", "num"),
+    Column("retired_children", "retired_children", "num"), Column("paused", "paused"),
+    Column("notes", "notes", read=lambda p: "; ".join(p.get("notes") or ())),
+)
 CHILD_COLUMNS = (
     Column("slice", "slice", "num"), Column("order_id", "order_id", "id"), Column("exchange", "exchange"),
     Column("status", "status"), Column("quantity", "quantity", "num"), Column("price", "price", "num"),
@@ -122,6 +128,8 @@ def show_order(order: dict[str, Any], fmt: Format) -> None:
     if order.get("fills"):
         extra.append(output.table(order["fills"], FILL_COLUMNS, "fills"))
     progress = order.get("progress") or {}
+    if progress:
+        extra.append(output.table([progress], PROGRESS_COLUMNS, "progress"))
     if progress.get("children"):
         extra.append(output.table(progress["children"], CHILD_COLUMNS, "children"))
     kinds = {"commissions": "text", "tags": "text", "algorithm_params": "text", "next_slice_at": "ms",

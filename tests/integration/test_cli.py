@@ -120,7 +120,8 @@ def test_pause_and_resume_a_parent(execctl, api):
                      "--param", "slices=3", "-o", "json").json()
     assert parent["algorithm"] == "twap" and parent["algorithm_params"]["slices"] == 3
     assert execctl("orders", "pause", parent["order_id"], "-o", "json").json()["paused"] is True
-    assert "paused" in execctl("orders", "show", parent["order_id"]).stdout
+    shown = execctl("orders", "show", parent["order_id"]).stdout
+    assert "progress" in shown and "filled_pct" in shown and "slices_done" in shown
     assert execctl("orders", "resume", parent["order_id"], "-o", "json").json()["paused"] is False
     execctl("orders", "cancel", parent["order_id"])
     done = wait_for(api, parent["order_id"], lambda o: o["status"] == "canceled", timeout=60)
