@@ -178,7 +178,8 @@ def render_order(chart: OrderChart, path: str | Path) -> Path:
     else:
         cash = "" if chart.waterfall.total_cash is None else \
             f": total {chart.waterfall.total_cash} {chart.price.quote_currency}"
-        _waterfall(waterfall_ax, chart.waterfall, f"Implementation shortfall (delay, execution, opportunity, fees){cash}")
+        _waterfall(waterfall_ax, chart.waterfall,
+                   f"Implementation shortfall (delay, execution, opportunity, fees){cash}")
     return _save(fig, path)
 
 

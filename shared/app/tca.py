@@ -220,12 +220,13 @@ class Analysis:
 
 
 def market_json(analysis: Analysis) -> dict[str, Any]:
-    """The market data the record was computed from, as a JSON-ready document (Decimals as they are), so that a chart of the order
-    draws only what was measured: ``fills`` (``record.fills`` in the same order, with the venue and venue order
-    each came from, the touch it was quoted at and the mid sampled at each markout horizon; -10 is the venue's
-    last public trade before it, not a mid) and ``mids``, every mid the service has for the order's life and
-    after it, in time order: the decision mid (``decision``), each venue order's arrival mid (``arrival``), each
-    fill's touch (``fill_touch``) and each markout sample (``markout_<h>s``). No mid history is kept beyond these."""
+    """The market data the record was computed from, as a JSON-ready document (Decimals as they are), so that a
+    chart of the order draws only what was measured: ``fills`` (``record.fills`` in the same order, with the venue
+    and venue order each came from, the touch it was quoted at and the mid sampled at each markout horizon; -10 is
+    the venue's last public trade before it, not a mid) and ``mids``, every mid the service has for the order's
+    life and after it, in time order: the decision mid (``decision``), each venue order's arrival mid
+    (``arrival``), each fill's touch (``fill_touch``) and each markout sample (``markout_<h>s``). No mid history
+    is kept beyond these."""
     order = analysis.order
     mids: list[dict[str, Any]] = []
     if order.decision_mid is not None:
