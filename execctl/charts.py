@@ -58,7 +58,7 @@ class PriceSeries:
 @dataclass(frozen=True)
 class ScheduleSeries:
     """An algorithm parent: cumulative filled (from its fills) against cumulative sent to venues (each child's
-    quantity from when it was sent, less what it left unfilled from when it ended), and the ordered quantity."""
+    quantity from when it was created, less what it left unfilled from when it ended), and the ordered quantity."""
 
     t0: int
     quantity: Decimal
@@ -174,7 +174,8 @@ def schedule_series(tca_doc: Mapping[str, Any], children: Sequence[Mapping[str, 
         filled_cumulative.append(running)
     steps: list[tuple[int, Decimal]] = []
     for child in children:
-        sent_at = _ms(child.get("submitted_at")) or int(child["created_at"])
+        sent_at = int(child["created_at"])  # not submitted_at: our clock stamps it after the venue's answer,
+        # which can be later than the venue's own time of a fill the placement made
         quantity, filled = dec(child["quantity"]), dec(child.get("filled_quantity")) or Decimal(0)
         steps.append((sent_at, quantity))
         ended = _ms(child.get("terminal_at"))

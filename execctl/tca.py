@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 
 import click
 import typer
+from typer.core import TyperCommand
 
 from execctl import charts, output
 from execctl.common import ExecctlGroup, OutputOpt, api, new_app
@@ -37,6 +38,14 @@ class TcaGroup(ExecctlGroup):
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         return ["ORDER_ID [--chart FILE.png] [-o FORMAT]  |  report [OPTIONS]"]
+
+
+class _OrderCommand(TyperCommand):
+    """The hidden ``order`` command, whose usage reads as it is typed: ``execctl tca ORDER_ID``."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.parent.command_path if ctx.parent else "execctl tca",
+                              "ORDER_ID [--chart FILE.png] [-o FORMAT]")
 
 
 app = new_app("Transaction cost analysis: `tca ORDER_ID` (one order; --chart FILE.png draws it) or `tca report` "
@@ -123,7 +132,7 @@ def show_tca(doc: dict[str, Any], fmt: Format) -> None:
         output.emit_rows(doc, fills, FILL_COLUMNS, fmt)
 
 
-@app.command(ORDER_COMMAND, hidden=True)
+@app.command(ORDER_COMMAND, hidden=True, cls=_OrderCommand)
 def order_tca(order_id: Annotated[str, typer.Argument(help="the order_id")], chart: ChartOpt = None,
               fmt: OutputOpt = Format.table) -> None:
     """One order's TCA (a parent's covers its children); --chart draws price vs mid, schedule, markouts and the
