@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from execctl import common, output
+from execctl import common, output, tca
 from execctl.client import Refused
 from execctl.common import OutputOpt, api, new_app
 from execctl.output import Column, Format
@@ -28,6 +28,7 @@ orders_app = new_app("Place, list, show, watch, modify, cancel, pause and resume
 dms_app = new_app("The dead man's switch: its state, heartbeats, lifting a halt.")
 app.add_typer(orders_app, name="orders")
 app.add_typer(dms_app, name="dms")
+app.add_typer(tca.app, name="tca")
 
 
 @app.callback()

@@ -33,7 +33,7 @@ from shared.app.dms import SwitchStateUnavailable
 from shared.app.openapi import api_document
 from shared.app.orders import Conflict
 from shared.app.ports import Contended, OrderNotFound
-from shared.app.tca import record_json
+from shared.app.tca import market_json, record_json
 from shared.app.schemas import (
     ExecuteRequest,
     Heartbeat,
@@ -256,7 +256,8 @@ def get_order(order_id: str) -> flask.Response:
 def get_order_tca(order_id: str) -> flask.Response:
     """The order's transaction cost analysis as it stands (README "Execution analytics" defines each figure)."""
     _scoped_get(order_id)
-    order, record = runtime.tca_service().report(order_id)
+    analysis = runtime.tca_service().analysis(order_id)
+    order, record = analysis.order, analysis.record
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,
                           "facts": jsonable({"decision_mid": order.decision_mid, "arrival_mid": order.arrival_mid,
@@ -265,7 +266,7 @@ def get_order_tca(order_id: str) -> flask.Response:
                                              "router_best_price": order.router_best_price,
                                              "router_consolidated_price": order.router_consolidated_price,
                                              "schedule_points": order.schedule_points}),
-                          "tca": record_json(record)})
+                          "tca": record_json(record), "market": jsonable(market_json(analysis))})
 
 
 @v1.get("/analytics/tca")

@@ -140,7 +140,7 @@ def api_document() -> dict[str, Any]:
                                "children); each figure's formula and sign: README, Execution analytics",
                     "parameters": [_ID],
                     "responses": {"200": _json(_object("{order_id, status, side, exchange, symbol, algorithm, "
-                                                       "facts, tca}"), "the analysis"), **_errors(404)}},
+                                                       "facts, tca, market}"), "the analysis"), **_errors(404)}},
         },
         "/orders/{order_id}/pause": {
             "post": {"summary": "Pause an algorithm's parent order (no further slices)", "parameters": [_ID],

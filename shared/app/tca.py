@@ -76,13 +76,24 @@ class TcaService:
 
     def report(self, order_id: str) -> tuple[Order, TcaRecord]:
         """The order's TCA as its facts stand now (also while it works). Raises OrderNotFound."""
+        analysis = self.analysis(order_id)
+        return analysis.order, analysis.record
+
+    def analysis(self, order_id: str) -> Analysis:
+        """The order's TCA with the input it was computed from (which fill came from which venue order, the mids
+        sampled). Raises OrderNotFound."""
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        return order, analyze(self.input_of(order))
+        members = self.members(order)
+        tca_input = self._input(order, members)
+        sources = tuple(sorted(((m, f) for m in members for f in m.fills), key=lambda mf: mf[1].timestamp_ms))
+        return Analysis(order, tuple(members), sources, tca_input, analyze(tca_input))
 
     def input_of(self, order: Order) -> TcaInput:
-        members = self.members(order)
+        return self._input(order, self.members(order))
+
+    def _input(self, order: Order, members: list[Order]) -> TcaInput:
         own = self.samples(list(dict.fromkeys([order.order_id, *(m.order_id for m in members)])), order.order_id)
         fills = [(m, f) for m in members for f in m.fills]
         fills.sort(key=lambda mf: mf[1].timestamp_ms)
@@ -194,6 +205,52 @@ class _TapeRow:
     price: Decimal
     quantity: Decimal
     ours: bool
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One order's TCA and what it was computed from: ``sources[i]`` is the venue order (a parent's child, or the
+    order itself) and fill behind ``input.fills[i]`` and ``record.fills[i]`` (all in fill-time order)."""
+
+    order: Order
+    members: tuple[Order, ...]
+    sources: tuple[tuple[Order, Fill], ...]
+    input: TcaInput
+    record: TcaRecord
+
+
+def market_json(analysis: Analysis) -> dict[str, Any]:
+    """The market data the record was computed from, as a JSON-ready document (Decimals as they are), so that a
+    chart of the order draws only what was measured: ``fills`` (``record.fills`` in the same order, with the venue
+    and venue order each came from, the touch it was quoted at and the mid sampled at each markout horizon; -10 is
+    the venue's last public trade before it, not a mid) and ``mids``, every mid the service has for the order's
+    life and after it, in time order: the decision mid (``decision``), each venue order's arrival mid
+    (``arrival``), each fill's touch (``fill_touch``) and each markout sample (``markout_<h>s``). No mid history
+    is kept beyond these."""
+    order = analysis.order
+    mids: list[dict[str, Any]] = []
+    if order.decision_mid is not None:
+        mids.append({"at": order.created_at, "mid": order.decision_mid, "source": "decision", "venue": None})
+    for member in analysis.members:
+        if member.arrival_mid is not None and member.submitted_at is not None:
+            mids.append({"at": member.submitted_at, "mid": member.arrival_mid, "source": "arrival",
+                         "venue": member.exchange})
+    fills: list[dict[str, Any]] = []
+    for (member, fill), tca_fill in zip(analysis.sources, analysis.input.fills, strict=True):
+        quote = tca_fill.quote
+        if quote is not None:
+            mids.append({"at": fill.timestamp_ms, "mid": quote.mid, "source": "fill_touch", "venue": member.exchange})
+        for horizon, mid in sorted(tca_fill.mids.items()):
+            if horizon > 0:
+                mids.append({"at": fill.timestamp_ms + horizon * 1000, "mid": mid, "source": f"markout_{horizon}s",
+                             "venue": member.exchange})
+        fills.append({"order_id": member.order_id, "venue": member.exchange, "trade_id": fill.trade_id,
+                      "timestamp": fill.timestamp_ms, "quantity": fill.quantity, "price": fill.price,
+                      "liquidity": fill.liquidity, "bid": quote.bid if quote else None,
+                      "ask": quote.ask if quote else None,
+                      "mids": {str(h): m for h, m in sorted(tca_fill.mids.items())}})
+    mids.sort(key=lambda m: (m["at"], m["source"]))
+    return {"fills": fills, "mids": mids}
 
 
 def record_json(record: TcaRecord) -> dict[str, Any]:

@@ -21,6 +21,10 @@ Decisions, said once:
   (quantities of different symbols do not add up). ``fill_ratio_weighted`` weighs each order by what it ordered in
   the quote currency, ``quantity * average_price``: it exists only for orders with a fill (a row has no price for
   an unfilled order), so it is the fill ratio of the orders that traded at all, not of every order.
+- The shortfall's parts (delay, execution, opportunity, fees) are costs like the others. A row has all four
+  exactly when it has ``shortfall_bps`` (their sum), so over the same rows and weights the parts' means add up to
+  the shortfall's mean up to the rounding of each (4 x 1e-6 bps); rows published before the parts were (n lower
+  than the shortfall's) break that.
 - ``maker_share``: notional-weighted over the rows that have it. ``reject_rate``: rejected orders / orders.
 - ``arrival_cost_ci95``: a bootstrap (percentile method) of the notional-weighted mean arrival cost: ``resamples``
   draws, with replacement, of as many rows as have the value and a weight; the interval is the ceil(2.5% R)-th and
@@ -44,9 +48,11 @@ from operator import mul
 from typing import Any
 
 GROUP_KEYS = ("algorithm", "venue", "symbol", "side", "strategy_id")
-COSTS = ("arrival_cost_bps", "shortfall_bps", "interval_vwap_cost_bps", "twap_mid_cost_bps", "fees_bps",
-         "markout_pre10s_bps", "markout_1s_bps", "markout_10s_bps", "markout_60s_bps", "markout_300s_bps",
-         "router_vs_best_venue_bps", "router_vs_consolidated_bps")
+SHORTFALL_PARTS = ("shortfall_delay_bps", "shortfall_execution_bps", "shortfall_opportunity_bps",
+                   "shortfall_fees_bps")  # a row has all four iff it has shortfall_bps, their sum exactly
+COSTS = ("arrival_cost_bps", "shortfall_bps", *SHORTFALL_PARTS, "interval_vwap_cost_bps", "twap_mid_cost_bps",
+         "fees_bps", "markout_pre10s_bps", "markout_1s_bps", "markout_10s_bps", "markout_60s_bps",
+         "markout_300s_bps", "router_vs_best_venue_bps", "router_vs_consolidated_bps")
 MARKOUTS = {-10: "markout_pre10s_bps", 1: "markout_1s_bps", 10: "markout_10s_bps", 60: "markout_60s_bps",
             300: "markout_300s_bps"}  # horizon (s) -> its column
 LATENCIES = ("decision_to_submit_ms", "submit_to_ack_ms", "ack_to_first_fill_ms", "cancel_to_confirm_ms")

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from shared.adapters.protocol import ErrorCode, PublicTrade
 from shared.domain.orders import Status as S
-from shared.app.tca import Samples, TcaService, fill_key
+from shared.app.tca import Samples, TcaService, fill_key, market_json
 
 from .fakes import venue_error
 from .test_order_service import OID, Env, Touches
@@ -117,3 +117,43 @@ def test_an_order_never_cancelled_has_no_cancel_latency():
     env, service = _filled_at_once(ScriptedTape())
     _, r = service.report(OID)
     assert env.stored().cancel_requested_at is None and r.latencies_ms["cancel_to_confirm"] is None
+
+
+def test_the_market_samples_behind_a_record_name_each_fills_venue_and_every_mid_measured():
+    """What a chart of the order may draw (GET /orders/{id}/tca ``market``): the record's fills in its order, each
+    with its venue and venue order, and the mids the service has: decision, arrival, fill touch, markouts."""
+    env, service = _filled_at_once(ScriptedTape())
+    order = env.stored()
+    fill = order.fills[0]
+    service.samples = lambda order_ids, root_id: Samples(mids={fill_key(order.exchange, fill.trade_id):
+                                                               {1: D(50010), 10: D(49990)}})
+    analysis = service.analysis(OID)
+    doc = market_json(analysis)
+    (got,) = doc["fills"]
+    assert got["venue"] == order.exchange and got["order_id"] == OID and got["trade_id"] == fill.trade_id
+    assert (got["quantity"], got["price"], got["timestamp"]) == (fill.quantity, fill.price, fill.timestamp_ms)
+    assert (got["quantity"], got["price"]) == (analysis.record.fills[0].quantity, analysis.record.fills[0].price)
+    assert (got["bid"], got["ask"]) == (D(49995), D(50005)) and got["mids"] == {"1": D(50010), "10": D(49990)}
+    sources = [(m["source"], m["mid"]) for m in doc["mids"]]
+    assert ("decision", order.decision_mid) in sources and ("arrival", D(50000)) in sources
+    assert ("fill_touch", D(50000)) in sources
+    assert ("markout_1s", D(50010)) in sources and ("markout_10s", D(49990)) in sources
+    assert [m["at"] for m in doc["mids"]] == sorted(m["at"] for m in doc["mids"])
+    later = {m["source"]: m["at"] for m in doc["mids"]}
+    assert later["markout_10s"] == fill.timestamp_ms + 10_000
+
+
+def test_a_parents_market_samples_name_the_child_each_fill_came_from():
+    env = Env()
+    parent = env.order("p-1", algorithm="twap", quantity=D(3))
+    env.store.put(replace(parent, decision_mid=D(100), arrival_mid=D(100), symbol="BTC/USDT"))
+    for i, (qty, px) in enumerate([(D(1), D(101)), (D(2), D(102))]):
+        env.venue.on_place(fill="all")
+        env.create(f"c-{i}", quantity=qty, price=px, parent_id=parent.order_id)
+        env.run_submit()
+        env.clock.advance(1000)
+    service = TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+    doc = market_json(service.analysis(parent.order_id))
+    children = {o.client_order_id: o for o in env.store.list({"parent_id": parent.order_id}, 10, None).orders}
+    assert [(f["order_id"], f["quantity"], f["price"]) for f in doc["fills"]] == [
+        (children["c-0"].order_id, D(1), D(101)), (children["c-1"].order_id, D(2), D(102))]

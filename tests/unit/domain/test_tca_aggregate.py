@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shared.app.tca_pipeline import tca_row
 from shared.domain.orders import Order, OrderType, Side, Status, TimeInForce
 from shared.domain.tca import Quote, TapeTrade, TcaFill, TcaInput, Times, analyze
-from shared.domain.tca_aggregate import COSTS, LATENCIES, Latency, Stat, aggregate
+from shared.domain.tca_aggregate import COSTS, LATENCIES, SHORTFALL_PARTS, Latency, Stat, aggregate
 
 _NONE = {c: None for c in (*COSTS, *LATENCIES, "maker_share", "average_price")}
 
@@ -235,3 +235,17 @@ def test_splitting_a_fill_changes_no_aggregate(inputs, data):
     for group_by in ((), ("venue",)):
         assert aggregate(_tca_rows(split), group_by, resamples=50) == aggregate(_tca_rows(inputs), group_by,
                                                                                  resamples=50)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(tca_inputs(), min_size=1, max_size=5))
+def test_the_shortfall_parts_add_up_to_the_shortfall_in_every_group(inputs):
+    """What a waterfall of the aggregate draws: delay + execution + opportunity + fees = the shortfall's mean, up to
+    the rounding of each of the four means (1e-6 bps each)."""
+    rows = _tca_rows(inputs)
+    assert all(sum(D(r[p]) for p in SHORTFALL_PARTS) == D(r["shortfall_bps"]) for r in rows)
+    for g in aggregate(rows, ("venue",), resamples=10):
+        total = g.costs["shortfall_bps"]
+        parts = [g.costs[p] for p in SHORTFALL_PARTS]
+        assert all(p.n == total.n for p in parts)
+        assert abs(sum(p.mean for p in parts) - total.mean) <= 4 * D("0.000001")
