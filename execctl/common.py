@@ -38,8 +38,8 @@ class ExecctlGroup(TyperGroup):
             ctx.exit(USAGE)
 
 
-def new_app(help_text: str) -> typer.Typer:
-    return typer.Typer(cls=ExecctlGroup, help=help_text, no_args_is_help=True, add_completion=False,
+def new_app(help_text: str, cls: type[ExecctlGroup] = ExecctlGroup) -> typer.Typer:
+    return typer.Typer(cls=cls, help=help_text, no_args_is_help=True, add_completion=False,
                        pretty_exceptions_enable=False, rich_markup_mode=None)
 
 

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -31,26 +30,25 @@ ORDER_COMMAND = "order"
 class TcaGroup(ExecctlGroup):
     """``tca report ...`` runs the subcommand; ``tca ORDER_ID ...`` runs the hidden ``order`` command."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(self, ctx: typer.Context, args: list[str]):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = [ORDER_COMMAND, *args]
         return super().resolve_command(ctx, args)
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         return ["ORDER_ID [--chart FILE.png] [-o FORMAT]  |  report [OPTIONS]"]
 
 
 class _OrderCommand(TyperCommand):
     """The hidden ``order`` command, whose usage reads as it is typed: ``execctl tca ORDER_ID``."""
 
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_usage(self, ctx: typer.Context, formatter: Any) -> None:
         formatter.write_usage(ctx.parent.command_path if ctx.parent else "execctl tca",
                               "ORDER_ID [--chart FILE.png] [-o FORMAT]")
 
 
 app = new_app("Transaction cost analysis: `tca ORDER_ID` (one order; --chart FILE.png draws it) or `tca report` "
-              "(by algorithm, venue, ...).")
-app.info.cls = TcaGroup
+              "(by algorithm, venue, ...).", cls=TcaGroup)
 
 ChartOpt = Annotated[Optional[Path], typer.Option("--chart", help="also draw the chart to this PNG file",
                                                   dir_okay=False, writable=True)]
