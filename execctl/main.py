@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from execctl import common, output, tca
+from execctl import common, events, output, tca, watch
 from execctl.client import Refused
 from execctl.common import OutputOpt, api, new_app
 from execctl.output import Column, Format
@@ -29,6 +29,7 @@ dms_app = new_app("The dead man's switch: its state, heartbeats, lifting a halt.
 app.add_typer(orders_app, name="orders")
 app.add_typer(dms_app, name="dms")
 app.add_typer(tca.app, name="tca")
+app.add_typer(events.app, name="events")
 
 
 @app.callback()
@@ -297,6 +298,9 @@ def pause(order_id: OrderId, fmt: OutputOpt = Format.table) -> None:
 def resume(order_id: OrderId, fmt: OutputOpt = Format.table) -> None:
     """Resume a paused algorithm parent."""
     show_order(api().post(f"/orders/{order_id}/resume"), fmt)
+
+
+orders_app.command("watch")(watch.watch)
 
 
 # ---- venues, routes, service ----------------------------------------------------------------------------------
