@@ -58,6 +58,7 @@ RETRIES = 5  # consecutive answers of "try again" (503) or silences before givin
 TCA_EVERY_MS = 5_000  # a parent's TCA (participation: it reads the venues' tapes) at most this often while it fills
 PCT = Decimal("0.01")
 BPS_SHOWN = Decimal("0.01")
+PLANNED_PLACES = Decimal("1E-12")
 
 
 # ---- the plan -------------------------------------------------------------------------------------------------
@@ -107,7 +108,14 @@ def plan_of(order: Mapping[str, Any], now_ms: int, filled: Decimal = Decimal(0))
                     schedule.n, schedule.end)
     no_market = MarketSnapshot(at_ms=now_ms, books={}, terms={})  # TWAP's (and a given profile's) plan needs none
     planned = planner.planned(view, no_market, now_ms)
-    return Plan(planned if planned is not None else Decimal(0), None, schedule.n, schedule.end)
+    return Plan(_shown(planned) if planned is not None else Decimal(0), None, schedule.n, schedule.end)
+
+
+def _shown(value: Decimal) -> Decimal:
+    """A planned quantity as a person reads it: quantity * k / n to 12 places, trailing zeros dropped (a third of
+    0.3 is 0.1, not 0.0999...)."""
+    rounded = value.quantize(PLANNED_PLACES).normalize()
+    return rounded if rounded.as_tuple().exponent <= 0 else rounded.quantize(Decimal(1))
 
 
 # ---- what the display shows of a parent ----------------------------------------------------------------------
