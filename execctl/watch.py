@@ -18,8 +18,9 @@ folds what was seen into a ``WatchState`` and says what changed (records: ``stat
 - slices done and the next slice's time, the children, and the time left in the schedule's window (or to the
   order's own expiry).
 
-The loop (``follow``) polls with an injected clock and sleep, retries an answer that says try again (503, such as
-``contended``) and a moment without answer, and returns the exit code: 0 when the order is terminal, ``TIMED_OUT``
+The loop (``follow``) polls with an injected clock and sleep. Each request is already retried by the client
+(execctl/client.py); a poll that still gets "try again" (503, such as ``contended``) or no answer is tried again
+``RETRIES`` times more, since a watch should outlast a busy moment (the polls are reads). It returns the exit code: 0 when the order is terminal, ``TIMED_OUT``
 (4) when ``--timeout`` passed first, 3 (via ``Unreachable``) when the service stayed silent through the retries.
 """
 
