@@ -32,6 +32,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -40,12 +41,14 @@ from execctl import common, config, output
 from execctl.client import Unreachable
 from execctl.common import OutputOpt, new_app
 from execctl.output import Column, Format
-from execctl.watch import TIMED_OUT
+from execctl.watch import INTERRUPTED, TIMED_OUT
 from shared.domain.orders import Status
 from shared.infra import exact_json
 
-INTERRUPTED = 130
-CALL_TIMEOUT_S = 15.0  # one Pub/Sub administrative call (create, delete) at most
+CALL_TIMEOUT_S = 10.0  # one Pub/Sub administrative call (create, delete) at most, its retries included
+# Pub/Sub's own retry of an administrative call (the default gives up only after 60 s), bounded by CALL_TIMEOUT_S
+ADMIN_RETRY = gretry.Retry(predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
+                           initial=0.25, maximum=2.0, timeout=CALL_TIMEOUT_S)
 
 EventStatus = enum.StrEnum("EventStatus", {s.value: s.value for s in Status} | {"halted": "halted",
                                                                                 "resumed": "resumed"})
@@ -173,12 +176,13 @@ def temporary_subscription(subscriber, project: str, topic: str, filter_: str = 
                "ack_deadline_seconds": 10}
     if filter_:
         request["filter"] = filter_
-    subscriber.create_subscription(request=request, timeout=CALL_TIMEOUT_S)
+    subscriber.create_subscription(request=request, retry=ADMIN_RETRY, timeout=CALL_TIMEOUT_S)
     try:
         yield path
     finally:
         try:
-            subscriber.delete_subscription(request={"subscription": path}, timeout=CALL_TIMEOUT_S)
+            subscriber.delete_subscription(request={"subscription": path}, retry=ADMIN_RETRY,
+                                           timeout=CALL_TIMEOUT_S)
         except gexc.GoogleAPIError as exc:  # said, never hidden: it would otherwise be left behind
             output.err.print(f"[bold yellow]warning[/]: subscription {escape(path)} not deleted: "
                              f"{escape(str(exc))}", highlight=False)

@@ -54,6 +54,7 @@ from shared.domain.market import MarketSnapshot
 from shared.domain.orders import TERMINAL, Side, TimeInForce, expiry_ms
 
 TIMED_OUT = 4  # --timeout passed before the order ended (it is still working)
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 TERMINAL_STATUSES = frozenset(s.value for s in TERMINAL)
 RETRIES = 5  # consecutive answers of "try again" (503) or silences before giving up
 TCA_EVERY_MS = 5_000  # a parent's TCA (participation: it reads the venues' tapes) at most this often while it fills
@@ -506,17 +507,21 @@ def watch(
     (-o csv) or a readable line (-o table), each of kind status, fill or progress. Polls GET /orders/{id} every
     --interval seconds (states between two polls are not seen: `execctl events tail` sees every event). Exit 0 when
     the order is terminal, 4 when --timeout passed first, 1 when the service refused (an unknown order), 3 when it
-    stayed unreachable through retries (an answer of 503, such as contended, is retried).
+    stayed unreachable through retries (an answer of 503, such as contended, is retried), 130 on Ctrl-C (the order
+    is left as it is).
     """
     client = api()
     kwargs = dict(interval_s=interval, timeout_s=timeout, wall_ms=_wall_ms)
-    if fmt is Format.table and output.out.is_terminal:
-        with Live(console=output.out, auto_refresh=False) as live:
-            code = follow(client, order_id, lambda state, _, now: live.update(render(state, now), refresh=True),
-                          **kwargs)
-    else:
-        lines = Lines(fmt)
-        code = follow(client, order_id, lambda _, records, __: lines.emit(records), **kwargs)
+    try:
+        if fmt is Format.table and output.out.is_terminal:
+            with Live(console=output.out, auto_refresh=False) as live:
+                code = follow(client, order_id, lambda state, _, now: live.update(render(state, now), refresh=True),
+                              **kwargs)
+        else:
+            lines = Lines(fmt)
+            code = follow(client, order_id, lambda _, records, __: lines.emit(records), **kwargs)
+    except KeyboardInterrupt:  # the operator stopped watching: the order is untouched
+        raise typer.Exit(INTERRUPTED) from None
     if code == TIMED_OUT:
         output.err.print(f"[bold yellow]timed out[/]: {escape(order_id)} still working after {timeout} s", highlight=False)
         raise typer.Exit(TIMED_OUT)

@@ -9,6 +9,7 @@ import io
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -182,3 +183,13 @@ def test_events_tail_ends_after_count_events_and_says_when_the_timeout_came_firs
     subscriptions.append(quiet.stderr.split("subscribed: ")[1].split()[0])
     names = {s.name for s in subscriber.list_subscriptions(request={"project": f"projects/{stack.project}"})}
     assert not names & set(subscriptions), subscriptions  # each deleted, however its tail ended
+
+
+def test_events_tail_says_when_pubsub_refuses_or_cannot_be_reached(execctl):
+    missing = execctl("events", "tail", "--timeout", "1", expect=1, ORDER_EVENTS_TOPIC="no-such-topic")
+    assert "not_found" in missing.stderr and "no-such-topic" in missing.stderr, missing.stderr
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    silent = execctl("events", "tail", "--timeout", "1", expect=3, PUBSUB_EMULATOR_HOST=f"127.0.0.1:{port}")
+    assert "unreachable" in silent.stderr and "Pub/Sub" in silent.stderr, silent.stderr
