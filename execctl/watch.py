@@ -322,14 +322,18 @@ def _seconds(ms: int | None) -> str:
 
 def record_line(record: Mapping[str, Any]) -> str:
     """One record as a line for a person (-o table when stdout is not a terminal)."""
-    head = f"{_clock(record.get('at'))} {record.get('order_id')} {record['kind']}"
+    return f"{_clock(record.get('at'))} {record.get('order_id')} {record['kind']} {describe(record)}"
+
+
+def describe(record: Mapping[str, Any]) -> str:
+    """What a record says, in words (its time, order and kind aside)."""
     if record["kind"] == "status":
         was = f" (was {record['previous_status']})" if record.get("previous_status") else ""
         why = f": {record['reason']}" if record.get("reason") else ""
-        return f"{head} {record['status']}{was}{why}; filled {record['filled_quantity']} of {record['quantity']}"
+        return f"{record['status']}{was}{why}; filled {record['filled_quantity']} of {record['quantity']}"
     if record["kind"] == "fill":
         fee = f", fee {record['fee']} {record.get('fee_currency') or ''}".rstrip() if record.get("fee") is not None else ""
-        return (f"{head} {record['fill_quantity']} @ {record['fill_price']}{fee} (trade {record['trade_id']}); "
+        return (f"{record['fill_quantity']} @ {record['fill_price']}{fee} (trade {record['trade_id']}); "
                 f"filled {record['filled_quantity']} of {record['quantity']}")
     planned = (f"planned {record['planned_quantity']} ({record['planned_pct']}%)" if record["planned_quantity"]
                is not None else f"planned n/a ({record['plan_note']})")
@@ -340,7 +344,7 @@ def record_line(record: Mapping[str, Any]) -> str:
     part = (f"{record['participation']}" if record["participation"] is not None
             else f"n/a ({record['participation_note']})")
     left = f", {_seconds(record['time_left_ms'])} left" if record.get("time_left_ms") is not None else ""
-    return (f"{head} {record['status']}: filled {record['filled_quantity']} of {record['quantity']} "
+    return (f"{record['status']}: filled {record['filled_quantity']} of {record['quantity']} "
             f"({record['filled_pct']}%), {planned}; {slices}{nxt}; arrival cost {cost}; participation {part}; "
             f"{record['working_children']} working children{left}")
 
@@ -422,7 +426,7 @@ def render_direct(state: WatchState) -> RenderableType:
             f"{escape(str(order.get('symbol')))} on {escape(str(order.get('exchange')))}: [bold]{order.get('status')}[/]"
             f"; filled {order.get('filled_quantity')} at {order.get('average_price') or '-'}")
     columns = (Column("time", "at", "ms"), Column("change", "kind"),
-               Column("what", "", read=lambda r: record_line(r).split(f" {r['kind']} ", 1)[-1]))
+               Column("what", "", read=describe))
     return Group(head, output.table(state.history, columns, "seen so far"))
 
 

@@ -3,6 +3,7 @@ what the display shows out (execctl/watch.py, execctl/events.py)."""
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -255,3 +256,25 @@ def test_a_repeated_delivery_is_shown_once_and_non_events_are_recognised():
     assert seen.first({"type": "dead_mans_switch", "order_id": None}) and seen.first({"order_id": None})
     assert decode(b'{"quantity": 0.1}') == {"quantity": Decimal("0.1")}
     assert decode(b"not json") is None and decode(b"[1]") is None
+
+
+def test_the_live_display_shows_bars_facts_and_children_of_a_parent_and_the_history_of_a_direct_order():
+    from rich.console import Console
+
+    from execctl.watch import render
+
+    def text(state, now):
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(render(state, now))
+        return console.export_text()
+
+    state, _ = observe(WatchState(), SERIES[1][1], None, SERIES[1][0])
+    shown = text(state, SERIES[1][0])
+    assert "0.1 (33.33%)" in shown and "0.2 (66.67%) due by now" in shown
+    assert "2 done of 3" in shown and "2.00 bps" in shown and "18.0 s" in shown
+    assert "ord_child0" in shown and "ord_child1" in shown and "children (1 working)" in shown
+    state = WatchState()
+    for i, snapshot in enumerate([direct("accepted", "0", []), direct("filled", "0.2", [("t1", "0.2", "50000")])]):
+        state, _ = observe(state, snapshot, None, T0 + i)
+    shown = text(state, T0 + 2)
+    assert "accepted" in shown and "filled (was accepted)" in shown and "0.2 @ 50000" in shown
