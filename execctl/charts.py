@@ -139,19 +139,12 @@ def twap_plan(order_doc: Mapping[str, Any]) -> tuple[list[int], list[Decimal]]:
     recorded, and POV's the traded volume."""
     if str(order_doc.get("algorithm") or "").lower() != "twap":
         return [], []
+    from execctl.schedule import parent_view
     from shared.domain.algorithms import planner_for
-    from shared.domain.algorithms.base import ParentView
-    from shared.domain.orders import Side, TimeInForce, day_end_ms
 
-    quantity, created = dec(order_doc["quantity"]), int(order_doc["created_at"])
-    tif = TimeInForce(order_doc.get("time_in_force") or "GTC")
-    end = order_doc.get("expire_at") if tif is TimeInForce.GTD else day_end_ms(created) if tif is TimeInForce.DAY \
-        else None
+    quantity = dec(order_doc["quantity"])
     planner = planner_for("twap", order_doc.get("algorithm_params") or {})
-    view = ParentView(client_order_id=str(order_doc["client_order_id"]), side=Side(order_doc["side"]),
-                      symbol=str(order_doc["symbol"]), quantity=quantity, filled_quantity=Decimal(0),
-                      working_quantity=Decimal(0), limit_price=dec(order_doc.get("price")), start_ms=created,
-                      end_ms=end, slice_index=0)
+    view = parent_view({**order_doc, "slices_done": 0})
     schedule = planner.schedule(view)
     if schedule.end <= schedule.start:
         return [], []

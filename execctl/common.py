@@ -1,6 +1,7 @@
 """What every execctl command shares: the connection (one ``Api`` per process, from the root options), the
 ``-o`` option, and the command group that turns failures into exit codes (0 ok, 1 the service refused, with its
-JSON error shown; 2 usage, including a configuration that cannot be used; 3 the service is unreachable)."""
+JSON error shown; 2 usage, including a configuration that cannot be used; 3 the service is unreachable; 4 a
+waiting command's --timeout came first; 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from execctl import config, output
 from execctl.client import Api, Refused, Unreachable
 
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
+TIMED_OUT = 4  # a command that waits (orders watch, events tail) reached its --timeout first
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 
 OutputOpt = Annotated[output.Format, typer.Option("--output", "-o", help="table (for people), json (the service's "
                                                   "document, exact numbers) or csv", case_sensitive=False)]

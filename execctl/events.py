@@ -39,9 +39,8 @@ from rich.table import Table
 
 from execctl import common, config, output
 from execctl.client import Unreachable
-from execctl.common import OutputOpt, new_app
+from execctl.common import INTERRUPTED, TIMED_OUT, OutputOpt, new_app
 from execctl.output import Column, Format
-from execctl.watch import INTERRUPTED, TIMED_OUT
 from shared.domain.orders import Status
 from shared.infra import exact_json
 
@@ -141,7 +140,7 @@ class Printer:
             output.emit_json(event)
             return
         if self._writer is not None:
-            self._writer.writerow([output._csv_value(c.raw(event)) for c in self.columns])
+            self._writer.writerow([output.csv_cell(c.raw(event)) for c in self.columns])
             sys.stdout.flush()
             return
         row = Table(box=None, show_header=self._first, header_style="bold", pad_edge=False)

@@ -68,7 +68,8 @@ def show(value: Any, kind: str = "text") -> str:
     return str(value)
 
 
-def _csv_value(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: raw (epoch ms, decimals as sent), objects as JSON, nothing as empty."""
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
@@ -104,7 +105,7 @@ def emit_rows(doc: Any, rows: Iterable[Any], columns: Sequence[Column], fmt: For
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([c.header for c in columns])
         for row in rows:
-            writer.writerow([_csv_value(c.raw(row)) for c in columns])
+            writer.writerow([csv_cell(c.raw(row)) for c in columns])
         sys.stdout.flush()
     else:
         out.print(table(rows, columns, title))
@@ -128,7 +129,7 @@ def emit_object(doc: dict[str, Any], fmt: Format, title: str | None = None, kind
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["field", "value"])
         for key, value in doc.items():
-            writer.writerow([key, _csv_value(value)])
+            writer.writerow([key, csv_cell(value)])
         sys.stdout.flush()
         return
     grid = Table(title=title, title_justify="left", show_header=False)

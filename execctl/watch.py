@@ -5,10 +5,10 @@ parents, ``GET /orders/{id}/tca``) and a ``now_ms`` the caller passes in (there 
 folds what was seen into a ``WatchState`` and says what changed (records: ``status``, ``fill``, ``progress``), and
 ``parent_progress`` computes what the display shows of a parent:
 
-- filled against the plan: what the algorithm's schedule has due by now, by the service's own rule (the domain
-  planner's ``planned``: TWAP, and VWAP given an explicit ``profile``); where the plan follows market volume the
-  service does not expose (VWAP on the venue's profile, POV) or there is no schedule (iceberg, smart) it is left
-  out and the record says why. A service that exposes ``progress.schedule_planned`` is believed instead;
+- filled against the plan: the service's ``progress.schedule_planned`` (what the latest slice aimed to have
+  done: TWAP, VWAP, POV); before it has one, what the schedule has due by now by the domain planner's own rule
+  (execctl/schedule.py: TWAP, and VWAP given an explicit ``profile``); without a schedule (iceberg, smart) it is
+  left out and the record says why;
 - filled: the children's fresh fills (the parent's own total folds them only at each slice), never less than the
   parent's total;
 - arrival cost in bps, side-aware (positive: it cost us), of the fills so far against the parent's arrival mid,
@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Annotated, Any, Optional
 
 import typer
@@ -45,79 +44,17 @@ from rich.table import Table
 
 from execctl import output
 from execctl.client import Api, Refused, Unreachable
-from execctl.common import OutputOpt, api
+from execctl.common import INTERRUPTED, TIMED_OUT, OutputOpt, api
 from execctl.output import Column, Format, dec
+from execctl.schedule import plan_of
 from shared.domain import tca as tca_rules
-from shared.domain.algorithms import InvalidParams, ParentView, planner_for
-from shared.domain.algorithms.twap import ScheduledPlanner, TwapPlanner
-from shared.domain.market import MarketSnapshot
-from shared.domain.orders import TERMINAL, Side, TimeInForce, expiry_ms
+from shared.domain.orders import TERMINAL, Side
 
-TIMED_OUT = 4  # --timeout passed before the order ended (it is still working)
-INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 TERMINAL_STATUSES = frozenset(s.value for s in TERMINAL)
 RETRIES = 5  # consecutive answers of "try again" (503) or silences before giving up
 TCA_EVERY_MS = 5_000  # a parent's TCA (participation: it reads the venues' tapes) at most this often while it fills
 PCT = Decimal("0.01")
 BPS_SHOWN = Decimal("0.01")
-PLANNED_PLACES = Decimal("1E-12")
-
-
-# ---- the plan -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Plan:
-    """What the algorithm's schedule has due by `now_ms` (None: not known here, `why` says so), how many slices
-    the schedule has (the catch-up not counted) and when its window ends."""
-
-    planned: Decimal | None
-    why: str | None = None
-    slices: int | None = None
-    end_ms: int | None = None
-
-
-def _expiry(order: Mapping[str, Any]) -> int | None:
-    """The order's own deadline (GTD, DAY) by the domain's rule."""
-    return expiry_ms(SimpleNamespace(time_in_force=TimeInForce(order["time_in_force"]), expire_at=order.get("expire_at"),
-                                     created_at=order["created_at"]))
-
-
-def _parent_view(order: Mapping[str, Any], filled: Decimal) -> ParentView:
-    return ParentView(client_order_id=order["client_order_id"], side=Side(order["side"]), symbol=order["symbol"],
-                      quantity=dec(order["quantity"]), filled_quantity=filled, working_quantity=Decimal(0),
-                      limit_price=dec(order.get("price")), start_ms=order["created_at"], end_ms=_expiry(order),
-                      slice_index=order.get("slices_done") or 0, arrival_mid=dec(order.get("arrival_mid")),
-                      params=order.get("algorithm_params") or {})
-
-
-def plan_of(order: Mapping[str, Any], now_ms: int, filled: Decimal = Decimal(0)) -> Plan:
-    """The parent's schedule at `now_ms`, derived as the service's planner defines it."""
-    algorithm = order.get("algorithm")
-    given = (order.get("progress") or {}).get("schedule_planned")
-    try:
-        planner = planner_for(algorithm, order.get("algorithm_params") or {})
-    except (InvalidParams, ValueError) as exc:
-        return Plan(dec(given), None if given is not None else f"no plan: {algorithm} ({exc})", None, _expiry(order))
-    if not isinstance(planner, ScheduledPlanner):
-        why = {"pov": "POV's plan follows the market's traded volume, which the service does not expose"}.get(
-            algorithm, f"{algorithm} has no time schedule")
-        return Plan(dec(given), None if given is not None else why, None, _expiry(order))
-    view = _parent_view(order, filled)
-    schedule = planner.schedule(view)
-    if given is not None:
-        return Plan(dec(given), None, schedule.n, schedule.end)
-    if not isinstance(planner, TwapPlanner) and getattr(planner.params, "profile", None) is None:
-        return Plan(None, "VWAP follows the venue's volume profile, which the service does not expose",
-                    schedule.n, schedule.end)
-    no_market = MarketSnapshot(at_ms=now_ms, books={}, terms={})  # TWAP's (and a given profile's) plan needs none
-    planned = planner.planned(view, no_market, now_ms)
-    return Plan(_shown(planned) if planned is not None else Decimal(0), None, schedule.n, schedule.end)
-
-
-def _shown(value: Decimal) -> Decimal:
-    """A planned quantity as a person reads it: quantity * k / n to 12 places, trailing zeros dropped (a third of
-    0.3 is 0.1, not 0.0999...)."""
-    rounded = value.quantize(PLANNED_PLACES).normalize()
-    return rounded if rounded.as_tuple().exponent <= 0 else rounded.quantize(Decimal(1))
 
 
 # ---- what the display shows of a parent ----------------------------------------------------------------------
@@ -374,7 +311,7 @@ class Lines:
             if self.fmt is Format.json:
                 output.emit_json(_as_sent(record))
             elif self._writer is not None:
-                self._writer.writerow([output._csv_value(record.get(k)) for k in RECORD_FIELDS])
+                self._writer.writerow([output.csv_cell(record.get(k)) for k in RECORD_FIELDS])
             else:
                 output.out.print(record_line(record), markup=False, highlight=False)
         sys.stdout.flush()

@@ -277,6 +277,8 @@ class ParentOrders:
             "algorithm": parent.algorithm,
             "filled_pct": (parent.filled_quantity / parent.quantity * 100).quantize(Decimal("0.01")),
             "slices_done": parent.slices_done, "next_slice_at": parent.next_slice_at, "paused": parent.paused,
+            # the cumulative quantity the latest slice aimed to have done (TWAP, VWAP, POV; None for the others)
+            "schedule_planned": parent.schedule_planned,
             "arrival_mid": parent.arrival_mid, "notes": list(parent.notes),
             "working_quantity": parent_working(parent), "retired_children": parent.retired_children,
             "children": [row(c) for c in parent.children],

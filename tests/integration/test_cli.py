@@ -116,7 +116,7 @@ def test_pause_and_resume_a_parent(execctl, api):
     strategy = _strategy()
     price = (_touch(execctl) * Decimal("0.9")).quantize(Decimal("0.01"))
     parent = execctl("orders", "submit", "-s", strategy, "--symbol", "BTC/USDT", "--side", "buy", "-q", "0.03",
-                     "-p", str(price), "-x", "binance", "-a", "twap", "--param", "duration_s=600",
+                     "-p", str(price), "-x", "binance", "-a", "twap", "--param", "duration_s=20",
                      "--param", "slices=3", "-o", "json").json()
     assert parent["algorithm"] == "twap" and parent["algorithm_params"]["slices"] == 3
     assert execctl("orders", "pause", parent["order_id"], "-o", "json").json()["paused"] is True

@@ -9,15 +9,15 @@ from decimal import Decimal
 import pytest
 
 from execctl.client import Refused, Unreachable
+from execctl.common import TIMED_OUT
 from execctl.events import Filters, Seen, decode
+from execctl.schedule import plan_of
 from execctl.watch import (
     RETRIES,
-    TIMED_OUT,
     WatchState,
     follow,
     observe,
     parent_progress,
-    plan_of,
     record_line,
 )
 
