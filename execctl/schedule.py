@@ -52,15 +52,16 @@ def plan_of(order: Mapping[str, Any], now_ms: int, filled: Decimal = Decimal(0))
     try:
         planner = planner_for(algorithm, order.get("algorithm_params") or {})
     except (InvalidParams, ValueError) as exc:
-        return Plan(dec(given), None if given is not None else f"no plan: {algorithm} ({exc})", None, order_expiry(order))
+        why = None if given is not None else f"no plan: {algorithm} ({exc})"
+        return Plan(_given(given), why, None, order_expiry(order))
     if not isinstance(planner, ScheduledPlanner):
         why = {"pov": "POV's plan follows the market's traded volume, which the service does not expose"}.get(
             algorithm, f"{algorithm} has no time schedule")
-        return Plan(dec(given), None if given is not None else why, None, order_expiry(order))
+        return Plan(_given(given), None if given is not None else why, None, order_expiry(order))
     view = parent_view(order, filled)
     schedule = planner.schedule(view)
     if given is not None:
-        return Plan(dec(given), None, schedule.n, schedule.end)
+        return Plan(_given(given), None, schedule.n, schedule.end)
     if not isinstance(planner, TwapPlanner) and getattr(planner.params, "profile", None) is None:
         return Plan(None, "VWAP follows the venue's volume profile, which the service does not expose",
                     schedule.n, schedule.end)
@@ -74,3 +75,8 @@ def _shown(value: Decimal) -> Decimal:
     0.3 is 0.1, not 0.0999...)."""
     rounded = value.quantize(PLANNED_PLACES).normalize()
     return rounded if rounded.as_tuple().exponent <= 0 else rounded.quantize(Decimal(1))
+
+
+def _given(value: Any) -> Decimal | None:
+    """The service's own plan (progress.schedule_planned), shown as a planned quantity is."""
+    return None if value is None else _shown(dec(value))

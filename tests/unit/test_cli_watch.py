@@ -115,6 +115,9 @@ def test_a_plan_the_service_exposes_is_believed():
     order = twap("accepted", "0", 1, None, [], algorithm="pov", params={"target_rate": "0.1"},
                  schedule_planned="0.07")
     assert plan_of(order, T0 + 1).planned == Decimal("0.07")
+    vwap = twap("accepted", "0", 1, None, [], algorithm="vwap", params={"duration_s": 30, "slices": 3},
+                schedule_planned="0.01030265756626054596086126802")
+    assert plan_of(vwap, T0 + 1).planned == Decimal("0.010302657566")  # shown to 12 places, as the planner's own
 
 
 def test_the_plan_ends_with_the_orders_own_expiry():
