@@ -6,6 +6,7 @@ exit code says how it went (execctl/common.py). Commands never ask questions: ev
 
 from __future__ import annotations
 
+import enum
 import inspect
 import sys
 import time
@@ -168,6 +169,11 @@ def _order_body(strategy, symbol, side, quantity, price, order_type, exchange, t
     return doc
 
 
+class Until(enum.StrEnum):
+    working = "working"
+    terminal = "terminal"
+
+
 def place(
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="strategy_id")] = None,
     symbol: Annotated[Optional[str], typer.Option(help="e.g. BTC/USDT")] = None,
@@ -192,7 +198,8 @@ def place(
     body: Annotated[Optional[str], typer.Option(help="a JSON order to start from (a file, or - for stdin); "
                                                 "flags override its fields")] = None,
     wait_s: Annotated[float, typer.Option(help="how long the service waits for the order (at most 30 s)")] = 5.0,
-    until: Annotated[str, typer.Option(help="working (at the venue) or terminal (ended)")] = "working",
+    until: Annotated[Until, typer.Option(help="wait until it works at the venue, or until it ended",
+                                         case_sensitive=False)] = Until.working,
     fmt: OutputOpt = Format.table,
     *, _execute: bool = False,
 ) -> None:
@@ -200,7 +207,7 @@ def place(
                         post_only, reduce_only, expire_at, max_slippage_bps, tag, algorithm, param, client_order_id,
                         signal_id, body)
     if _execute:
-        show_order(api().post("/execute", {"order": order, "wait_s": wait_s, "until": until}), fmt)
+        show_order(api().post("/execute", {"order": order, "wait_s": wait_s, "until": until.value}), fmt)
     else:
         show_order(api().post("/orders", order), fmt)
 
