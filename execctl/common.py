@@ -12,6 +12,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from execctl import config, output
+from execctl.when import parse_moment
 from execctl.client import Api, Refused, Unreachable
 
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -84,3 +85,13 @@ def session() -> Session:
 
 def api() -> Api:
     return session().api
+
+
+def moment(text: str | None, name: str, now_ms: int) -> int | None:
+    """A --since / --until flag as epoch ms (execctl/when.py's forms); a usage error naming the flag otherwise."""
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, now_ms)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None

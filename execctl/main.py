@@ -245,15 +245,18 @@ def list_orders(
     exchange: Annotated[Optional[str], typer.Option("--exchange", "-x")] = None,
     parent: Annotated[Optional[str], typer.Option(help="children of this parent order_id")] = None,
     signal_id: Annotated[Optional[str], typer.Option()] = None,
-    since: Annotated[Optional[int], typer.Option(help="created at or after, epoch ms")] = None,
-    until: Annotated[Optional[int], typer.Option(help="created before, epoch ms")] = None,
+    since: Annotated[Optional[str], typer.Option(help="created at or after: epoch ms, 1h, 30m, 2d ago, "
+                                                      "2026-12-04, 2026-12-04T10:00Z")] = None,
+    until: Annotated[Optional[str], typer.Option(help="created before (the same forms)")] = None,
     limit: Annotated[int, typer.Option(min=1, help="show at most this many (the rest is announced on stderr)")] = 100,
     all_: Annotated[bool, typer.Option("--all", help="every matching order, page after page")] = False,
     fmt: OutputOpt = Format.table,
 ) -> None:
     """Orders, newest first, filtered; pages through the service's cursor."""
+    now = _now_ms()
     filters = {"status": status and status.value, "strategy_id": strategy, "symbol": symbol, "exchange": exchange,
-               "parent_id": parent, "signal_id": signal_id, "created_after": since, "created_before": until}
+               "parent_id": parent, "signal_id": signal_id, "created_after": common.moment(since, "--since", now),
+               "created_before": common.moment(until, "--until", now)}
     rows: list[dict[str, Any]] = []
     more = False
     page = min(limit, 500) if not all_ else 500

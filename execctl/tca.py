@@ -19,10 +19,9 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand
 
-from execctl import charts, output
+from execctl import charts, common, output
 from execctl.common import ExecctlGroup, OutputOpt, api, new_app
 from execctl.output import Column, Format
-from execctl.when import parse_moment
 
 ORDER_COMMAND = "order"
 
@@ -178,15 +177,6 @@ SHORTFALL_COLUMNS = (  # (CSV header, table header, where)
 )
 
 
-def _moment(text: str | None, name: str, now_ms: int) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_moment(text, now_ms)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=name) from None
-
-
 @app.command("report")
 def report(
     group_by: Annotated[str, typer.Option(help="comma-separated: algorithm, venue, symbol, side, strategy_id "
@@ -202,8 +192,8 @@ def report(
     distribution, the markout curves and the shortfall waterfalls."""
     now_ms = time.time_ns() // 1_000_000
     path = _chart_path(chart)
-    doc = api().get("/analytics/tca", group_by=group_by, since=_moment(since, "--since", now_ms),
-                    until=_moment(until, "--until", now_ms), seed=seed)
+    doc = api().get("/analytics/tca", group_by=group_by, since=common.moment(since, "--since", now_ms),
+                    until=common.moment(until, "--until", now_ms), seed=seed)
     groups = doc.get("groups") or []
     keys = list(doc.get("group_by") or [])
     key_columns = tuple(Column(k, f"key.{k}") for k in keys) or (Column("group", "key", read=lambda g: "all"),)

@@ -108,6 +108,10 @@ def test_list_announces_what_it_leaves_out_and_pages_to_the_end(execctl):
     assert len(first.json()["orders"]) == 2 and first.json()["more"] is True and "more orders match" in first.stderr
     every = execctl("orders", "list", "-s", strategy, "--all", "-o", "json").json()["orders"]
     assert {o["order_id"] for o in every} == ids
+    recent = execctl("orders", "list", "-s", strategy, "--since", "10m", "-o", "json").json()["orders"]
+    assert {o["order_id"] for o in recent} == ids
+    assert execctl("orders", "list", "-s", strategy, "--until", "1h ago", "-o", "json").json()["orders"] == []
+    assert "--since" in execctl("orders", "list", "--since", "yesterday-ish", expect=2).stderr
     for order_id in ids:
         execctl("orders", "cancel", order_id)
 
