@@ -44,6 +44,7 @@ from execctl.output import Column, Format
 from shared.domain.orders import Status
 from shared.infra import exact_json
 
+ORPHAN_TTL_S = 86_400  # Pub/Sub's expiration policy: a subscription nobody pulled for this long is deleted
 CALL_TIMEOUT_S = 10.0  # one Pub/Sub administrative call (create, delete) at most, its retries included
 # Pub/Sub's own retry of an administrative call (the default gives up only after 60 s), bounded by CALL_TIMEOUT_S
 ADMIN_RETRY = gretry.Retry(predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
@@ -171,8 +172,9 @@ def subscriber_for(cfg: config.Config):
 def temporary_subscription(subscriber, project: str, topic: str, filter_: str = "") -> Iterator[str]:
     """A subscription of our own on `topic` for the duration of the block, deleted afterwards (also on Ctrl-C)."""
     path = subscriber.subscription_path(project, f"execctl-tail-{uuid.uuid4().hex[:12]}")
+    # A run killed outright (SIGKILL, a lost machine) cannot delete it: Pub/Sub does, after a day unused (its least).
     request = {"name": path, "topic": f"projects/{project}/topics/{topic}", "enable_message_ordering": True,
-               "ack_deadline_seconds": 10}
+               "ack_deadline_seconds": 10, "expiration_policy": {"ttl": {"seconds": ORPHAN_TTL_S}}}
     if filter_:
         request["filter"] = filter_
     subscriber.create_subscription(request=request, retry=ADMIN_RETRY, timeout=CALL_TIMEOUT_S)
