@@ -255,8 +255,7 @@ def get_order(order_id: str) -> flask.Response:
 @v1.get("/orders/<order_id>/tca")
 def get_order_tca(order_id: str) -> flask.Response:
     """The order's transaction cost analysis as it stands (README "Execution analytics" defines each figure)."""
-    _scoped_get(order_id)
-    analysis = runtime.tca_service().analysis(order_id)
+    analysis = runtime.tca_service().analysis_of(_scoped_get(order_id))
     order, record = analysis.order, analysis.record
     return flask.jsonify({"order_id": order.order_id, "status": order.status.value, "side": order.side.value,
                           "exchange": order.exchange, "symbol": order.symbol, "algorithm": order.algorithm,

@@ -85,6 +85,10 @@ class TcaService:
         order = self.store.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
+        return self.analysis_of(order)
+
+    def analysis_of(self, order: Order) -> Analysis:
+        """As ``analysis``, of an order the caller has just read (the API, which read it to check the key's scope)."""
         members = self.members(order)
         tca_input = self._input(order, members)
         sources = tuple(sorted(((m, f) for m in members for f in m.fills), key=lambda mf: mf[1].timestamp_ms))
