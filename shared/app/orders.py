@@ -171,16 +171,22 @@ def all_fills(venue: Venue, symbol: str, venue_order_id: str | None) -> list[Any
 
 
 
+# How a rejection this module writes begins: the metric's reason label is read back from it (reject_reason).
+REFUSED_BY_VENUE = "venue refused: "  # then the venue's error code, ":", its detail
+UNREACHABLE = ("venue unreachable", "never reached the venue")
+NO_MARKET_DATA = "no market data"
+
+
 def reject_reason(reason: str | None) -> str:
     """A rejection's reason as a bounded metric label: the venue's error code when it refused (the reasons this
     module writes), ``unreachable``, ``no_market_data``, or ``venue_rejected`` (the venue reported it so)."""
     text = reason or ""
-    if text.startswith("venue refused: "):
-        code = text.removeprefix("venue refused: ").split(":", 1)[0]
+    if text.startswith(REFUSED_BY_VENUE):
+        code = text.removeprefix(REFUSED_BY_VENUE).split(":", 1)[0]
         return code if code in _ERROR_CODES else "venue_refused"
-    if text.startswith(("venue unreachable", "never reached the venue")):
+    if text.startswith(UNREACHABLE):
         return "unreachable"
-    if text.startswith("no market data"):
+    if text.startswith(NO_MARKET_DATA):
         return "no_market_data"
     return "venue_rejected"
 
@@ -340,7 +346,7 @@ class OrderService:
         if order.order_type is OrderType.MARKET and order.price is None and self.market_collar is not None:
             collar = self.market_collar(order.side, order.exchange, order.symbol, order.max_slippage_bps)
             if collar is None:
-                reason = "no market data to bound a market order's slippage by"
+                reason = f"{NO_MARKET_DATA} to bound a market order's slippage by"
                 return self.commit(order_id, lambda o: self._close_unsent(o, S.REJECTED, reason))
 
         def take(current: Order, token: str, now: int) -> tuple[Order, list[OrderEvent]] | None:
@@ -434,12 +440,12 @@ class OrderService:
             order = self.commit(order.order_id, lambda o: self._release(o, token, str(err)))
             return self._drive(order, attempt) if order.intent is not None else order
         if err.kind is ErrorKind.FINAL:
-            reason = f"venue refused: {err.code.value}: {err.detail}"
+            reason = f"{REFUSED_BY_VENUE}{err.code.value}: {err.detail}"
             return self.commit(order.order_id, lambda o: self._close_unsent(o, S.REJECTED, reason, token))
         if err.kind is ErrorKind.RETRYABLE:
             # Definitely not at the venue (refused before it arrived): the next attempt may place at once.
             if attempt + 1 > self.max_retries:
-                reason = f"venue unreachable after {attempt + 1} attempts: {err.code.value}: {err.detail}"
+                reason = f"{UNREACHABLE[0]} after {attempt + 1} attempts: {err.code.value}: {err.detail}"
                 return self.commit(order.order_id, lambda o: self._close_unsent(o, S.REJECTED, reason, token))
             final = S.CANCELED
             order = self.commit(order.order_id, lambda o: (
@@ -561,7 +567,7 @@ class OrderService:
         intent = order.intent
         assert intent is not None
         if intent.attempt + 1 > self.max_retries:
-            reason = f"never reached the venue after {intent.attempt + 1} attempts"
+            reason = f"{UNREACHABLE[1]} after {intent.attempt + 1} attempts"
             if intent.kind is IntentKind.PLACE:
                 final = S.CANCELED if order.status is S.PENDING_CANCEL else S.REJECTED
                 return self.commit(order.order_id, lambda o: self._close_unsent(o, final, reason)
