@@ -41,6 +41,9 @@ resource "google_cloud_tasks_queue" "queue" {
   depends_on = [google_project_service.enabled]
 }
 
+# The same shape as "queue" above, kept a resource of its own on purpose: one for_each over both would move every
+# deployed submit queue to a new address, which Terraform plans as delete and create, and Cloud Tasks refuses to
+# re-create a deleted queue's name for up to 7 days (and a moved block cannot follow a for_each over var.venues).
 resource "google_cloud_tasks_queue" "submit" {
   for_each = local.submit_queues
   name     = each.value.name
