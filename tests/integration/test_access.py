@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from google.cloud.pubsub_v1.types import PushConfig
@@ -112,24 +114,33 @@ def test_a_rotated_key_file_is_picked_up_within_the_ttl_without_a_restart(scoped
     assert resp.json()["error"]["details"][0]["field"] == "X-API-Key"
 
 
+@contextmanager
+def pushed_topic(stack, publisher, subscriber, url: str, topic: str) -> Iterator[Callable[[dict], None]]:
+    """A new topic pushed to the function at `url` (as Eventarc would); yields publish(message). The push
+    subscription is deleted afterwards."""
+    path = f"projects/{stack.project}/topics/{topic}"
+    publisher.create_topic(name=path)
+    push = subscriber.subscription_path(stack.project, f"{topic}-push")
+    subscriber.create_subscription(request={"name": push, "topic": path,
+                                            "push_config": PushConfig(push_endpoint=f"{url}/{path}")})
+    try:
+        yield lambda message: publisher.publish(path, json.dumps(message).encode()).result(30)
+    finally:
+        subscriber.delete_subscription(request={"subscription": push})
+
+
 def test_a_signal_for_a_strategy_outside_its_topics_set_is_rejected_with_a_reason(stack, publisher, subscriber,
                                                                                   spawn_function, tap, api):
     """A publisher's topic is its identity: SIGNAL_STRATEGIES lets topic desk-a-... trade strategy A only."""
     tag = uuid.uuid4().hex[:10]
     topic, allowed, other = f"desk-a-{tag}", f"acc-a-{tag}", f"acc-b-{tag}"
     url = spawn_function("signals", SIGNAL_STRATEGIES=f"{topic}={allowed}")
-    publisher.create_topic(name=f"projects/{stack.project}/topics/{topic}")
-    push = subscriber.subscription_path(stack.project, f"{topic}-push")
-    subscriber.create_subscription(request={
-        "name": push, "topic": f"projects/{stack.project}/topics/{topic}",
-        "push_config": PushConfig(push_endpoint=f"{url}/projects/{stack.project}/topics/{topic}")})
     events = tap(stack.env["ORDER_EVENTS_TOPIC"])
-    try:
-        signals = {s: {"signal_id": f"sig-{s}", "strategy_id": s, "exchange": "binance", "symbol": "BTC/USDT",
-                       "side": "buy", "quantity": "0.01", "order_type": "limit", "price": "40000"}
-                   for s in (allowed, other)}
-        for signal in signals.values():
-            publisher.publish(f"projects/{stack.project}/topics/{topic}", json.dumps(signal).encode()).result(30)
+    with pushed_topic(stack, publisher, subscriber, url, topic) as publish:
+        for strategy in (allowed, other):
+            publish({"signal_id": f"sig-{strategy}", "strategy_id": strategy, "exchange": "binance",
+                     "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01", "order_type": "limit",
+                     "price": "40000"})
 
         def seen(ms: list[dict]) -> bool:
             ids = {m["data"].get("signal_id"): m["data"] for m in ms}
@@ -144,8 +155,6 @@ def test_a_signal_for_a_strategy_outside_its_topics_set_is_rejected_with_a_reaso
         assert accepted and accepted[0]["status"] != "rejected" and accepted[0]["order_id"].startswith("ord_")
         assert not [e for e in got if e.get("signal_id") == f"sig-{other}" and e.get("order_id")]
         assert api("DELETE", f"/orders/{accepted[0]['order_id']}").status_code == 200
-    finally:
-        subscriber.delete_subscription(request={"subscription": push})
 
 
 def test_a_heartbeat_for_a_strategy_outside_its_topics_set_arms_nothing(stack, publisher, subscriber,
@@ -155,32 +164,26 @@ def test_a_heartbeat_for_a_strategy_outside_its_topics_set_arms_nothing(stack, p
     tag = uuid.uuid4().hex[:10]
     topic, allowed, other = f"beats-a-{tag}", f"hb-a-{tag}", f"hb-b-{tag}"
     url = spawn_function("heartbeats", SIGNAL_STRATEGIES=f"{topic}={allowed}")
-    publisher.create_topic(name=f"projects/{stack.project}/topics/{topic}")
-    push = subscriber.subscription_path(stack.project, f"{topic}-push")
-    subscriber.create_subscription(request={
-        "name": push, "topic": f"projects/{stack.project}/topics/{topic}",
-        "push_config": PushConfig(push_endpoint=f"{url}/projects/{stack.project}/topics/{topic}")})
     try:
-        for strategy in (other, allowed):
-            beat = {"strategy_id": strategy, "timeout_ms": 3_600_000}
-            publisher.publish(f"projects/{stack.project}/topics/{topic}", json.dumps(beat).encode()).result(30)
+        with pushed_topic(stack, publisher, subscriber, url, topic) as publish:
+            for strategy in (other, allowed):
+                publish({"strategy_id": strategy, "timeout_ms": 3_600_000})
 
-        def switches() -> dict:
-            return {s["strategy_id"]: s for s in api("GET", "/heartbeat").json()["switches"]}
+            def switches() -> dict:
+                return {s["strategy_id"]: s for s in api("GET", "/heartbeat").json()["switches"]}
 
-        def refused() -> bool:  # the function's own word that it handled B's heartbeat (and how)
-            return any(f"heartbeat ignored: strategy_id '{other}'" in p.read_text(errors="replace")
-                       for p in tmp_path.glob("heartbeats-*.log"))
+            def refused() -> bool:  # the function's own word that it handled B's heartbeat (and how)
+                return any(f"heartbeat ignored: strategy_id '{other}'" in p.read_text(errors="replace")
+                           for p in tmp_path.glob("heartbeats-*.log"))
 
-        deadline = time.monotonic() + 120
-        while not (allowed in switches() and refused()) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        seen = switches()
-        assert allowed in seen, "the allowed strategy's heartbeat never armed its switch"
-        assert refused(), "no word from the heartbeats function about the other strategy's heartbeat"
-        assert other not in seen, seen[other]
+            deadline = time.monotonic() + 120
+            while not (allowed in switches() and refused()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            seen = switches()
+            assert allowed in seen, "the allowed strategy's heartbeat never armed its switch"
+            assert refused(), "no word from the heartbeats function about the other strategy's heartbeat"
+            assert other not in seen, seen[other]
     finally:
-        subscriber.delete_subscription(request={"subscription": push})
         api("POST", f"/strategies/{allowed}/enable")  # leave no armed switch behind
 
 
