@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -135,14 +135,16 @@ def release_ports(owner: Path) -> None:
             pass
 
 
-def free_port(owner: Path | None = None) -> int:
+def free_port(owner: Path | None = None, taken: Collection[int] = ()) -> int:
     """A port nothing listens on now, chosen at random outside the ephemeral range and claimed for `owner`
-    (a state directory; LOCALSTACK_STATE when not given, else this process's temporary directory)."""
+    (a state directory; LOCALSTACK_STATE when not given, else this process's temporary directory), never one of
+    `taken` (the ports its stack has given out already: a stopped part's port is free, and claimed by the same
+    owner, but it is that part's)."""
     owner = owner or Path(os.environ.get("LOCALSTACK_STATE") or tempfile.gettempdir())
     rng = random.SystemRandom()
     for _ in range(500):
         port = rng.randrange(*FREE_PORT_RANGE)
-        if port_free(port) and _claim(port, owner):
+        if port not in taken and port_free(port) and _claim(port, owner):
             return port
     raise StackError(f"no free port found in {FREE_PORT_RANGE}")
 
@@ -309,7 +311,7 @@ def choose_ports(plan: dict[str, tuple[str, int]], free: bool, recorded: dict[st
                 raise StackError(f"port {port} recorded for {name} in {owner / 'state.json'} is claimed by "
                                  f"another local stack ({PORT_CLAIMS / str(port)})")
         elif free:
-            ports[name] = free_port(owner)
+            ports[name] = free_port(owner, taken={*recorded.values(), *ports.values()})
         else:
             ports[name] = _port_number(env, explicit if explicit is not None else str(default))
     return ports
