@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -188,6 +189,19 @@ def api(stack: StackInfo, http: requests.Session) -> Callable[..., requests.Resp
         return http.request(method, f"{stack.api_url}{path}", json=body, headers=headers, timeout=30, **kw)
 
     return call
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0, pause: float = 0.1) -> Any:
+    """Re-run `check` until it returns something truthy, and return that; else fail after `timeout` seconds naming
+    `what` and the last value seen. The one way these tests wait (a loaded machine is slow, never wrong)."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what} (last seen: {last!r})")
+        time.sleep(pause)
 
 
 def wait_for(api: Callable[..., requests.Response], order_id: str, done: Callable[[dict], bool],

@@ -25,6 +25,7 @@ import redis
 import requests
 
 from shared.infra.venues import VenueClient, session
+from tests.integration.conftest import eventually
 
 LIMIT = {"exchange": "binance", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01", "order_type": "limit",
          "price": "40000"}
@@ -36,17 +37,6 @@ def strategy() -> str:
 
 def rfc3339(ago_s: float) -> str:
     return (datetime.now(timezone.utc) - timedelta(seconds=ago_s)).isoformat().replace("+00:00", "Z")
-
-
-def until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +65,7 @@ def fire(api, check, s: str) -> None:
         return any(w["strategy_id"] == s and w["halted_at_ms"] is not None
                    for w in api("GET", "/heartbeat").json()["switches"])
 
-    until(fired, 60, f"the switch of {s} to fire")
+    eventually(fired, f"the switch of {s} to fire", timeout=60)
 
 
 def push(http, url: str, topic: str, project: str, body: dict, publish_time: str, **attributes: str):
@@ -97,14 +87,14 @@ def redis_server(stack):
         def stop(self) -> None:
             pgid = int(pid_file.read_text())
             os.killpg(pgid, signal.SIGTERM)
-            until(lambda: not _alive(pgid), 30, "redis to stop")
+            eventually(lambda: not _alive(pgid), "redis to stop", timeout=30)
 
         def start(self) -> None:
             proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     start_new_session=True)
             pid_file.write_text(str(proc.pid))  # so the stack's stop ends it
-            until(lambda: _pings(stack.env["REDIS_URL"]), 30, "redis to answer")
+            eventually(lambda: _pings(stack.env["REDIS_URL"]), "redis to answer", timeout=30)
 
     control = Control()
     yield control
@@ -178,8 +168,8 @@ def test_a_heartbeat_republished_with_its_old_time_arms_nothing(api, publisher, 
                       json.dumps({"strategy_id": s, "timeout_ms": 45000}).encode(),
                       original_publish_time=old).result(timeout=30)
     log = stack.state / "logs" / "heartbeats.log"
-    until(lambda: any(s in line and "ignored" in line for line in log.read_text(errors="replace").splitlines()),
-          60, "the heartbeats function to log the republished heartbeat as ignored")
+    eventually(lambda: any(s in line and "ignored" in line for line in log.read_text(errors="replace").splitlines()),
+               "the heartbeats function to log the republished heartbeat as ignored", timeout=60)
     assert s not in {w["strategy_id"] for w in api("GET", "/heartbeat").json()["switches"]}
     stale = api("POST", "/heartbeat", {"strategy_id": s, "timeout_ms": 45000,
                                        "sent_at_ms": int(time.time() * 1000) - 3_600_000})

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCALSTACK = [str(ROOT / ".venv/bin/python"), str(ROOT / "scripts/localstack.py")]
 
@@ -106,7 +108,7 @@ def test_a_restarted_component_keeps_its_port(stack, tmp_path):
         started = pgids(state)
         for name in ("tasks", "api", "redis"):  # they crash
             os.killpg(started[name], signal.SIGKILL)
-        until(lambda: not any(alive(started[n]) for n in ("tasks", "api", "redis")), "the killed parts to end")
+        eventually(lambda: not any(alive(started[n]) for n in ("tasks", "api", "redis")), "the killed parts to end")
 
         again = run("start", "--state-dir", str(state), "--free-ports", "--own-redis", env=ONE_VENUE, timeout=400)
         assert again.returncode == 0, again.stderr
@@ -120,7 +122,7 @@ def test_a_restarted_component_keeps_its_port(stack, tmp_path):
             pass
 
         os.killpg(restarted["api"], signal.SIGKILL)
-        until(lambda: not alive(restarted["api"]), "api to end")
+        eventually(lambda: not alive(restarted["api"]), "api to end")
         with socket.socket() as squatter:
             squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the killed api's connections linger
             squatter.bind(("127.0.0.1", ports["api"]))
@@ -130,14 +132,6 @@ def test_a_restarted_component_keeps_its_port(stack, tmp_path):
         assert f"port {ports['api']} of api" in refused.stderr and "taken" in refused.stderr
     finally:
         run("stop", "--state-dir", str(state))
-
-
-def until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Recorder:
@@ -207,23 +201,23 @@ def test_a_task_whose_target_is_down_is_retried_until_it_comes_up(stack, retry_q
 
     down = claimed_port()  # claimed for this run, nothing listens: connections are refused
     enqueue(f"http://127.0.0.1:{down}/late", b"late")
-    until(lambda: any(n >= 3 for n in dispatch_counts()), "three refused attempts of the task, still queued")
+    eventually(lambda: any(n >= 3 for n in dispatch_counts()), "three refused attempts of the task, still queued")
 
     # Meanwhile the queue goes on: a task waiting for its retry holds nobody up.
     other = Recorder(claimed_port())
     try:
         enqueue(f"http://127.0.0.1:{other._server.server_port}/now", b"now")
-        until(lambda: other.bodies() == [b"now"], "the other task of the queue")
+        eventually(lambda: other.bodies() == [b"now"], "the other task of the queue")
     finally:
         other.close()
 
     target = Recorder(down)
     try:
-        until(lambda: target.bodies() == [b"late"], "the task, once its target is up")
+        eventually(lambda: target.bodies() == [b"late"], "the task, once its target is up")
         headers = target.hits[0][1]
         assert int(headers["X-CloudTasks-TaskRetryCount"]) >= 3
         assert headers["X-CloudTasks-TaskExecutionCount"] == "0"  # no attempt before got an answer
-        until(lambda: dispatch_counts() == [], "the delivered task to leave the queue")
+        eventually(lambda: dispatch_counts() == [], "the delivered task to leave the queue")
     finally:
         target.close()
 
@@ -236,7 +230,7 @@ def test_the_backoff_between_attempts_grows(stack, retry_queue):
     target = Recorder(claimed_port(), statuses=[503, 503, 404, 404])
     try:
         enqueue(f"http://127.0.0.1:{target._server.server_port}/flaky", b"flaky")
-        until(lambda: len(target.hits) >= 5, "five attempts")
+        eventually(lambda: len(target.hits) >= 5, "five attempts")
         times = [t for t, _, _ in target.hits]
         gaps = [b - a for a, b in zip(times, times[1:])]
         for i, gap in enumerate(gaps):

@@ -7,22 +7,23 @@ A stack started without the flag has no PROMETHEUS_URL: these tests then fail sa
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import eventually, wait_for
 from tests.monitoring import promql
 from tests.monitoring import test_dashboard as dashboard_checks
 
 FILLING = {"strategy_id": "prometheus", "exchange": "binance", "symbol": "BTC/USDT", "side": "buy",
            "quantity": "0.01", "order_type": "limit", "price": "51000"}  # above the simulator's ask: fills
 DEADLINE_S = 90.0  # scrapes every 5 s; generous for a loaded machine
+until = functools.partial(eventually, timeout=DEADLINE_S, pause=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +33,6 @@ def prometheus(stack) -> str:
         pytest.fail("the stack has no Prometheus (PROMETHEUS_URL unset): start it with "
                     "`scripts/localstack.py start --with-prometheus` (scripts/test.sh does)")
     return url
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` and the last value seen."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"{what}: not within {timeout:g} s (last seen: {last!r})")
 
 
 def prom(prometheus: str, path: str, **params: str) -> Any:

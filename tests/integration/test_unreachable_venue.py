@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from localstack import ensure_queue, free_port  # noqa: E402
 
 from shared.infra.config import load_settings  # noqa: E402
+from tests.integration.conftest import eventually  # noqa: E402
 
 VENUE = "flaky"
 LIMIT = {"strategy_id": "unreachable-test", "exchange": VENUE, "symbol": "BTC/USDT", "side": "buy",
@@ -132,17 +132,6 @@ def _submit_retries(api: Callable[..., requests.Response]) -> int:
     return sum(r["value"] for r in rows if r["labels"].get("venue") == VENUE)
 
 
-def _until(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.05)
-
-
 def test_the_api_answers_with_an_adapter_that_refuses_connections(stack, spawn_function, relay):
     api = _caller(spawn_function("api", **_env(stack, relay)), stack.env["API_KEY"])
 
@@ -179,24 +168,24 @@ def test_orders_on_an_unreachable_venue_go_through_once_its_adapter_is_back(stac
     # A cancel while the adapter is down: the order waits in pending_cancel, the sync task retries it.
     relay.open()
     working = api("POST", "/orders", {**LIMIT, "client_order_id": f"it-{uuid.uuid4().hex[:24]}"}).json()
-    _until(lambda: status(working["order_id"]) == "accepted", 30, "the order works at the venue")
+    eventually(lambda: status(working["order_id"]) == "accepted", "the order works at the venue", timeout=30)
     relay.close()
     errors = _errors(stack)
     cancel = api("DELETE", f"/orders/{working['order_id']}")
     assert cancel.status_code == 200, cancel.text
     assert cancel.json()["status"] == "pending_cancel"
-    _until(lambda: _errors(stack) > errors + 1, 30, "a sync task tried the cancel again and failed")
+    eventually(lambda: _errors(stack) > errors + 1, "a sync task tried the cancel again and failed", timeout=30)
     assert status(working["order_id"]) == "pending_cancel"
 
     # A new order while the adapter is down: its submission fails and is rescheduled.
     retries = _submit_retries(api)
     new = api("POST", "/orders", {**LIMIT, "client_order_id": f"it-{uuid.uuid4().hex[:24]}"})
     assert new.status_code == 201, new.text
-    _until(lambda: _submit_retries(api) > retries, 30, "the submit task failed and rescheduled itself")
+    eventually(lambda: _submit_retries(api) > retries, "the submit task failed and rescheduled itself", timeout=30)
     # sent once (pending_submit), refused before it reached the venue: the next attempt may send it at once
     assert status(new.json()["order_id"]) == "pending_submit"
 
     relay.open()  # the adapter is back
-    _until(lambda: status(working["order_id"]) == "canceled", 60, "the cancel went through")
-    _until(lambda: status(new.json()["order_id"]) == "accepted", 60, "the new order was submitted")
+    eventually(lambda: status(working["order_id"]) == "canceled", "the cancel went through", timeout=60)
+    eventually(lambda: status(new.json()["order_id"]) == "accepted", "the new order was submitted", timeout=60)
     api("DELETE", f"/orders/{new.json()['order_id']}")
