@@ -20,8 +20,9 @@ folds what was seen into a ``WatchState`` and says what changed (records: ``stat
 
 The loop (``follow``) polls with an injected clock and sleep. Each request is already retried by the client
 (execctl/client.py); a poll that still gets "try again" (503, such as ``contended``) or no answer is tried again
-``RETRIES`` times more, since a watch should outlast a busy moment (the polls are reads). It returns the exit code: 0 when the order is terminal, ``TIMED_OUT``
-(4) when ``--timeout`` passed first, 3 (via ``Unreachable``) when the service stayed silent through the retries.
+``RETRIES`` times more, since a watch should outlast a busy moment (the polls are reads). It returns the exit
+code: 0 when the order is terminal, ``TIMED_OUT`` (4) when ``--timeout`` passed first, 3 (via ``Unreachable``)
+when the service stayed silent through the retries.
 """
 
 from __future__ import annotations
