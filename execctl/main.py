@@ -125,6 +125,11 @@ CHILD_COLUMNS = (
 )
 
 
+# -o table of a list: what fits a terminal (CSV has every column of ORDER_COLUMNS)
+ORDER_TABLE = (*(c for c in ORDER_COLUMNS if c.header not in ("client_order_id", "type", "parent_id", "created")),
+               Column("created (UTC)", "created_at", "when"))
+
+
 def show_order(order: dict[str, Any], fmt: Format) -> None:
     """One order: its fields, its fills, and a parent's progress with its children."""
     extra = []
@@ -265,7 +270,8 @@ def list_orders(
             more = True
             break
         rows.append(order)
-    output.emit_rows({"orders": rows, "more": more}, rows, ORDER_COLUMNS, fmt, f"{len(rows)} orders")
+    output.emit_rows({"orders": rows, "more": more}, rows, ORDER_TABLE if fmt is Format.table else ORDER_COLUMNS,
+                     fmt, f"{len(rows)} orders")
     if more:
         output.err.print(f"more orders match: showing the first {limit}; use --limit N or --all")
 

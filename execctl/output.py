@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -45,7 +46,7 @@ def dig(item: Any, path: str) -> Any:
 class Column:
     header: str
     path: str  # where the value is in an item (dig)
-    kind: str = "text"  # text | id (never folded) | ms (epoch milliseconds) | num (right-aligned)
+    kind: str = "text"  # text | id (never folded) | ms (epoch ms, UTC) | when (the same, short) | num (right)
     read: Callable[[Any], Any] | None = None  # instead of path: the value computed from the item
 
     def raw(self, item: Any) -> Any:
@@ -59,13 +60,29 @@ def show(value: Any, kind: str = "text") -> str:
     """`value` for a person: '' for nothing, epoch ms as UTC time, Decimals as the service wrote them."""
     if value is None:
         return ""
-    if kind == "ms" and isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if kind in ("ms", "when") and isinstance(value, int) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+        return moment.strftime("%m-%d %H:%M:%S") if kind == "when" else moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (dict, list)):
         return exact_json.dumps(value)
+    if kind == "num":
+        return _plain(value)
     return str(value)
+
+
+def _plain(value: Any) -> str:
+    """A number for reading: its value without trailing zeros (49975.630000000000 -> 49975.63), never in exponent
+    form; anything that is not a number as it is."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return str(value)
+    if not number.is_finite() or isinstance(value, bool):
+        return str(value)
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def csv_cell(value: Any) -> str:
@@ -85,11 +102,12 @@ def emit_json(doc: Any) -> None:
 
 
 def table(rows: Iterable[Any], columns: Sequence[Column], title: str | None = None) -> Table:
-    grid = Table(title=title, title_justify="left", header_style="bold")
+    grid = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                 collapse_padding=True)
     cells = [[col.shown(row) for col in columns] for row in rows]
     for i, col in enumerate(columns):
         # An id stays whole (it is copied into the next command); other cells fold when the terminal is narrow.
-        widest = max((len(r[i]) for r in cells), default=0) if col.kind in ("id", "ms") else None
+        widest = max((len(r[i]) for r in cells), default=0) if col.kind in ("id", "ms", "when") else None
         grid.add_column(col.header, justify="right" if col.kind == "num" else "left", overflow="fold",
                         no_wrap=widest is not None, min_width=widest)
     for row in cells:

@@ -169,6 +169,14 @@ COST_COLUMNS = (
     Column("fees_bps_mean", _stat("fees_bps", "mean"), "num"),
     Column("markout_+1s_bps", "markout_curve.1", "num"), Column("markout_+60s_bps", "markout_curve.60", "num"),
 )
+_BY_HEADER = {c.header: c for c in COST_COLUMNS}
+_CI95 = Column("arrival_ci95", "arrival_cost_ci95", read=lambda g: " .. ".join(
+    str(v) for v in g.get("arrival_cost_ci95") or ()) or None)
+# -o table splits COST_COLUMNS (every one of them in CSV) in two, so a terminal shows each whole
+COST_TABLE = (*(_BY_HEADER[h] for h in ("orders", "notional", "fill_ratio", "arrival_bps_mean")), _CI95,
+              *(_BY_HEADER[h] for h in ("vs_vwap_bps_mean", "fees_bps_mean", "markout_+60s_bps")))
+SPREAD_TABLE = tuple(_BY_HEADER[h] for h in ("arrival_bps_median", "arrival_bps_p90", "reject_rate", "maker_share",
+                                             "markout_+1s_bps"))
 SHORTFALL_COLUMNS = (  # (CSV header, table header, where)
     ("shortfall_bps_mean", "mean_bps", _stat("shortfall_bps", "mean")),
     *((f"shortfall_{p}_bps_mean", f"{p}_bps", _stat(f"shortfall_{p}_bps", "mean")) for p in charts.SHORTFALL_PARTS),
@@ -208,8 +216,9 @@ def report(
     title = (f"TCA of {doc.get('orders')} orders ended {output.show(doc.get('since'), 'ms')} - "
              f"{output.show(doc.get('until'), 'ms')} UTC, by {', '.join(keys) or 'nothing'} "
              "(bps notional-weighted; + = it cost us; markouts + = the market moved our way)")
-    if fmt is Format.table:  # two tables of one row per group: costs, then the shortfall's parts
-        output.out.print(output.table(groups, (*key_columns, *COST_COLUMNS), title))
+    if fmt is Format.table:  # tables of one row per group, narrow enough to read: costs, spread, shortfall
+        output.out.print(output.table(groups, (*key_columns, *COST_TABLE), title))
+        output.out.print(output.table(groups, (*key_columns, *SPREAD_TABLE), "the arrival cost's spread, rates"))
         output.out.print(output.table(groups, (*key_columns, *(Column(h, path, "num") for _, h, path in
                                                                SHORTFALL_COLUMNS)),
                                       "implementation shortfall: notional-weighted mean of the total and of each "

@@ -32,10 +32,17 @@ def test_csv_keeps_raw_values(capsys):
     assert rows == [["order_id", "price", "created", "tags", "avg"], ["ord_1", "0.10", "1796410907207", '{"a":"b"}', ""]]
 
 
-def test_tables_show_times_in_utc_and_keep_ids_whole(capsys):
+def test_tables_show_times_in_utc_and_numbers_without_trailing_zeros(capsys):
     output.emit_rows(DOC, DOC["orders"], COLUMNS, Format.table)
     shown = capsys.readouterr().out
-    assert "2026-12-04 19:01:47.207" in shown and "ord_1" in shown and "0.10" in shown
+    assert "2026-12-04 19:01:47.207" in shown and "ord_1" in shown and "0.1 " in shown and "0.10" not in shown
+
+
+@pytest.mark.parametrize("value, shown", [("49975.630000000000", "49975.63"), (Decimal("1E+3"), "1000"),
+                                          ("60000", "60000"), ("0.000", "0"), ("-1.50", "-1.5"), ("n/a", "n/a"),
+                                          (7, "7")])
+def test_numbers_are_shown_plainly(value, shown):
+    assert output.show(value, "num") == shown
 
 
 @pytest.mark.parametrize("flag, value", [("n=0.1", Decimal("0.1")), ("n=60", 60), ("mode=maker", "maker"),
