@@ -186,7 +186,8 @@ def place(
     quantity: Annotated[Optional[str], typer.Option("--quantity", "-q", help="in the base currency")] = None,
     price: Annotated[Optional[str], typer.Option("--price", "-p", help="the limit price")] = None,
     order_type: Annotated[Optional[OrderType], typer.Option("--type", case_sensitive=False)] = None,
-    exchange: Annotated[Optional[str], typer.Option("--exchange", "-x", help="a venue, or smart (the default)")] = None,
+    exchange: Annotated[Optional[str], typer.Option("--exchange", "-x", help="a venue, or smart (the default: "
+                                                    "the SmartRouter; other algorithms need a venue)")] = None,
     time_in_force: Annotated[Optional[TimeInForce], typer.Option("--tif", case_sensitive=False)] = None,
     stop_price: Annotated[Optional[str], typer.Option()] = None,
     post_only: Annotated[Optional[bool], typer.Option("--post-only", help="maker only")] = None,
