@@ -90,17 +90,13 @@ class TcaService:
     def analysis_of(self, order: Order) -> Analysis:
         """As ``analysis``, of an order the caller has just read (the API, which read it to check the key's scope)."""
         members = self.members(order)
-        tca_input = self._input(order, members)
+        # every fill with the venue order it came from, in fill-time order: the order of the record's fills
         sources = tuple(sorted(((m, f) for m in members for f in m.fills), key=lambda mf: mf[1].timestamp_ms))
+        tca_input = self._input(order, members, sources)
         return Analysis(order, tuple(members), sources, tca_input, analyze(tca_input))
 
-    def input_of(self, order: Order) -> TcaInput:
-        return self._input(order, self.members(order))
-
-    def _input(self, order: Order, members: list[Order]) -> TcaInput:
+    def _input(self, order: Order, members: list[Order], fills: Sequence[tuple[Order, Fill]]) -> TcaInput:
         own = self.samples(list(dict.fromkeys([order.order_id, *(m.order_id for m in members)])), order.order_id)
-        fills = [(m, f) for m in members for f in m.fills]
-        fills.sort(key=lambda mf: mf[1].timestamp_ms)
         tca_fills = [self._fill(m, f, own) for m, f in fills]
         acknowledged = min((m.acknowledged_at for m in members if m.acknowledged_at), default=None)
         submitted = min((m.submitted_at for m in members if m.submitted_at), default=None)
