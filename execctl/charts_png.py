@@ -6,8 +6,10 @@ without data says why in its place. The data comes from execctl/charts.py (pure)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from pathlib import Path
 
 import matplotlib
@@ -53,6 +55,14 @@ def _no_data(ax: Axes, title: str, why: str) -> None:
             color="dimgray")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _panel(ax: Axes, data: Any, draw: Callable[[Axes, Any], None], title: str, why: str) -> None:
+    """`draw` the panel's data, or say there is none and why (a chart never draws what was not measured)."""
+    if data is None:
+        _no_data(ax, title, why)
+    else:
+        draw(ax, data)
 
 
 # ---- one order ------------------------------------------------------------------------------------------------
@@ -161,25 +171,15 @@ def render_order(chart: OrderChart, path: str | Path) -> Path:
     fig = Figure(figsize=ORDER_SIZE_IN, dpi=DPI, layout="constrained")
     price_ax, schedule_ax, markout_ax, waterfall_ax = fig.subplots(4, 1, height_ratios=(3, 2, 2, 2))
     fig.suptitle(chart.title, fontsize=13)
-    if "price" in chart.missing:
-        _no_data(price_ax, "Execution price vs the market mid", chart.missing["price"])
-    else:
-        _price(price_ax, chart.price)
-    if chart.schedule is None:
-        _no_data(schedule_ax, "Cumulative filled vs schedule", chart.missing.get("schedule", ""))
-    else:
-        _schedule(schedule_ax, chart.schedule)
-    if chart.markouts is None:
-        _no_data(markout_ax, "Markout curve", chart.missing.get("markouts", ""))
-    else:
-        _markouts(markout_ax, chart.markouts)
-    if chart.waterfall is None:
-        _no_data(waterfall_ax, "Implementation shortfall", chart.missing.get("shortfall", ""))
-    else:
-        cash = "" if chart.waterfall.total_cash is None else \
-            f": total {chart.waterfall.total_cash} {chart.price.quote_currency}"
-        _waterfall(waterfall_ax, chart.waterfall,
-                   f"Implementation shortfall (delay, execution, opportunity, fees){cash}")
+    _panel(price_ax, None if "price" in chart.missing else chart.price, _price,
+           "Execution price vs the market mid", chart.missing.get("price", ""))
+    _panel(schedule_ax, chart.schedule, _schedule, "Cumulative filled vs schedule", chart.missing.get("schedule", ""))
+    _panel(markout_ax, chart.markouts, _markouts, "Markout curve", chart.missing.get("markouts", ""))
+    cash = "" if chart.waterfall is None or chart.waterfall.total_cash is None else \
+        f": total {chart.waterfall.total_cash} {chart.price.quote_currency}"
+    _panel(waterfall_ax, chart.waterfall,
+           lambda ax, w: _waterfall(ax, w, f"Implementation shortfall (delay, execution, opportunity, fees){cash}"),
+           "Implementation shortfall", chart.missing.get("shortfall", ""))
     return _save(fig, path)
 
 
@@ -254,18 +254,10 @@ def render_report(chart: ReportChart, path: str | Path) -> Path:
     fig = Figure(figsize=REPORT_SIZE_IN, dpi=DPI, layout="constrained")
     costs_ax, curves_ax, waterfall_ax = fig.subplots(3, 1)
     fig.suptitle(chart.title, fontsize=13)
-    if chart.costs is None:
-        _no_data(costs_ax, "Cost distribution", chart.missing.get("costs", ""))
-    else:
-        _costs(costs_ax, chart.costs)
-    if chart.markouts is None:
-        _no_data(curves_ax, "Markout curve by group", chart.missing.get("markouts", ""))
-    else:
-        _curves(curves_ax, chart.markouts)
-    if not chart.waterfalls:
-        _no_data(waterfall_ax, "Implementation shortfall by group", chart.missing.get("shortfall", ""))
-    else:
-        _grouped_waterfall(waterfall_ax, chart.waterfalls)
+    _panel(costs_ax, chart.costs, _costs, "Cost distribution", chart.missing.get("costs", ""))
+    _panel(curves_ax, chart.markouts, _curves, "Markout curve by group", chart.missing.get("markouts", ""))
+    _panel(waterfall_ax, chart.waterfalls or None, _grouped_waterfall, "Implementation shortfall by group",
+           chart.missing.get("shortfall", ""))
     return _save(fig, path)
 
 

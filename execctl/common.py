@@ -5,6 +5,7 @@ waiting command's --timeout came first; 130 interrupted)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
@@ -85,6 +86,11 @@ def session() -> Session:
 
 def api() -> Api:
     return session().api
+
+
+def now_ms() -> int:
+    """The wall clock in epoch ms: the one clock of the commands (the pure parts take it as an argument)."""
+    return time.time_ns() // 1_000_000
 
 
 def moment(text: str | None, name: str, now_ms: int) -> int | None:

@@ -113,15 +113,13 @@ EVENT_COLUMNS = (
     Column("reason", "reason", read=lambda e: e.get("reason") or e.get("type")),
 )
 # -o table: fewer columns, each its own width, so rows printed one by one line up (wider than the terminal: kept)
-TABLE_COLUMNS = (
-    (Column("time", "timestamp", "ms"), 23), (Column("order_id", "order_id"), 28), (Column("seq", "sequence", "num"), 3),
-    (Column("status", "status"), 16), (Column("strategy", "strategy_id"), 12), (Column("exchange", "exchange"), 8),
-    (Column("symbol", "symbol"), 9), (Column("side", "side"), 4), (Column("filled", "filled_quantity", "num"), 10),
-    (Column("quantity", "quantity", "num"), 10), (Column("avg_price", "average_price", "num"), 18),
-    (Column("last_fill", "last_fill", read=lambda e: e.get("last_fill") and
-            f"{e['last_fill'].get('quantity')} @ {e['last_fill'].get('price')}"), 24),
-    (Column("parent_id", "parent_id"), 28), (Column("reason", "reason", read=lambda e: e.get("reason") or e.get("type")), 40),
-)
+_BY_HEADER = {c.header: c for c in EVENT_COLUMNS}
+_LAST_FILL = Column("last_fill", "last_fill", read=lambda e: e.get("last_fill") and
+                    f"{e['last_fill'].get('quantity')} @ {e['last_fill'].get('price')}")
+TABLE_COLUMNS = tuple((_LAST_FILL if h == "last_fill" else _BY_HEADER[h], width) for h, width in (
+    ("time", 23), ("order_id", 28), ("seq", 3), ("status", 16), ("strategy", 12), ("exchange", 8), ("symbol", 9),
+    ("side", 4), ("filled", 10), ("quantity", 10), ("avg_price", 18), ("last_fill", 24), ("parent_id", 28),
+    ("reason", 40)))
 
 
 class Printer:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import inspect
 import sys
-import time
 import uuid
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -91,10 +90,6 @@ def _body_file(path: str) -> Any:
         return exact_json.loads(raw)
     except ValueError as exc:
         raise typer.BadParameter(f"not JSON: {exc}", param_hint="--body") from None
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # ---- orders -------------------------------------------------------------------------------------------------
@@ -259,7 +254,7 @@ def list_orders(
     fmt: OutputOpt = Format.table,
 ) -> None:
     """Orders, newest first, filtered; pages through the service's cursor."""
-    now = _now_ms()
+    now = common.now_ms()
     filters = {"status": status and status.value, "strategy_id": strategy, "symbol": symbol, "exchange": exchange,
                "parent_id": parent, "signal_id": signal_id, "created_after": common.moment(since, "--since", now),
                "created_before": common.moment(until, "--until", now)}
@@ -459,7 +454,7 @@ def dms_heartbeat(
     fmt: OutputOpt = Format.table,
 ) -> None:
     """Send one heartbeat (arms the switch). Stamped with this machine's clock (sent_at_ms)."""
-    doc = api().post("/heartbeat", {"strategy_id": strategy, "timeout_ms": timeout_ms, "sent_at_ms": _now_ms()})
+    doc = api().post("/heartbeat", {"strategy_id": strategy, "timeout_ms": timeout_ms, "sent_at_ms": common.now_ms()})
     output.emit_object(doc, fmt, "heartbeat", {"deadline_ms": "ms", "last_heartbeat_ms": "ms", "halted_at_ms": "ms"})
 
 

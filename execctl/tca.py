@@ -12,7 +12,6 @@ execctl/charts_png.py; the chart's path is announced on stderr, so stdout stays 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -198,7 +197,7 @@ def report(
 ) -> None:
     """TCA in aggregate over the top-level orders that ended in [since, until), per group; --chart draws the cost
     distribution, the markout curves and the shortfall waterfalls."""
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = common.now_ms()
     path = _chart_path(chart)
     doc = api().get("/analytics/tca", group_by=group_by, since=common.moment(since, "--since", now_ms),
                     until=common.moment(until, "--until", now_ms), seed=seed)

@@ -43,13 +43,14 @@ from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from execctl import output
+from execctl import common, output
 from execctl.client import Api, Refused, Unreachable
 from execctl.common import INTERRUPTED, TIMED_OUT, OutputOpt, api
 from execctl.output import Column, Format, dec
 from execctl.schedule import plan_of
 from shared.domain import tca as tca_rules
 from shared.domain.orders import TERMINAL, Side
+from shared.infra.codec import jsonable
 
 TERMINAL_STATUSES = frozenset(s.value for s in TERMINAL)
 RETRIES = 5  # consecutive answers of "try again" (503) or silences before giving up
@@ -287,17 +288,6 @@ def describe(record: Mapping[str, Any]) -> str:
             f"{record['working_children']} working children{left}")
 
 
-def _as_sent(value: Any) -> Any:
-    """Decimals as decimal strings, as the service writes them in its answers (the children's are already)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {k: _as_sent(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_as_sent(v) for v in value]
-    return value
-
-
 class Lines:
     """Records as they come: JSON lines, CSV rows (one header, fixed columns) or readable lines."""
 
@@ -310,7 +300,7 @@ class Lines:
     def emit(self, records: Iterable[Mapping[str, Any]]) -> None:
         for record in records:
             if self.fmt is Format.json:
-                output.emit_json(_as_sent(record))
+                output.emit_json(jsonable(record))  # decimals as strings, as the service writes them
             elif self._writer is not None:
                 self._writer.writerow([output.csv_cell(record.get(k)) for k in RECORD_FIELDS])
             else:
@@ -431,10 +421,6 @@ def _tca(client: Api, order_id: str, sleep: Callable[[float], None], pause: floa
         return {"unavailable": str(exc)}
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def watch(
     order_id: Annotated[str, typer.Argument(help="the order_id")],
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="seconds between polls")] = 1.0,
@@ -453,7 +439,7 @@ def watch(
     is left as it is).
     """
     client = api()
-    kwargs = dict(interval_s=interval, timeout_s=timeout, wall_ms=_wall_ms)
+    kwargs = dict(interval_s=interval, timeout_s=timeout, wall_ms=common.now_ms)
     try:
         if fmt is Format.table and output.out.is_terminal:
             with Live(console=output.out, auto_refresh=False) as live:
