@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import uuid
 from decimal import Decimal
@@ -89,7 +90,7 @@ def test_a_repeated_submit_is_the_same_order_and_different_terms_are_refused(exe
 
 def _body(order: dict) -> str:
     keys = ("strategy_id", "symbol", "side", "quantity", "price", "exchange", "client_order_id")
-    return "{" + ",".join(f'"{k}":"{order[k]}"' for k in keys) + "}"
+    return json.dumps({k: str(order[k]) for k in keys})
 
 
 def test_execute_waits_until_the_order_works(execctl):

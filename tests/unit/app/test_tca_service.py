@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from dataclasses import replace
 
 from shared.adapters.protocol import ErrorCode, PublicTrade
+from shared.domain.orders import Order
 from shared.domain.orders import Status as S
 from shared.app.tca import Samples, TcaService, fill_key, market_json
 
@@ -71,7 +72,8 @@ def test_without_the_tape_the_benchmarks_are_flagged_not_zero():
     assert r.arrival_cost_bps == D(0)  # what does not need the tape is still there
 
 
-def test_a_parent_is_costed_over_all_of_its_children():
+def _parent_with_two_filled_children(apart_ms: int = 0) -> tuple[Env, Order, TcaService]:
+    """A TWAP parent of 3 whose children c-0 (1 @ 101) and c-1 (2 @ 102) filled, `apart_ms` apart."""
     env = Env()
     parent = env.order("p-1", algorithm="twap", quantity=D(3))
     env.store.put(replace(parent, decision_mid=D(100), arrival_mid=D(100), symbol="BTC/USDT"))
@@ -79,7 +81,12 @@ def test_a_parent_is_costed_over_all_of_its_children():
         env.venue.on_place(fill="all")
         env.create(f"c-{i}", quantity=qty, price=px, parent_id=parent.order_id)
         env.run_submit()
-    service = TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+        env.clock.advance(apart_ms)
+    return env, parent, TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+
+
+def test_a_parent_is_costed_over_all_of_its_children():
+    env, parent, service = _parent_with_two_filled_children()
     _, r = service.report(parent.order_id)
     assert r.filled_quantity == D(3) and r.average_price == D("101.666666666667")  # 305 / 3
     assert r.shortfall.execution == D(1) + D(4)  # 1*(101-100) + 2*(102-100)
@@ -144,15 +151,7 @@ def test_the_market_samples_behind_a_record_name_each_fills_venue_and_every_mid_
 
 
 def test_a_parents_market_samples_name_the_child_each_fill_came_from():
-    env = Env()
-    parent = env.order("p-1", algorithm="twap", quantity=D(3))
-    env.store.put(replace(parent, decision_mid=D(100), arrival_mid=D(100), symbol="BTC/USDT"))
-    for i, (qty, px) in enumerate([(D(1), D(101)), (D(2), D(102))]):
-        env.venue.on_place(fill="all")
-        env.create(f"c-{i}", quantity=qty, price=px, parent_id=parent.order_id)
-        env.run_submit()
-        env.clock.advance(1000)
-    service = TcaService(store=env.store, market=ScriptedTape(), clock=env.clock)
+    env, parent, service = _parent_with_two_filled_children(apart_ms=1000)
     doc = market_json(service.analysis(parent.order_id))
     children = {o.client_order_id: o for o in env.store.list({"parent_id": parent.order_id}, 10, None).orders}
     assert [(f["order_id"], f["quantity"], f["price"]) for f in doc["fills"]] == [
