@@ -48,7 +48,9 @@ def scheduled(api, stack) -> dict[str, dict]:
     kraken = stack.simulators["kraken"]
     base = {"strategy_id": "algo-sched", "symbol": "BTC/USDT", "side": "buy", "order_type": "limit"}
     bodies = {
-        "twap": {**base, "exchange": "coinbase", "quantity": "4.5", "price": str(touch + 5),
+        # its limit well above the touch: the market walks during the window, and a later slice whose touch has
+        # moved past the limit sends nothing (its remainder is then never sent again, for another reason)
+        "twap": {**base, "exchange": "coinbase", "quantity": "4.5", "price": str(touch + 100),
                  "algorithm": "twap", "algorithm_params": {"duration_s": WINDOW_S, "slices": 3}},
         "maker": {**base, "exchange": "kraken", "quantity": "0.5", "price": "60000",
                   "algorithm": "twap", "algorithm_params": {"duration_s": WINDOW_S, "slices": 3, "mode": "maker",
